@@ -1,0 +1,51 @@
+/* Opus for kaigi's clients and tests (libopus): a tone source, an encoder
+ * and decoder at 48 kHz stereo 20 ms, and a Goertzel tone detector. */
+#ifndef KG_AUDIO_H
+#define KG_AUDIO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define KG_AUDIO_RATE 48000
+#define KG_AUDIO_CHANNELS 2
+#define KG_AUDIO_FRAME 960 /* samples per channel in 20 ms */
+
+typedef struct kg_tone {
+    double freq;
+    double phase;
+    double amplitude; /* 0..1 of full scale */
+} kg_tone;
+
+void kg_tone_init(kg_tone *t, double freq, double amplitude);
+/* Fills KG_AUDIO_FRAME interleaved stereo samples. */
+void kg_tone_fill(kg_tone *t, int16_t pcm[KG_AUDIO_FRAME * KG_AUDIO_CHANNELS]);
+
+typedef struct kg_opus_enc kg_opus_enc;
+typedef struct kg_opus_dec kg_opus_dec;
+
+/* 48 kHz stereo, OPUS_APPLICATION_AUDIO, bitrate in bit/s. NULL on
+ * failure. */
+kg_opus_enc *kg_opus_enc_new(int bitrate);
+void kg_opus_enc_del(kg_opus_enc *e);
+/* Encodes one 20 ms frame. Returns bytes written or KG_ERR_CODEC-like
+ * negative KG_ERR_INVAL / KG_ERR_NOSPACE. */
+ssize_t kg_opus_encode(kg_opus_enc *e,
+                       const int16_t pcm[KG_AUDIO_FRAME * KG_AUDIO_CHANNELS],
+                       uint8_t *out, size_t cap);
+
+kg_opus_dec *kg_opus_dec_new(void);
+void kg_opus_dec_del(kg_opus_dec *d);
+/* Decodes one packet (NULL/0 = packet loss concealment). Returns samples
+ * per channel decoded or KG_ERR_MALFORMED. */
+int kg_opus_decode(kg_opus_dec *d, const uint8_t *pkt, size_t len,
+                   int16_t *pcm, size_t max_samples_per_channel);
+
+/* Goertzel power of freq in n mono samples (take the left channel of an
+ * interleaved buffer with stride 2), normalised to the signal's total
+ * power: 1.0 for a pure tone at freq, near 0 for a tone far away. */
+double kg_goertzel(const int16_t *samples, size_t n, size_t stride,
+                   double freq, double rate);
+
+#endif

@@ -1,0 +1,37 @@
+/* VP8 video for kaigi's clients and tests (libvpx): a moving test
+ * pattern, an encoder and a decoder. */
+#ifndef KG_VIDEO_H
+#define KG_VIDEO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+typedef struct kg_vp8_enc kg_vp8_enc;
+typedef struct kg_vp8_dec kg_vp8_dec;
+
+/* Real-time VP8 encoder (libvpx, cpu-used 8-ish, error resilient,
+ * keyframe every kf_interval frames), width x height at fps, target
+ * bitrate in kbit/s. NULL on failure. */
+kg_vp8_enc *kg_vp8_enc_new(unsigned width, unsigned height, unsigned fps,
+                           unsigned kbps, unsigned kf_interval);
+void kg_vp8_enc_del(kg_vp8_enc *e);
+
+/* Draws frame number n of a moving test pattern (colour bars with a box
+ * that moves one step per frame, seeded by `seed` so that each client's
+ * pattern differs) and encodes it; force_key asks for a keyframe.
+ * On success *frame/*len view the encoded frame (valid until the next
+ * call) and *keyframe says whether it is one. Returns 0, or
+ * KG_ERR_AGAIN when the encoder dropped the frame, or an error. */
+int kg_vp8_enc_frame(kg_vp8_enc *e, uint32_t n, uint32_t seed, bool force_key,
+                     const uint8_t **frame, size_t *len, bool *keyframe);
+
+kg_vp8_dec *kg_vp8_dec_new(void);
+void kg_vp8_dec_del(kg_vp8_dec *d);
+/* Decodes one frame. Returns 0 when a picture came out (width and height
+ * set if non-NULL), KG_ERR_MALFORMED on a decode error. */
+int kg_vp8_decode(kg_vp8_dec *d, const uint8_t *frame, size_t len,
+                  unsigned *width, unsigned *height);
+
+#endif

@@ -1,0 +1,210 @@
+/* SDP (RFC 8866) for WebRTC with JSEP conventions (RFC 8829): parse,
+ * write, and the two negotiations kaigi does:
+ *   - publish: the client offers, kaigi answers recvonly;
+ *   - subscribe: kaigi offers sendonly tracks, the client answers.
+ *
+ * Parsed text is copied into fixed-size fields (an SDP outlives the
+ * buffer it came from); over-long values are a parse error, never a
+ * silent truncation.
+ */
+#ifndef KG_SDP_H
+#define KG_SDP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define KG_SDP_MAX_TEXT 65536 /* larger input is refused */
+#define KG_SDP_MAX_MEDIA 64
+#define KG_SDP_MAX_CODECS 48
+#define KG_SDP_MAX_EXTMAP 24
+#define KG_SDP_MAX_SSRC 8
+
+/* rtcp-fb values kaigi understands (bit set). */
+#define KG_SDP_FB_NACK 0x1u
+#define KG_SDP_FB_NACK_PLI 0x2u
+#define KG_SDP_FB_CCM_FIR 0x4u
+#define KG_SDP_FB_GOOG_REMB 0x8u
+#define KG_SDP_FB_TRANSPORT_CC 0x10u
+
+#define KG_SDP_EXT_AUDIO_LEVEL "urn:ietf:params:rtp-hdrext:ssrc-audio-level"
+#define KG_SDP_EXT_MID "urn:ietf:params:rtp-hdrext:sdes:mid"
+
+enum kg_sdp_kind { KG_SDP_AUDIO = 0, KG_SDP_VIDEO = 1, KG_SDP_OTHER = 2 };
+enum kg_sdp_dir {
+    KG_SDP_SENDRECV = 0,
+    KG_SDP_SENDONLY = 1,
+    KG_SDP_RECVONLY = 2,
+    KG_SDP_INACTIVE = 3,
+};
+enum kg_sdp_setup {
+    KG_SDP_SETUP_NONE = 0,
+    KG_SDP_SETUP_ACTPASS = 1,
+    KG_SDP_SETUP_ACTIVE = 2,
+    KG_SDP_SETUP_PASSIVE = 3,
+};
+
+typedef struct kg_sdp_codec {
+    uint8_t pt;
+    char name[32]; /* "opus", "VP8", "rtx" ... as written */
+    uint32_t clock;
+    uint8_t channels; /* 0 when absent */
+    char fmtp[256];   /* the a=fmtp parameters, "" if none */
+    unsigned fb;      /* KG_SDP_FB_* */
+} kg_sdp_codec;
+
+typedef struct kg_sdp_extmap {
+    uint8_t id;
+    char uri[128];
+} kg_sdp_extmap;
+
+typedef struct kg_sdp_ssrc {
+    uint32_t ssrc;
+    char cname[64];
+    char msid[160]; /* "stream track" from a=ssrc:N msid:..., may be "" */
+} kg_sdp_ssrc;
+
+/* ICE/DTLS parameters; in a BUNDLE every m-section carries the same. */
+typedef struct kg_sdp_transport {
+    char ice_ufrag[257];
+    char ice_pwd[257];
+    char fingerprint[100]; /* sha-256 only: "AB:CD:..." */
+    enum kg_sdp_setup setup;
+    char cand_ip[64]; /* first host candidate (UDP), "" if none */
+    uint16_t cand_port;
+} kg_sdp_transport;
+
+typedef struct kg_sdp_media {
+    enum kg_sdp_kind kind;
+    char kind_text[16]; /* "audio", "video", "application"... */
+    uint16_t port;      /* 0 = rejected / stopped */
+    char proto[32];     /* "UDP/TLS/RTP/SAVPF" */
+    char mid[32];
+    enum kg_sdp_dir dir;
+    bool rtcp_mux;
+    bool rtcp_rsize;
+    char msid[160]; /* a=msid: "stream track", "" if none */
+    kg_sdp_codec codecs[KG_SDP_MAX_CODECS]; /* in m= line order */
+    size_t n_codecs;
+    kg_sdp_extmap extmaps[KG_SDP_MAX_EXTMAP];
+    size_t n_extmaps;
+    kg_sdp_ssrc ssrcs[KG_SDP_MAX_SSRC];
+    size_t n_ssrcs;
+    uint32_t fid_ssrc[2]; /* a=ssrc-group:FID primary rtx, 0 if none */
+    kg_sdp_transport transport; /* media-level values (as Chromium writes) */
+    char fmt_text[256];         /* m= formats of a non-RTP section */
+} kg_sdp_media;
+
+typedef struct kg_sdp {
+    uint64_t sess_id;
+    uint64_t sess_version;
+    bool ice_lite;
+    kg_sdp_transport transport; /* session-level; parse copies each
+                                   media-level value found over it if the
+                                   session level lacks it */
+    char bundle[KG_SDP_MAX_MEDIA][32]; /* a=group:BUNDLE mids */
+    size_t n_bundle;
+    kg_sdp_media *media; /* array of n_media, owned */
+    size_t n_media;
+} kg_sdp;
+
+/* Heap object (kg_sdp_media is large); kg_sdp_new returns a zeroed SDP,
+ * NULL on allocation failure. */
+kg_sdp *kg_sdp_new(void);
+void kg_sdp_del(kg_sdp *s);
+
+/* Appends a zeroed m-section. Returns it, or NULL when KG_SDP_MAX_MEDIA
+ * sections exist or allocation fails. */
+kg_sdp_media *kg_sdp_add_media(kg_sdp *s);
+
+/* Parses SDP text (CRLF or LF line ends) into out (an empty SDP from
+ * kg_sdp_new). Checks every line's syntax and every length. Returns 0,
+ * KG_ERR_MALFORMED (with no partial state left that matters), KG_ERR_FULL
+ * (too many sections, codecs, extmaps), KG_ERR_TRUNC (value too long). */
+int kg_sdp_parse(const char *text, size_t len, kg_sdp *out);
+
+/* Writes s as SDP text with CRLF line ends and a NUL. Session level:
+ * v=, o=- sess_id sess_version IN IP4 127.0.0.1, s=-, t=0 0,
+ * a=group:BUNDLE, a=ice-lite if set, a=msid-semantic: WMS *. Each
+ * m-section carries c=, the transport (ice-ufrag, ice-pwd, ice-options
+ * none, fingerprint sha-256, setup), the host candidate and
+ * a=end-of-candidates when cand_ip is set, mid, extmaps, direction,
+ * msid, rtcp-mux, rtcp-rsize, rtpmap/rtcp-fb/fmtp per codec,
+ * ssrc-group FID and ssrc cname/msid lines. Returns the length without
+ * the NUL, or KG_ERR_NOSPACE. */
+ssize_t kg_sdp_write(const kg_sdp *s, char *buf, size_t cap);
+
+/* First codec of m with this name (case-insensitive) and clock rate;
+ * NULL if none. */
+const kg_sdp_codec *kg_sdp_find_codec(const kg_sdp_media *m,
+                                      const char *name, uint32_t clock);
+
+/* The id of the extmap with this URI in m, 0 if absent. */
+uint8_t kg_sdp_find_extmap(const kg_sdp_media *m, const char *uri);
+
+/* The transport of the bundle: the session-level values, completed from
+ * the first m-section that has them. */
+const kg_sdp_transport *kg_sdp_bundle_transport(const kg_sdp *s);
+
+/* What the local (kaigi) side puts in every SDP it writes. */
+typedef struct kg_sdp_local {
+    const char *ice_ufrag;
+    const char *ice_pwd;
+    const char *fingerprint; /* sha-256 hex with colons */
+    const char *cand_ip;     /* address to advertise (--public-ip) */
+    uint16_t cand_port;
+    uint64_t sess_id;
+    uint64_t sess_version;
+} kg_sdp_local;
+
+/* Publish negotiation: builds kaigi's answer to a client's offer.
+ * ice-lite, setup:passive (the offer must say actpass or active, else
+ * KG_ERR_UNSUPPORTED), every m-section answered in order with the same
+ * mid: audio accepts opus/48000/2, video accepts VP8/90000, each with
+ * the offer's payload type and the rtcp-fb subset nack, nack pli,
+ * ccm fir; extmaps accepted: ssrc-audio-level (audio) and sdes:mid, with
+ * the offer's ids; direction recvonly if the offer sends, else inactive;
+ * sections with no usable codec, or not audio/video, rejected (port 0,
+ * formats copied). Fails with KG_ERR_UNSUPPORTED if the offer has no
+ * BUNDLE-able transport (no ufrag/pwd/fingerprint) or no usable section.
+ * answer must come from kg_sdp_new(). */
+int kg_sdp_answer_publish(const kg_sdp *offer, const kg_sdp_local *local,
+                          kg_sdp *answer);
+
+/* One track kaigi sends in a subscribe offer. */
+typedef struct kg_sdp_track {
+    enum kg_sdp_kind kind;
+    char mid[32];
+    uint8_t pt;          /* 111 for opus, 96 for VP8 */
+    uint32_t ssrc;       /* kaigi's outbound SSRC for this receiver */
+    char cname[64];
+    char stream_id[64];  /* msid stream: the publisher */
+    char track_id[64];   /* msid track */
+    bool active;         /* false: kept as an inactive section (re-offer) */
+} kg_sdp_track;
+
+/* Subscribe negotiation: writes kaigi's offer with one m-section per
+ * track in order (ice-lite, setup:actpass, BUNDLE of the active mids,
+ * sendonly or inactive, opus/48000/2 with audio-level ext or VP8/90000
+ * with nack, nack pli, ccm fir). With no track at all, one inactive
+ * audio section keeps the transport up. Returns 0 or an error. */
+int kg_sdp_offer_subscribe(const kg_sdp_track *tracks, size_t n,
+                           const kg_sdp_local *local, kg_sdp *offer);
+
+/* Client-side helpers for kaigi-client (the same rules mirrored). */
+
+/* Writes a publish offer from a client: one sendonly audio (opus, pt
+ * 111, audio-level ext id 1) and one sendonly video (VP8, pt 96) section
+ * with the given SSRCs, setup:actpass. */
+int kg_sdp_offer_publish(uint32_t audio_ssrc, uint32_t video_ssrc,
+                         const char *cname, const kg_sdp_local *local,
+                         kg_sdp *offer);
+
+/* Answers a subscribe offer as a receiver: every section recvonly (or
+ * inactive if offered inactive), same codecs and payload types,
+ * setup:active. */
+int kg_sdp_answer_subscribe(const kg_sdp *offer, const kg_sdp_local *local,
+                            kg_sdp *answer);
+
+#endif
