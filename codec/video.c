@@ -177,9 +177,11 @@ static void draw_pattern(vpx_image_t *img, uint32_t n, uint32_t seed)
                 row[x] = (uint8_t)(235 - g);
             } else {
                 /* Fine diagonal stripes: static detail that a keyframe
-                 * must spend bits on and delta frames get for free. */
+                 * must spend bits on and delta frames get for free. Bar
+                 * luma is 34..161, so +-20 and the grain stay in 0..255. */
                 int stripe = ((x + y) / 3) & 1 ? 20 : -20;
-                row[x] = (uint8_t)(bars[x * BARS / w][0] + stripe + (int)g - 8);
+                int luma = bars[x * BARS / w][0] + stripe + (int)g - 8;
+                row[x] = (uint8_t)luma;
             }
         }
     }

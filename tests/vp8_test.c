@@ -631,8 +631,9 @@ static void test_real_keyframe_roundtrip(void **state)
             assert_non_null(e);
         }
         const uint8_t *fr;
-        assert_int_equal(kg_vp8_enc_frame(e, n < 2 ? n : 0, n < 2 ? 7 : 7 + n, false,
-                                          &fr, &lens[n], &keys[n]),
+        uint32_t fno = n < 2 ? n : 0, seed = n < 2 ? 7 : 7 + n;
+        assert_int_equal(kg_vp8_enc_frame(e, fno, seed, false, &fr, &lens[n],
+                                          &keys[n]),
                          0);
         assert_true(lens[n] <= sizeof(copies[n]));
         memcpy(copies[n], fr, lens[n]);
