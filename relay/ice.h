@@ -58,6 +58,9 @@ typedef struct kg_ice_lite {
     uint64_t checks_bad; /* bad integrity, wrong ufrag, bad role */
 } kg_ice_lite;
 
+/* remote_ufrag may be NULL or "" when the remote SDP gave none; then any
+ * non-empty remote part of USERNAME is accepted. The consent deadline
+ * starts at now + KG_ICE_CONSENT_TIMEOUT. */
 void kg_ice_lite_init(kg_ice_lite *ice, const kg_ice_creds *local,
                       const char *remote_ufrag, kg_time now);
 
