@@ -97,18 +97,24 @@ static int add_rejected(kg_sdp *out, const kg_sdp_media *om)
     return 0;
 }
 
-/* Whether an offered section can share kaigi's one transport. */
+/* Whether an offered section could be accepted, BUNDLE aside. */
+static bool acceptable(const kg_sdp_media *m)
+{
+    return m->mid[0] && m->port != 0 && strcmp(m->proto, PROTO) == 0 &&
+           m->rtcp_mux && m->n_codecs != 0 &&
+           (m->kind == KG_SDP_AUDIO || m->kind == KG_SDP_VIDEO);
+}
+
+/* Whether an offered section can share kaigi's one transport: it is in
+ * the BUNDLE group, or, with no group, it is the first acceptable one. */
 static bool usable(const kg_sdp *offer, size_t idx)
 {
     const kg_sdp_media *m = &offer->media[idx];
-    if (!m->mid[0] || m->port == 0 || strcmp(m->proto, PROTO) != 0 ||
-        !m->rtcp_mux || m->n_codecs == 0 ||
-        (m->kind != KG_SDP_AUDIO && m->kind != KG_SDP_VIDEO))
+    if (!acceptable(m))
         return false;
     if (offer->n_bundle == 0) {
-        /* No BUNDLE: one transport can serve the first section only. */
         for (size_t i = 0; i < idx; i++)
-            if (offer->media[i].mid[0] && offer->media[i].port)
+            if (acceptable(&offer->media[i]))
                 return false;
         return true;
     }

@@ -143,7 +143,9 @@ kg_sdp_media *kg_sdp_add_media(kg_sdp *s);
  *    A second a=mid, a=ice-ufrag, a=ice-pwd, a=setup or direction at
  *    the same level is malformed; for a=msid, a=fingerprint:sha-256,
  *    a=ssrc-group:FID, the candidate, and each a=ssrc cname/msid, the
- *    first one wins. a=setup:holdconn reads as KG_SDP_SETUP_NONE.
+ *    first one wins; the candidate kept is the first one with component
+ *    1, transport UDP and type host (its address may be an mDNS name).
+ *    a=setup:holdconn reads as KG_SDP_SETUP_NONE.
  *  - A session-level direction is the default of every m-section.
  *  - mids must be unique and every BUNDLE mid must name an m-section.
  *  - kg_sdp.transport: the session-level values, then, field by field
@@ -184,7 +186,9 @@ const kg_sdp_codec *kg_sdp_find_codec(const kg_sdp_media *m,
 uint8_t kg_sdp_find_extmap(const kg_sdp_media *m, const char *uri);
 
 /* The transport of the bundle: the session-level values, completed from
- * the first m-section that has them. */
+ * the first m-section (with a non-zero port) that has them. kg_sdp_parse
+ * and the negotiations do the completion; this returns &s->transport, so
+ * an SDP built by other code must fill its session level itself. */
 const kg_sdp_transport *kg_sdp_bundle_transport(const kg_sdp *s);
 
 /* What the local side puts in every SDP it negotiates. */
@@ -211,7 +215,8 @@ int kg_sdp_local_check(const kg_sdp_local *local);
  * the same values, so kg_sdp_bundle_transport works on the result. An
  * offered section is usable only if it has a mid, a non-zero port,
  * proto UDP/TLS/RTP/SAVPF, a=rtcp-mux, and is in the offer's BUNDLE
- * group (with no BUNDLE group: only the first such section). */
+ * group (with no BUNDLE group: only the first section that is otherwise
+ * usable). */
 
 /* Publish negotiation: builds kaigi's answer to a client's offer.
  * ice-lite, setup:passive (the offer must say actpass or active, else

@@ -86,9 +86,25 @@ static const char *round_trip(const kg_sdp *x)
     return out_buf;
 }
 
+static void *xmalloc(size_t n)
+{
+    void *p = malloc(n);
+    if (!p)
+        abort();
+    return p;
+}
+
+static char *xstrdup(const char *s)
+{
+    char *p = xmalloc(strlen(s) + 1);
+    return strcpy(p, s);
+}
+
 static void assert_contains(const char *hay, const char *needle)
 {
-    if (!strstr(hay, needle))
+    if (!hay || !needle)
+        fail_msg("null text");
+    else if (!strstr(hay, needle))
         fail_msg("missing \"%s\" in:\n%s", needle, hay);
 }
 
@@ -290,7 +306,7 @@ static void test_chromium_offer_answer(void **state)
 static void test_lf_line_ends(void **state)
 {
     (void)state;
-    char *lf = strdup(chromium_offer);
+    char *lf = xstrdup(chromium_offer);
     size_t j = 0;
     for (size_t i = 0; lf[i]; i++)
         if (lf[i] != '\r')
@@ -474,7 +490,7 @@ static void test_session_transport_written_when_needed(void **state)
     assert_int_equal(count_of(text, "a=ice-ufrag:"), 2);
     assert_true(strstr(text, "a=ice-ufrag:") > strstr(text, "m=audio"));
     /* fixed point: write(parse(write(x))) == write(x) */
-    char *first = strdup(text);
+    char *first = xstrdup(text);
     kg_sdp *y = parse_ok(first);
     assert_int_equal(kg_sdp_write(y, out_buf, sizeof out_buf),
                      (ssize_t)strlen(first));
@@ -483,7 +499,7 @@ static void test_session_transport_written_when_needed(void **state)
     kg_sdp_del(y);
     /* the Chromium offer is one too, once written */
     kg_sdp *c = parse_ok(chromium_offer);
-    first = strdup(round_trip(c));
+    first = xstrdup(round_trip(c));
     kg_sdp *c2 = parse_ok(first);
     kg_sdp_write(c2, out_buf, sizeof out_buf);
     assert_string_equal(out_buf, first);
@@ -525,7 +541,7 @@ static void test_subscribe_cycle(void **state)
     assert_int_equal(count_of(text, "m=video 9 "), 2);
     assert_int_equal(offer->media[2].n_ssrcs, 0);
 
-    char *offer_text = strdup(text);
+    char *offer_text = xstrdup(text);
     kg_sdp *parsed = parse_ok(offer_text);
     kg_sdp *ans = kg_sdp_new();
     assert_int_equal(kg_sdp_answer_subscribe(parsed, &client_local, ans), 0);
@@ -670,7 +686,7 @@ static void test_datachannel_rejected(void **state)
         "a=mid:2\r\n"
         "a=sctp-port:5000\r\n"
         "a=max-message-size:262144\r\n";
-    char *text = malloc(n + sizeof dc);
+    char *text = xmalloc(n + sizeof dc + 2);
     memcpy(text, chromium_offer, n);
     memcpy(text + n, dc, sizeof dc);
     char *g = strstr(text, "BUNDLE 0 1\r\n");
@@ -768,6 +784,27 @@ static void test_publish_unsupported(void **state)
     kg_sdp_del(o);
     kg_sdp_del(ans);
 
+    /* No BUNDLE group: the first usable section only. */
+    static const char nobundle[] =
+        HDR "a=ice-ufrag:abcd\r\na=ice-pwd:abcdefghijklmnopqrstuv\r\n"
+        "a=fingerprint:sha-256 " FPR_KAIGI "\r\na=setup:actpass\r\n"
+        "m=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\na=mid:d\r\n"
+        "m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:a\r\na=rtcp-mux\r\n"
+        "a=rtpmap:111 opus/48000/2\r\n"
+        "m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:b\r\na=rtcp-mux\r\n"
+        "a=rtpmap:111 opus/48000/2\r\n";
+    o = parse_ok(nobundle);
+    ans = kg_sdp_new();
+    assert_int_equal(kg_sdp_answer_publish(o, &server_local, ans), 0);
+    assert_int_equal(ans->media[0].port, 0);
+    assert_int_equal(ans->media[1].port, 9);
+    assert_int_equal(ans->media[2].port, 0);
+    assert_int_equal(ans->n_bundle, 1);
+    assert_string_equal(ans->bundle[0], "a");
+    round_trip(ans);
+    kg_sdp_del(ans);
+    kg_sdp_del(o);
+
     /* a recvonly offer gets an inactive answer */
     o = parse_ok(chromium_offer);
     o->media[0].dir = KG_SDP_RECVONLY;
@@ -788,7 +825,7 @@ static void test_every_prefix(void **state)
     size_t n = strlen(chromium_offer);
     size_t ok = 0;
     for (size_t len = 0; len <= n; len++) {
-        char *copy = malloc(len + 1); /* exact size: ASan sees overreads */
+        char *copy = xmalloc(len + 1); /* exact size: ASan sees overreads */
         memcpy(copy, chromium_offer, len);
         int rc = parse_text(copy, len, NULL);
         if (rc != 0 && rc != KG_ERR_MALFORMED)
@@ -807,7 +844,7 @@ static void test_every_line_truncated(void **state)
     (void)state;
     const char *src = firefox_offer;
     size_t n = strlen(src);
-    char *buf = malloc(n + 1);
+    char *buf = xmalloc(n + 1);
     for (const char *line = src; *line;) {
         const char *end = strstr(line, "\r\n");
         size_t ll = (size_t)(end - line);
@@ -956,7 +993,7 @@ static void test_bad_inputs(void **state)
 static char *repeat(const char *prefix, const char *fmt, int count)
 {
     size_t cap = 200000;
-    char *t = malloc(cap);
+    char *t = xmalloc(cap);
     size_t n = (size_t)snprintf(t, cap, "%s%s", HDR, prefix);
     for (int i = 0; i < count; i++)
         n += (size_t)snprintf(t + n, cap - n, fmt, i + 1, i + 1, i + 1);
@@ -1019,7 +1056,7 @@ static void test_limits(void **state)
     for (size_t i = 0; i < KG_ARRAY_LEN(longv); i++) {
         for (size_t extra = 0; extra < 2; extra++) {
             size_t len = longv[i].max + extra;
-            char *t = malloc(strlen(longv[i].pre) + len + strlen(longv[i].post) + 1);
+            char *t = xmalloc(strlen(longv[i].pre) + len + strlen(longv[i].post) + 1);
             sprintf(t, "%s%.*s%s", longv[i].pre, (int)len, big, longv[i].post);
             int rc = parse_str(t);
             if (rc != (extra ? KG_ERR_TRUNC : 0))
@@ -1040,7 +1077,7 @@ static void test_limits(void **state)
 
     /* A whole text over KG_SDP_MAX_TEXT */
     size_t n = KG_SDP_MAX_TEXT + 1;
-    char *huge = malloc(n);
+    char *huge = xmalloc(n);
     memset(huge, 'x', n);
     memcpy(huge, HDR "a=x:", strlen(HDR "a=x:"));
     assert_int_equal(parse_text(huge, n, NULL), KG_ERR_TRUNC);
@@ -1115,7 +1152,7 @@ static void test_writer_limits(void **state)
     kg_sdp *s = parse_ok(chromium_offer);
     ssize_t need = kg_sdp_write(s, out_buf, sizeof out_buf);
     assert_true(need > 0);
-    char *small = malloc((size_t)need + 1);
+    char *small = xmalloc((size_t)need + 1);
     for (size_t cap = 0; cap <= (size_t)need; cap++)
         assert_int_equal(kg_sdp_write(s, small, cap), KG_ERR_NOSPACE);
     assert_int_equal(kg_sdp_write(s, small, (size_t)need + 1), need);
