@@ -6,6 +6,7 @@
 
 #include <openssl/bn.h>
 #include <openssl/crypto.h>
+#include <openssl/err.h>
 #include <openssl/x509v3.h>
 
 #include "codec/err.h"
@@ -84,6 +85,7 @@ kg_dtls_cert *kg_dtls_cert_new(void)
     c->pkey = EVP_EC_gen("P-256");
     c->x509 = c->pkey ? make_x509(c->pkey) : NULL;
     if (!c->x509 || kg_cert_fingerprint(c->x509, c->fingerprint) != 0) {
+        ERR_clear_error();
         kg_dtls_cert_del(c);
         return NULL;
     }

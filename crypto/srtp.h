@@ -57,7 +57,8 @@ int kg_srtcp_protect(kg_srtp *s, uint8_t *pkt, size_t *len, size_t cap);
 
 /* Unprotect in place: *len shrinks. Returns 0, KG_ERR_AUTH (tag check
  * failed), KG_ERR_REPLAY (replayed, or older than the 1024-packet replay
- * window), KG_ERR_MALFORMED, or KG_ERR_CRYPTO (libsrtp internal error).
+ * window), KG_ERR_MALFORMED, KG_ERR_NOMEM (a new SSRC needs a stream
+ * and allocation failed) or KG_ERR_CRYPTO (libsrtp internal error).
  * On failure the packet may have been changed and must be dropped. */
 int kg_srtp_unprotect(kg_srtp *s, uint8_t *pkt, size_t *len);
 int kg_srtcp_unprotect(kg_srtp *s, uint8_t *pkt, size_t *len);

@@ -55,11 +55,10 @@ struct link {
     size_t largest;
 };
 
-static void peers_make(struct peers *p, const kg_dtls_ctx *unused,
-                       kg_dtls_ctx *cctx, kg_dtls_ctx *sctx,
+/* Makes both sessions; a NULL fingerprint means the right one. */
+static void peers_make(struct peers *p, kg_dtls_ctx *cctx, kg_dtls_ctx *sctx,
                        const char *fp_for_client, const char *fp_for_server)
 {
-    (void)unused;
     p->cctx = cctx;
     p->sctx = sctx;
     p->c = kg_dtls_new(cctx,
@@ -159,7 +158,7 @@ static void run(struct peers *p, struct link *l, kg_time limit)
 
 static void default_ctxs(struct peers *p, unsigned sflags)
 {
-    peers_make(p, NULL, kg_dtls_ctx_new(p->ccert, KG_DTLS_CLIENT, 0),
+    peers_make(p, kg_dtls_ctx_new(p->ccert, KG_DTLS_CLIENT, 0),
                kg_dtls_ctx_new(p->scert, KG_DTLS_SERVER, sflags), NULL, NULL);
 }
 
@@ -238,7 +237,7 @@ static void test_handshake(void **state)
     for (char *c = lower; *c; c++)
         if (*c >= 'A' && *c <= 'F')
             *c = (char)(*c - 'A' + 'a');
-    peers_make(&p, NULL, kg_dtls_ctx_new(p.ccert, KG_DTLS_CLIENT, 0),
+    peers_make(&p, kg_dtls_ctx_new(p.ccert, KG_DTLS_CLIENT, 0),
                kg_dtls_ctx_new(p.scert, KG_DTLS_SERVER, 0), NULL, lower);
     assert_string_equal(kg_dtls_cipher(p.c), "");
     assert_string_equal(kg_dtls_version(p.c), "");
@@ -289,7 +288,7 @@ static void test_chromium_order_gets_gcm256(void **state)
         struct peers p;
         struct link l = {0};
         peers_init(&p);
-        peers_make(&p, NULL,
+        peers_make(&p,
                    kg_dtls_ctx_new_profiles(p.ccert, KG_DTLS_CLIENT, chromium,
                                             3),
                    kg_dtls_ctx_new(p.scert, KG_DTLS_SERVER,
@@ -312,7 +311,7 @@ static void test_gcm128(void **state)
     struct peers p;
     struct link l = {0};
     peers_init(&p);
-    peers_make(&p, NULL,
+    peers_make(&p,
                kg_dtls_ctx_new_profiles(p.ccert, KG_DTLS_CLIENT, only128, 1),
                kg_dtls_ctx_new(p.scert, KG_DTLS_SERVER, 0), NULL, NULL);
     run(&p, &l, 10 * KG_SEC);
@@ -329,7 +328,7 @@ static void test_legacy_only_client(void **state)
         struct peers p;
         struct link l = {0};
         peers_init(&p);
-        peers_make(&p, NULL,
+        peers_make(&p,
                    kg_dtls_ctx_new_profiles(p.ccert, KG_DTLS_CLIENT, cm_only, 1),
                    kg_dtls_ctx_new(p.scert, KG_DTLS_SERVER,
                                    legacy ? KG_DTLS_ALLOW_LEGACY_SRTP : 0),
@@ -361,7 +360,7 @@ static void test_fingerprint_mismatch(void **state)
     struct peers p;
     struct link l = {0};
     peers_init(&p);
-    peers_make(&p, NULL, kg_dtls_ctx_new(p.ccert, KG_DTLS_CLIENT, 0),
+    peers_make(&p, kg_dtls_ctx_new(p.ccert, KG_DTLS_CLIENT, 0),
                kg_dtls_ctx_new(p.scert, KG_DTLS_SERVER, 0),
                kg_dtls_cert_fingerprint(other), NULL);
     run(&p, &l, 10 * KG_SEC);
@@ -375,7 +374,7 @@ static void test_fingerprint_mismatch(void **state)
     /* The server expects another client certificate. */
     l = (struct link){0};
     peers_init(&p);
-    peers_make(&p, NULL, kg_dtls_ctx_new(p.ccert, KG_DTLS_CLIENT, 0),
+    peers_make(&p, kg_dtls_ctx_new(p.ccert, KG_DTLS_CLIENT, 0),
                kg_dtls_ctx_new(p.scert, KG_DTLS_SERVER, 0), NULL,
                kg_dtls_cert_fingerprint(other));
     run(&p, &l, 10 * KG_SEC);
