@@ -107,8 +107,10 @@ static int recv_dtls(kg_client_peer *p, const uint8_t *pkt, size_t len,
 {
     p->stats.dtls_in++;
     /* Before our ClientHello there is nothing a server may say. */
-    if (!p->dtls_started)
+    if (!p->dtls_started) {
+        p->stats.dropped++;
         return KG_ERR_STATE;
+    }
     int rc = kg_dtls_read(p->dtls, pkt, len, now);
     enum kg_dtls_state ds = kg_dtls_state(p->dtls);
     if (ds == KG_DTLS_FAILED) {

@@ -67,7 +67,8 @@ void kg_client_peer_del(kg_client_peer *p);
  * datagrams to poll), KG_CLIENT_PEER_RTP or KG_CLIENT_PEER_RTCP, or an
  * error: KG_ERR_AUTH / KG_ERR_REPLAY / KG_ERR_MALFORMED from SRTP (counted
  * in unprotect_fail), KG_ERR_STATE for media before keys or an unknown
- * first byte (counted in dropped), the STUN/ICE error for a bad or
+ * first byte or a DTLS record before our ClientHello (counted in
+ * dropped), the STUN/ICE error for a bad or
  * unexpected STUN message, or a DTLS error (the peer is then FAILED when
  * the handshake failed). Errors are never fatal for the caller: drop the
  * datagram and carry on, looking at kg_client_peer_state(). */
