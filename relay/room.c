@@ -1,0 +1,160 @@
+#include "relay/room.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "crypto/random.h"
+
+void kg_room_init(kg_room *r, uint64_t id)
+{
+    memset(r, 0, sizeof(*r));
+    r->id = id;
+}
+
+static void track_del(kg_track *t)
+{
+    free(t->routes);
+    free(t);
+}
+
+void kg_room_free(kg_room *r)
+{
+    for (size_t i = 0; i < r->n_tracks; i++)
+        track_del(r->tracks[i]);
+    free(r->tracks);
+    memset(r, 0, sizeof(*r));
+}
+
+kg_track *kg_room_find_track(const kg_room *r, const void *pub,
+                             uint32_t in_ssrc)
+{
+    for (size_t i = 0; i < r->n_tracks; i++) {
+        kg_track *t = r->tracks[i];
+        if (t->pub == pub && t->in_ssrc == in_ssrc)
+            return t;
+    }
+    return NULL;
+}
+
+int kg_room_add_track(kg_room *r, void *pub, uint32_t in_ssrc,
+                      enum kg_track_kind kind)
+{
+    if (kg_room_find_track(r, pub, in_ssrc))
+        return KG_ERR_EXISTS;
+    if (r->n_tracks == r->cap_tracks) {
+        size_t cap = r->cap_tracks ? r->cap_tracks * 2 : 8;
+        kg_track **n = realloc(r->tracks, cap * sizeof(*n));
+        if (!n)
+            return KG_ERR_NOMEM;
+        r->tracks = n;
+        r->cap_tracks = cap;
+    }
+    kg_track *t = calloc(1, sizeof(*t));
+    if (!t)
+        return KG_ERR_NOMEM;
+    t->pub = pub;
+    t->in_ssrc = in_ssrc;
+    t->kind = kind;
+    r->tracks[r->n_tracks++] = t;
+    return 0;
+}
+
+kg_track *kg_room_find_by_out(const kg_room *r, const void *sub,
+                              uint32_t out_ssrc, kg_route **route)
+{
+    for (size_t i = 0; i < r->n_tracks; i++) {
+        kg_track *t = r->tracks[i];
+        for (size_t j = 0; j < t->n_routes; j++) {
+            if (t->routes[j].sub == sub && t->routes[j].out_ssrc == out_ssrc) {
+                if (route)
+                    *route = &t->routes[j];
+                return t;
+            }
+        }
+    }
+    return NULL;
+}
+
+int kg_room_add_route(kg_room *r, const void *pub, uint32_t in_ssrc,
+                      void *sub, uint32_t out_ssrc, uint8_t out_pt)
+{
+    kg_track *t = kg_room_find_track(r, pub, in_ssrc);
+    if (!t)
+        return KG_ERR_NOTFOUND;
+    if (sub == pub)
+        return KG_ERR_DENIED;
+    for (size_t j = 0; j < t->n_routes; j++) {
+        if (t->routes[j].sub == sub)
+            return KG_ERR_EXISTS;
+    }
+    if (kg_room_find_by_out(r, sub, out_ssrc, NULL))
+        return KG_ERR_EXISTS;
+    if (t->n_routes == t->cap_routes) {
+        size_t cap = t->cap_routes ? t->cap_routes * 2 : 4;
+        kg_route *n = realloc(t->routes, cap * sizeof(*n));
+        if (!n)
+            return KG_ERR_NOMEM;
+        t->routes = n;
+        t->cap_routes = cap;
+    }
+    kg_route *rt = &t->routes[t->n_routes++];
+    memset(rt, 0, sizeof(*rt));
+    rt->sub = sub;
+    rt->out_ssrc = out_ssrc;
+    rt->out_pt = out_pt;
+    rt->base_seq = (uint16_t)kg_random_u32();
+    rt->base_ts = kg_random_u32();
+    return 0;
+}
+
+/* Removes routes to m from t, keeping the order of the others. */
+static void track_drop_routes_to(kg_track *t, const void *m)
+{
+    size_t w = 0;
+    for (size_t i = 0; i < t->n_routes; i++) {
+        if (t->routes[i].sub != m)
+            t->routes[w++] = t->routes[i];
+    }
+    t->n_routes = w;
+}
+
+void kg_room_remove_member(kg_room *r, const void *m)
+{
+    size_t w = 0;
+    for (size_t i = 0; i < r->n_tracks; i++) {
+        kg_track *t = r->tracks[i];
+        if (t->pub == m) {
+            track_del(t);
+            continue;
+        }
+        track_drop_routes_to(t, m);
+        r->tracks[w++] = t;
+    }
+    r->n_tracks = w;
+}
+
+size_t kg_room_route(kg_track *t, const kg_rtp_hdr *h, kg_fwd *out,
+                     size_t cap)
+{
+    size_t n = 0;
+    t->packets++;
+    t->bytes += h->payload_len;
+    for (size_t i = 0; i < t->n_routes && n < cap; i++) {
+        kg_route *rt = &t->routes[i];
+        if (!rt->started) {
+            rt->seq_delta = (uint16_t)(rt->base_seq - h->seq);
+            rt->ts_delta = rt->base_ts - h->ts;
+            rt->started = true;
+        }
+        rt->packets++;
+        rt->bytes += h->payload_len;
+        out[n].sub = rt->sub;
+        out[n].route = rt;
+        out[n].pt = rt->out_pt;
+        out[n].seq = (uint16_t)(h->seq + rt->seq_delta);
+        out[n].ts = h->ts + rt->ts_delta;
+        out[n].ssrc = rt->out_ssrc;
+        n++;
+    }
+    return n;
+}

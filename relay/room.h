@@ -1,0 +1,104 @@
+/* The routing table of one room, sans-IO.
+ *
+ * A room holds the tracks its members publish; each track holds routes to
+ * the members that subscribe to it. Forwarding one RTP packet yields, per
+ * route, the payload type, sequence number, timestamp and SSRC that this
+ * receiver must see: every receiver has its own SSRC (announced in its
+ * subscribe SDP) and its own randomly based sequence and timestamp space,
+ * so no two receivers' streams are linked and a receiver's stream stays
+ * continuous when kaigi changes what feeds it.
+ *
+ * Members are opaque pointers owned by the caller (the media worker). The
+ * room never routes a member's media back to itself.
+ */
+#ifndef KG_ROOM_H
+#define KG_ROOM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "codec/err.h"
+#include "codec/rtp.h"
+
+enum kg_track_kind { KG_TRACK_AUDIO = 0, KG_TRACK_VIDEO = 1 };
+
+typedef struct kg_route {
+    void *sub;         /* receiving member, borrowed */
+    uint32_t out_ssrc; /* what the receiver sees */
+    uint8_t out_pt;
+    bool started;        /* first packet seen: deltas fixed */
+    uint16_t base_seq;   /* random first outgoing seq */
+    uint32_t base_ts;    /* random first outgoing timestamp */
+    uint16_t seq_delta;  /* out = in + delta (mod 2^16) */
+    uint32_t ts_delta;   /* out = in + delta (mod 2^32) */
+    uint64_t packets;
+    uint64_t bytes;
+} kg_route;
+
+typedef struct kg_track {
+    void *pub; /* publishing member, borrowed */
+    uint32_t in_ssrc;
+    enum kg_track_kind kind;
+    kg_route *routes;
+    size_t n_routes;
+    size_t cap_routes;
+    kg_time last_keyframe_request;
+    uint64_t packets;
+    uint64_t bytes;
+} kg_track;
+
+typedef struct kg_room {
+    uint64_t id;
+    kg_track **tracks; /* pointers stay valid while the track exists */
+    size_t n_tracks;
+    size_t cap_tracks;
+} kg_room;
+
+/* One forwarded copy: where to and with which header fields. */
+typedef struct kg_fwd {
+    void *sub;
+    const kg_route *route;
+    uint8_t pt;
+    uint16_t seq;
+    uint32_t ts;
+    uint32_t ssrc;
+} kg_fwd;
+
+void kg_room_init(kg_room *r, uint64_t id);
+/* Frees every track and route. Members are not touched. */
+void kg_room_free(kg_room *r);
+
+/* Adds a track published by pub. Returns 0, KG_ERR_EXISTS if pub already
+ * publishes in_ssrc, KG_ERR_NOMEM. */
+int kg_room_add_track(kg_room *r, void *pub, uint32_t in_ssrc,
+                      enum kg_track_kind kind);
+
+/* The track pub publishes with in_ssrc, or NULL. */
+kg_track *kg_room_find_track(const kg_room *r, const void *pub,
+                             uint32_t in_ssrc);
+
+/* Routes track (pub, in_ssrc) to sub as out_ssrc/out_pt. The first
+ * outgoing sequence number and timestamp are drawn from the CSPRNG.
+ * Returns 0, KG_ERR_NOTFOUND (no such track), KG_ERR_DENIED (sub is the
+ * publisher), KG_ERR_EXISTS (sub already receives this track, or out_ssrc
+ * is already used toward sub), KG_ERR_NOMEM. */
+int kg_room_add_route(kg_room *r, const void *pub, uint32_t in_ssrc,
+                      void *sub, uint32_t out_ssrc, uint8_t out_pt);
+
+/* Removes every track m publishes and every route to m. */
+void kg_room_remove_member(kg_room *r, const void *m);
+
+/* Computes the copies of packet h (published on track t) for every route
+ * of t, into out (at most cap). Returns the number of copies. The first
+ * packet a route sees fixes its deltas so that it leaves as base_seq /
+ * base_ts. */
+size_t kg_room_route(kg_track *t, const kg_rtp_hdr *h, kg_fwd *out,
+                     size_t cap);
+
+/* Finds the track a receiver knows as out_ssrc (for its PLI/FIR/NACK).
+ * Returns the track or NULL; *route receives the route if non-NULL. */
+kg_track *kg_room_find_by_out(const kg_room *r, const void *sub,
+                              uint32_t out_ssrc, kg_route **route);
+
+#endif

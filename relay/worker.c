@@ -1,0 +1,807 @@
+#include "relay/worker.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "codec/err.h"
+#include "codec/rtcp.h"
+#include "codec/rtp.h"
+#include "crypto/srtp.h"
+#include "relay/map.h"
+#include "relay/peer.h"
+#include "relay/room.h"
+#include "relay/stun.h"
+
+#define TICK_MS 20
+#define RX_BUF 65536
+/* Room for the largest RTP packet kaigi forwards plus the SRTP trailer. */
+#define TX_BUF 1600
+#define MAX_FANOUT 256
+#define KEYFRAME_MIN_INTERVAL (500 * KG_MS)
+#define SERVER_RTCP_SSRC 1u
+
+typedef struct wpart wpart;
+
+typedef struct wtransport {
+    kg_peer peer;
+    wpart *part;
+    enum kg_role role;
+    bool has_addr;
+    struct sockaddr_storage addr;
+    bool connected_reported;
+} wtransport;
+
+struct wpart {
+    uint64_t id;
+    kg_room *room;
+    wtransport *t[2]; /* by enum kg_role */
+    wpart *next;
+};
+
+typedef struct wroom {
+    kg_room room;
+    size_t members;
+    struct wroom *next;
+} wroom;
+
+struct kg_worker {
+    kg_worker_config cfg;
+    uv_loop_t loop;
+    uv_udp_t udp;
+    uv_async_t cmd_async;  /* on the worker loop */
+    uv_async_t ev_async;   /* on the signalling loop */
+    uv_timer_t tick;
+    uv_thread_t thread;
+    kg_dtls_ctx *dtls_ctx;
+    bool stopping;
+
+    pthread_mutex_t lock; /* guards cmds, events, snapshot */
+    kg_worker_cmd *cmds, *cmds_tail;
+    kg_worker_event *events, *events_tail;
+    kg_worker_stats snapshot;
+
+    /* worker-thread state */
+    kg_worker_stats st;
+    wpart *parts;
+    wroom *rooms;
+    kg_map by_addr;  /* address key → wtransport */
+    kg_map by_ufrag; /* local ufrag → wtransport */
+    uint8_t rx[RX_BUF];
+    uint8_t tx[TX_BUF];
+    kg_fwd fwd[MAX_FANOUT];
+};
+
+static kg_time worker_now(void)
+{
+    return (kg_time)uv_hrtime();
+}
+
+/* --- events back to the signalling thread --------------------------- */
+
+static void emit(kg_worker *w, const kg_worker_event *ev)
+{
+    kg_worker_event *e = malloc(sizeof(*e));
+    if (!e)
+        return;
+    *e = *ev;
+    e->next = NULL;
+    pthread_mutex_lock(&w->lock);
+    if (w->events_tail)
+        w->events_tail->next = e;
+    else
+        w->events = e;
+    w->events_tail = e;
+    pthread_mutex_unlock(&w->lock);
+    uv_async_send(&w->ev_async);
+}
+
+static void on_events(uv_async_t *a)
+{
+    kg_worker *w = a->data;
+    pthread_mutex_lock(&w->lock);
+    kg_worker_event *e = w->events;
+    w->events = w->events_tail = NULL;
+    pthread_mutex_unlock(&w->lock);
+    while (e) {
+        kg_worker_event *next = e->next;
+        if (w->cfg.on_event)
+            w->cfg.on_event(w->cfg.user, e);
+        free(e);
+        e = next;
+    }
+}
+
+/* --- sending ------------------------------------------------------- */
+
+static void send_to(kg_worker *w, const struct sockaddr_storage *to,
+                    const uint8_t *buf, size_t len)
+{
+    uv_buf_t b = uv_buf_init((char *)buf, (unsigned)len);
+    int rc = uv_udp_try_send(&w->udp, &b, 1, (const struct sockaddr *)to);
+    if (rc < 0) {
+        w->st.tx_errors++;
+        return;
+    }
+    w->st.tx_datagrams++;
+    w->st.tx_bytes += len;
+}
+
+/* Sends whatever DTLS has queued for t. */
+static void flush_dtls(kg_worker *w, wtransport *t)
+{
+    for (;;) {
+        ssize_t n = kg_peer_pull(&t->peer, w->tx, sizeof(w->tx));
+        if (n <= 0)
+            break;
+        if (t->has_addr)
+            send_to(w, &t->addr, w->tx, (size_t)n);
+    }
+}
+
+/* --- lookups ------------------------------------------------------- */
+
+static wpart *find_part(kg_worker *w, uint64_t id)
+{
+    for (wpart *p = w->parts; p; p = p->next) {
+        if (p->id == id)
+            return p;
+    }
+    return NULL;
+}
+
+static wroom *find_room(kg_worker *w, uint64_t id)
+{
+    for (wroom *r = w->rooms; r; r = r->next) {
+        if (r->room.id == id)
+            return r;
+    }
+    return NULL;
+}
+
+static void transport_set_addr(kg_worker *w, wtransport *t,
+                               const struct sockaddr *addr)
+{
+    uint8_t key[KG_MAP_KEY_MAX];
+    size_t klen;
+    if (t->has_addr) {
+        klen = kg_map_addr_key((const struct sockaddr *)&t->addr, key);
+        if (kg_map_get(&w->by_addr, key, klen) == t)
+            kg_map_del(&w->by_addr, key, klen);
+    }
+    klen = kg_map_addr_key(addr, key);
+    if (klen == 0)
+        return;
+    memset(&t->addr, 0, sizeof(t->addr));
+    memcpy(&t->addr, addr,
+           addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                       : sizeof(struct sockaddr_in));
+    t->has_addr = true;
+    kg_map_put(&w->by_addr, key, klen, t);
+}
+
+static void transport_del(kg_worker *w, wtransport *t)
+{
+    uint8_t key[KG_MAP_KEY_MAX];
+    if (t->has_addr) {
+        size_t klen = kg_map_addr_key((const struct sockaddr *)&t->addr, key);
+        if (kg_map_get(&w->by_addr, key, klen) == t)
+            kg_map_del(&w->by_addr, key, klen);
+    }
+    const char *uf = t->peer.ice.local.ufrag;
+    if (kg_map_get(&w->by_ufrag, uf, strlen(uf)) == t)
+        kg_map_del(&w->by_ufrag, uf, strlen(uf));
+    if (t->peer.state == KG_PEER_CONNECTED)
+        w->st.transports_connected--;
+    kg_peer_free(&t->peer);
+    t->part->t[t->role] = NULL;
+    w->st.transports--;
+    free(t);
+}
+
+static void transport_fail(kg_worker *w, wtransport *t, int reason)
+{
+    kg_worker_event ev = {.type = KG_WEV_FAILED,
+                          .participant = t->part->id,
+                          .role = t->role,
+                          .reason = reason};
+    if (reason == KG_ERR_TIMEOUT)
+        w->st.consent_timeouts++;
+    else
+        w->st.dtls_fail++;
+    transport_del(w, t);
+    emit(w, &ev);
+}
+
+/* --- keyframes ------------------------------------------------------ */
+
+/* Sends a PLI for track tr to its publisher, at most every 500 ms unless
+ * force is set: one receiver's request must not become a storm. */
+static void request_keyframe(kg_worker *w, kg_track *tr, kg_time now,
+                             bool force)
+{
+    wpart *pub = tr->pub;
+    wtransport *t = pub->t[KG_ROLE_PUBLISH];
+    if (!t || t->peer.state != KG_PEER_CONNECTED || !t->has_addr)
+        return;
+    if (!force && tr->last_keyframe_request &&
+        now - tr->last_keyframe_request < KEYFRAME_MIN_INTERVAL)
+        return;
+    ssize_t n = kg_rtcp_write_pli(SERVER_RTCP_SSRC, tr->in_ssrc, w->tx,
+                                  sizeof(w->tx));
+    if (n < 0)
+        return;
+    size_t len = (size_t)n;
+    if (kg_peer_protect(&t->peer, w->tx, &len, sizeof(w->tx), true) != 0)
+        return;
+    tr->last_keyframe_request = now;
+    w->st.pli_sent++;
+    send_to(w, &t->addr, w->tx, len);
+}
+
+/* A receiver just became able to decode: ask for keyframes of every video
+ * track it receives. */
+static void keyframes_for_subscriber(kg_worker *w, wpart *sub, kg_time now)
+{
+    if (!sub->room)
+        return;
+    kg_room *r = sub->room;
+    for (size_t i = 0; i < r->n_tracks; i++) {
+        kg_track *tr = r->tracks[i];
+        if (tr->kind != KG_TRACK_VIDEO)
+            continue;
+        for (size_t j = 0; j < tr->n_routes; j++) {
+            if (tr->routes[j].sub == sub) {
+                request_keyframe(w, tr, now, true);
+                break;
+            }
+        }
+    }
+}
+
+/* --- media path ----------------------------------------------------- */
+
+static void forward_rtp(kg_worker *w, wtransport *t, uint8_t *pkt,
+                        size_t len)
+{
+    kg_rtp_hdr h;
+    if (kg_rtp_parse(pkt, len, &h) != 0) {
+        w->st.malformed++;
+        return;
+    }
+    w->st.rtp_in++;
+    if (t->role != KG_ROLE_PUBLISH || !t->part->room)
+        return;
+    kg_track *tr = kg_room_find_track(t->part->room, t->part, h.ssrc);
+    if (!tr)
+        return; /* not announced in the SDP: not forwarded */
+    size_t n = kg_room_route(tr, &h, w->fwd, MAX_FANOUT);
+    if (len + KG_SRTP_MAX_TRAILER > sizeof(w->tx)) {
+        w->st.malformed++;
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        wpart *sub = w->fwd[i].sub;
+        wtransport *st = sub->t[KG_ROLE_SUBSCRIBE];
+        if (!st || st->peer.state != KG_PEER_CONNECTED || !st->has_addr)
+            continue;
+        memcpy(w->tx, pkt, len);
+        kg_rtp_rewrite(w->tx, w->fwd[i].pt, w->fwd[i].seq, w->fwd[i].ts,
+                       w->fwd[i].ssrc);
+        size_t out_len = len;
+        if (kg_peer_protect(&st->peer, w->tx, &out_len, sizeof(w->tx),
+                            false) != 0)
+            continue;
+        w->st.rtp_forwarded++;
+        send_to(w, &st->addr, w->tx, out_len);
+    }
+}
+
+/* RTCP from a receiver: PLI/FIR become (rate-limited) keyframe requests
+ * to the publisher. Publisher RTCP (SR, SDES) ends here: kaigi is the
+ * RTP endpoint of every leg. */
+static void handle_rtcp(kg_worker *w, wtransport *t, const uint8_t *pkt,
+                        size_t len, kg_time now)
+{
+    size_t off = 0;
+    kg_rtcp_pkt p;
+    int rc;
+    w->st.rtcp_in++;
+    while ((rc = kg_rtcp_next(pkt, len, &off, &p)) == 1) {
+        if (p.pt != KG_RTCP_PSFB || t->role != KG_ROLE_SUBSCRIBE)
+            continue;
+        kg_rtcp_fb fb;
+        if (kg_rtcp_parse_fb(&p, &fb) != 0) {
+            w->st.malformed++;
+            continue;
+        }
+        w->st.rtcp_feedback_in++;
+        uint32_t media = fb.media_ssrc;
+        if (fb.fmt == KG_RTCP_FMT_FIR) {
+            kg_rtcp_fir_item item;
+            if (kg_rtcp_parse_fir(&fb, &item, 1) < 1)
+                continue;
+            media = item.ssrc;
+        } else if (fb.fmt != KG_RTCP_FMT_PLI) {
+            continue;
+        }
+        kg_track *tr =
+            t->part->room ? kg_room_find_by_out(t->part->room, t->part, media,
+                                                NULL)
+                          : NULL;
+        if (tr)
+            request_keyframe(w, tr, now, false);
+    }
+    if (rc < 0)
+        w->st.malformed++;
+}
+
+static void handle_srtp(kg_worker *w, wtransport *t, uint8_t *pkt,
+                        size_t len, kg_time now)
+{
+    /* RFC 5761 section 4: RTCP packet types 192..223 in the second byte. */
+    bool rtcp = len >= 2 && pkt[1] >= 192 && pkt[1] <= 223;
+    int rc = kg_peer_unprotect(&t->peer, pkt, &len, rtcp);
+    if (rc == KG_ERR_AUTH) {
+        w->st.srtp_auth_fail++;
+        return;
+    }
+    if (rc == KG_ERR_REPLAY) {
+        w->st.srtp_replay++;
+        return;
+    }
+    if (rc != 0) {
+        w->st.malformed++;
+        return;
+    }
+    if (rtcp)
+        handle_rtcp(w, t, pkt, len, now);
+    else
+        forward_rtp(w, t, pkt, len);
+}
+
+static void handle_dtls(kg_worker *w, wtransport *t, const uint8_t *pkt,
+                        size_t len, kg_time now)
+{
+    int rc = kg_peer_on_dtls(&t->peer, pkt, len, now);
+    flush_dtls(w, t);
+    if (rc != 0 && t->peer.state == KG_PEER_FAILED) {
+        transport_fail(w, t, rc);
+        return;
+    }
+    if (t->peer.state == KG_PEER_CONNECTED && !t->connected_reported) {
+        t->connected_reported = true;
+        w->st.transports_connected++;
+        kg_worker_event ev = {.type = KG_WEV_CONNECTED,
+                              .participant = t->part->id,
+                              .role = t->role,
+                              .profile = t->peer.profile};
+        snprintf(ev.cipher, sizeof(ev.cipher), "%s",
+                 kg_dtls_cipher(t->peer.dtls));
+        emit(w, &ev);
+        if (t->role == KG_ROLE_SUBSCRIBE)
+            keyframes_for_subscriber(w, t->part, now);
+    }
+}
+
+static void handle_stun(kg_worker *w, wtransport *t, const uint8_t *pkt,
+                        size_t len, const struct sockaddr *from, kg_time now)
+{
+    kg_stun_msg msg;
+    if (kg_stun_parse(pkt, len, &msg) != 0) {
+        w->st.malformed++;
+        return;
+    }
+    if (!t) {
+        /* Unknown address: only a Binding request whose USERNAME names
+         * one of our transports may go further; nothing is allocated
+         * before its MESSAGE-INTEGRITY checks out. */
+        char ufrag[KG_ICE_UFRAG_LEN + 1];
+        if (msg.type != KG_STUN_BINDING_REQUEST ||
+            kg_ice_username_local(&msg, ufrag, sizeof(ufrag)) != 0 ||
+            !(t = kg_map_get(&w->by_ufrag, ufrag, strlen(ufrag)))) {
+            w->st.unknown_source++;
+            return;
+        }
+    }
+    bool selected = false;
+    ssize_t n = kg_peer_on_stun(&t->peer, pkt, len, &msg, from, now, w->tx,
+                                sizeof(w->tx), &selected);
+    if (n < 0) {
+        w->st.stun_bad++;
+        return;
+    }
+    w->st.stun_ok++;
+    if (selected)
+        transport_set_addr(w, t, from);
+    if (n > 0) {
+        struct sockaddr_storage to;
+        memset(&to, 0, sizeof(to));
+        memcpy(&to, from,
+               from->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                           : sizeof(struct sockaddr_in));
+        send_to(w, &to, w->tx, (size_t)n);
+    }
+}
+
+static void on_datagram(kg_worker *w, uint8_t *pkt, size_t len,
+                        const struct sockaddr *from)
+{
+    kg_time now = worker_now();
+    uint8_t key[KG_MAP_KEY_MAX];
+    size_t klen = kg_map_addr_key(from, key);
+    wtransport *t = klen ? kg_map_get(&w->by_addr, key, klen) : NULL;
+    uint8_t b0 = len ? pkt[0] : 0xff;
+
+    w->st.rx_datagrams++;
+    w->st.rx_bytes += len;
+    if (b0 <= 3) { /* RFC 7983: STUN */
+        handle_stun(w, t, pkt, len, from, now);
+        return;
+    }
+    if (!t) {
+        /* DTLS or SRTP from an address no ICE check has validated. */
+        w->st.unknown_source++;
+        return;
+    }
+    if (b0 >= 20 && b0 <= 63)
+        handle_dtls(w, t, pkt, len, now);
+    else if (b0 >= 128 && b0 <= 191)
+        handle_srtp(w, t, pkt, len, now);
+    else
+        w->st.malformed++;
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    (void)suggested;
+    kg_worker *w = h->data;
+    /* One receive buffer per worker: libuv hands each datagram to on_recv
+     * before asking for the buffer again. */
+    *buf = uv_buf_init((char *)w->rx, sizeof(w->rx));
+}
+
+static void on_recv(uv_udp_t *u, ssize_t nread, const uv_buf_t *buf,
+                    const struct sockaddr *from, unsigned flags)
+{
+    kg_worker *w = u->data;
+    if (nread <= 0 || !from)
+        return;
+    if (flags & UV_UDP_PARTIAL) {
+        w->st.malformed++;
+        return;
+    }
+    on_datagram(w, (uint8_t *)buf->base, (size_t)nread, from);
+}
+
+/* --- commands ------------------------------------------------------- */
+
+static void cmd_join(kg_worker *w, const kg_worker_cmd *c)
+{
+    if (find_part(w, c->participant))
+        return;
+    wroom *r = find_room(w, c->room);
+    if (!r) {
+        r = calloc(1, sizeof(*r));
+        if (!r)
+            return;
+        kg_room_init(&r->room, c->room);
+        r->next = w->rooms;
+        w->rooms = r;
+        w->st.rooms++;
+    }
+    wpart *p = calloc(1, sizeof(*p));
+    if (!p)
+        return;
+    p->id = c->participant;
+    p->room = &r->room;
+    p->next = w->parts;
+    w->parts = p;
+    r->members++;
+    w->st.participants++;
+}
+
+static void cmd_transport(kg_worker *w, const kg_worker_cmd *c)
+{
+    wpart *p = find_part(w, c->participant);
+    if (!p || p->t[c->role])
+        return;
+    const char *uf = c->local.ufrag;
+    if (kg_map_get(&w->by_ufrag, uf, strlen(uf)))
+        return; /* signalling made a duplicate ufrag: refuse, never alias */
+    wtransport *t = calloc(1, sizeof(*t));
+    if (!t)
+        return;
+    if (kg_peer_init(&t->peer, w->dtls_ctx, &c->local, c->remote_ufrag,
+                     c->remote_fp, worker_now()) != 0) {
+        free(t);
+        return;
+    }
+    t->part = p;
+    t->role = c->role;
+    p->t[c->role] = t;
+    kg_map_put(&w->by_ufrag, uf, strlen(uf), t);
+    w->st.transports++;
+}
+
+static void cmd_route(kg_worker *w, const kg_worker_cmd *c)
+{
+    wpart *pub = find_part(w, c->participant);
+    wpart *sub = find_part(w, c->sub);
+    if (!pub || !sub || pub->room != sub->room || !pub->room)
+        return;
+    if (kg_room_add_route(pub->room, pub, c->ssrc, sub, c->out_ssrc,
+                          c->out_pt) != 0)
+        return;
+    /* A new receiver of a video track needs a keyframe to start from. */
+    kg_track *tr = kg_room_find_track(pub->room, pub, c->ssrc);
+    wtransport *st = sub->t[KG_ROLE_SUBSCRIBE];
+    if (tr && tr->kind == KG_TRACK_VIDEO && st &&
+        st->peer.state == KG_PEER_CONNECTED)
+        request_keyframe(w, tr, worker_now(), true);
+}
+
+static void cmd_leave(kg_worker *w, const kg_worker_cmd *c)
+{
+    wpart **pp = &w->parts;
+    while (*pp && (*pp)->id != c->participant)
+        pp = &(*pp)->next;
+    wpart *p = *pp;
+    if (!p)
+        return;
+    *pp = p->next;
+    for (int role = 0; role < 2; role++) {
+        if (p->t[role])
+            transport_del(w, p->t[role]);
+    }
+    if (p->room) {
+        kg_room_remove_member(p->room, p);
+        wroom **rp = &w->rooms;
+        while (*rp && &(*rp)->room != p->room)
+            rp = &(*rp)->next;
+        if (*rp && --(*rp)->members == 0) {
+            wroom *r = *rp;
+            *rp = r->next;
+            kg_room_free(&r->room);
+            free(r);
+            w->st.rooms--;
+        }
+    }
+    free(p);
+    w->st.participants--;
+}
+
+static void run_cmd(kg_worker *w, const kg_worker_cmd *c)
+{
+    switch (c->type) {
+    case KG_CMD_JOIN:
+        cmd_join(w, c);
+        break;
+    case KG_CMD_TRANSPORT:
+        cmd_transport(w, c);
+        break;
+    case KG_CMD_TRACK: {
+        wpart *p = find_part(w, c->participant);
+        if (p && p->room)
+            kg_room_add_track(p->room, p, c->ssrc, (enum kg_track_kind)c->kind);
+        break;
+    }
+    case KG_CMD_ROUTE:
+        cmd_route(w, c);
+        break;
+    case KG_CMD_LEAVE:
+        cmd_leave(w, c);
+        break;
+    }
+}
+
+static void close_cb(uv_handle_t *h)
+{
+    (void)h;
+}
+
+static void worker_shutdown(kg_worker *w)
+{
+    while (w->parts) {
+        kg_worker_cmd c = {.type = KG_CMD_LEAVE, .participant = w->parts->id};
+        cmd_leave(w, &c);
+    }
+    uv_close((uv_handle_t *)&w->udp, close_cb);
+    uv_close((uv_handle_t *)&w->tick, close_cb);
+    uv_close((uv_handle_t *)&w->cmd_async, close_cb);
+}
+
+static void on_cmds(uv_async_t *a)
+{
+    kg_worker *w = a->data;
+    pthread_mutex_lock(&w->lock);
+    kg_worker_cmd *c = w->cmds;
+    w->cmds = w->cmds_tail = NULL;
+    bool stopping = w->stopping;
+    pthread_mutex_unlock(&w->lock);
+    while (c) {
+        kg_worker_cmd *next = c->next;
+        run_cmd(w, c);
+        /* Commands carry ICE passwords: wipe before freeing. */
+        memset(c, 0, sizeof(*c));
+        free(c);
+        c = next;
+    }
+    if (stopping)
+        worker_shutdown(w);
+}
+
+/* --- timers ----------------------------------------------------------- */
+
+static void check_transport(kg_worker *w, wtransport *t, kg_time now)
+{
+    if (now < kg_peer_deadline(&t->peer))
+        return;
+    int rc = kg_peer_on_timeout(&t->peer, now);
+    if (rc != 0) {
+        transport_fail(w, t, rc);
+        return;
+    }
+    flush_dtls(w, t);
+}
+
+static void on_tick(uv_timer_t *timer)
+{
+    kg_worker *w = timer->data;
+    kg_time now = worker_now();
+    for (wpart *p = w->parts; p; p = p->next) {
+        for (int role = 0; role < 2; role++) {
+            if (p->t[role])
+                check_transport(w, p->t[role], now);
+        }
+    }
+    pthread_mutex_lock(&w->lock);
+    w->snapshot = w->st;
+    pthread_mutex_unlock(&w->lock);
+}
+
+static void worker_main(void *arg)
+{
+    kg_worker *w = arg;
+    uv_run(&w->loop, UV_RUN_DEFAULT);
+}
+
+/* --- public ----------------------------------------------------------- */
+
+static int worker_init_loop(kg_worker *w)
+{
+    int rc = uv_loop_init(&w->loop);
+    if (rc < 0)
+        return rc;
+    uv_udp_init(&w->loop, &w->udp);
+    w->udp.data = w;
+    rc = uv_udp_bind(&w->udp, w->cfg.udp_addr, 0);
+    if (rc < 0) {
+        uv_close((uv_handle_t *)&w->udp, NULL);
+        uv_run(&w->loop, UV_RUN_DEFAULT);
+        uv_loop_close(&w->loop);
+        return rc;
+    }
+    int size = 4 << 20;
+    uv_send_buffer_size((uv_handle_t *)&w->udp, &size);
+    size = 4 << 20;
+    uv_recv_buffer_size((uv_handle_t *)&w->udp, &size);
+    uv_async_init(&w->loop, &w->cmd_async, on_cmds);
+    w->cmd_async.data = w;
+    uv_timer_init(&w->loop, &w->tick);
+    w->tick.data = w;
+    uv_timer_start(&w->tick, on_tick, TICK_MS, TICK_MS);
+    uv_udp_recv_start(&w->udp, on_alloc, on_recv);
+    return 0;
+}
+
+int kg_worker_start(kg_worker **out, const kg_worker_config *cfg)
+{
+    kg_worker *w = calloc(1, sizeof(*w));
+    if (!w)
+        return KG_ERR_NOMEM;
+    w->cfg = *cfg;
+    pthread_mutex_init(&w->lock, NULL);
+    if (kg_map_init(&w->by_addr) != 0 || kg_map_init(&w->by_ufrag) != 0)
+        goto fail_maps;
+    w->dtls_ctx = kg_dtls_ctx_new(cfg->cert, KG_DTLS_SERVER, cfg->dtls_flags);
+    if (!w->dtls_ctx)
+        goto fail_maps;
+    int rc = worker_init_loop(w);
+    if (rc < 0) {
+        kg_dtls_ctx_del(w->dtls_ctx);
+        kg_map_free(&w->by_addr);
+        kg_map_free(&w->by_ufrag);
+        pthread_mutex_destroy(&w->lock);
+        free(w);
+        return rc;
+    }
+    uv_async_init(cfg->signal_loop, &w->ev_async, on_events);
+    w->ev_async.data = w;
+    if (uv_thread_create(&w->thread, worker_main, w) != 0) {
+        /* Cannot happen short of resource exhaustion; fail loudly. */
+        fprintf(stderr, "kaigi: cannot start media worker thread\n");
+        abort();
+    }
+    *out = w;
+    return 0;
+
+fail_maps:
+    kg_map_free(&w->by_addr);
+    kg_map_free(&w->by_ufrag);
+    pthread_mutex_destroy(&w->lock);
+    free(w);
+    return KG_ERR_NOMEM;
+}
+
+static void ev_closed(uv_handle_t *h)
+{
+    kg_worker *w = h->data;
+    pthread_mutex_lock(&w->lock);
+    kg_worker_event *e = w->events;
+    w->events = w->events_tail = NULL;
+    pthread_mutex_unlock(&w->lock);
+    while (e) {
+        kg_worker_event *next = e->next;
+        free(e);
+        e = next;
+    }
+    pthread_mutex_destroy(&w->lock);
+    free(w);
+}
+
+void kg_worker_stop(kg_worker *w)
+{
+    pthread_mutex_lock(&w->lock);
+    w->stopping = true;
+    pthread_mutex_unlock(&w->lock);
+    uv_async_send(&w->cmd_async);
+    uv_thread_join(&w->thread);
+    int rc = uv_loop_close(&w->loop);
+    if (rc != 0)
+        fprintf(stderr, "kaigi: worker loop closed with handles open\n");
+    /* Commands posted after the stop are dropped. */
+    kg_worker_cmd *c = w->cmds;
+    while (c) {
+        kg_worker_cmd *next = c->next;
+        memset(c, 0, sizeof(*c));
+        free(c);
+        c = next;
+    }
+    kg_dtls_ctx_del(w->dtls_ctx);
+    kg_map_free(&w->by_addr);
+    kg_map_free(&w->by_ufrag);
+    uv_close((uv_handle_t *)&w->ev_async, ev_closed);
+}
+
+int kg_worker_post(kg_worker *w, const kg_worker_cmd *cmd)
+{
+    kg_worker_cmd *c = malloc(sizeof(*c));
+    if (!c)
+        return KG_ERR_NOMEM;
+    *c = *cmd;
+    c->next = NULL;
+    pthread_mutex_lock(&w->lock);
+    if (w->cmds_tail)
+        w->cmds_tail->next = c;
+    else
+        w->cmds = c;
+    w->cmds_tail = c;
+    pthread_mutex_unlock(&w->lock);
+    uv_async_send(&w->cmd_async);
+    return 0;
+}
+
+void kg_worker_get_stats(kg_worker *w, kg_worker_stats *out)
+{
+    pthread_mutex_lock(&w->lock);
+    *out = w->snapshot;
+    pthread_mutex_unlock(&w->lock);
+}
+
+int kg_worker_local_addr(kg_worker *w, struct sockaddr_storage *out)
+{
+    int len = sizeof(*out);
+    return uv_udp_getsockname(&w->udp, (struct sockaddr *)out, &len);
+}

@@ -1,0 +1,101 @@
+/* A media worker: one thread, its own uv loop and UDP socket, the
+ * transports and rooms pinned to it. The signalling thread talks to it
+ * only through commands (kg_worker_post) and hears back through events
+ * delivered on the signalling loop; the hot path takes no lock.
+ */
+#ifndef KG_WORKER_H
+#define KG_WORKER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "crypto/dtls.h"
+#include "relay/ice.h"
+
+enum kg_role { KG_ROLE_PUBLISH = 0, KG_ROLE_SUBSCRIBE = 1 };
+
+enum kg_cmd_type {
+    KG_CMD_JOIN,      /* participant enters room */
+    KG_CMD_TRANSPORT, /* add a transport for participant/role */
+    KG_CMD_TRACK,     /* participant publishes ssrc of kind */
+    KG_CMD_ROUTE,     /* track (pub, ssrc) → sub as out_ssrc/out_pt */
+    KG_CMD_LEAVE,     /* participant leaves: transports, tracks, routes */
+};
+
+typedef struct kg_worker_cmd {
+    enum kg_cmd_type type;
+    uint64_t participant;
+    uint64_t room;
+    enum kg_role role;
+    kg_ice_creds local;      /* TRANSPORT */
+    char remote_ufrag[257];  /* TRANSPORT */
+    char remote_fp[100];     /* TRANSPORT */
+    uint32_t ssrc;           /* TRACK, ROUTE (publisher's) */
+    int kind;                /* TRACK: enum kg_track_kind */
+    uint64_t sub;            /* ROUTE */
+    uint32_t out_ssrc;       /* ROUTE */
+    uint8_t out_pt;          /* ROUTE */
+    struct kg_worker_cmd *next;
+} kg_worker_cmd;
+
+enum kg_worker_event_type {
+    KG_WEV_CONNECTED, /* transport's DTLS done, SRTP ready */
+    KG_WEV_FAILED,    /* transport torn down (consent lapsed, DTLS failed) */
+};
+
+typedef struct kg_worker_event {
+    enum kg_worker_event_type type;
+    uint64_t participant;
+    enum kg_role role;
+    int reason;        /* FAILED: KG_ERR_* */
+    int profile;       /* CONNECTED: kg_srtp_profile */
+    char cipher[64];   /* CONNECTED: DTLS cipher suite */
+    struct kg_worker_event *next;
+} kg_worker_event;
+
+/* Counters, copied from the worker into a snapshot every tick. */
+typedef struct kg_worker_stats {
+    uint64_t rx_datagrams, rx_bytes, tx_datagrams, tx_bytes, tx_errors;
+    uint64_t stun_ok, stun_bad, unknown_source, malformed;
+    uint64_t dtls_fail, srtp_auth_fail, srtp_replay;
+    uint64_t rtp_in, rtcp_in, rtp_forwarded, rtcp_feedback_in, pli_sent;
+    uint64_t transports, transports_connected, participants, rooms;
+    uint64_t consent_timeouts;
+} kg_worker_stats;
+
+typedef void (*kg_worker_event_fn)(void *user, const kg_worker_event *ev);
+
+typedef struct kg_worker_config {
+    const struct sockaddr *udp_addr; /* where to bind the media socket */
+    kg_dtls_cert *cert;              /* borrowed */
+    unsigned dtls_flags;             /* KG_DTLS_ALLOW_LEGACY_SRTP */
+    uv_loop_t *signal_loop;          /* events are delivered here */
+    kg_worker_event_fn on_event;
+    void *user;
+    unsigned index;
+} kg_worker_config;
+
+typedef struct kg_worker kg_worker;
+
+/* Binds the UDP socket in the calling thread (so that "address in use"
+ * is reported to the caller) and starts the worker thread. Returns 0 or
+ * a negative libuv/KG error; *out is set on success. */
+int kg_worker_start(kg_worker **out, const kg_worker_config *cfg);
+
+/* Asks the worker to finish, joins its thread, frees everything. Must be
+ * called from the signalling thread; its async handle is closed there, so
+ * run the signalling loop afterwards to let it close. */
+void kg_worker_stop(kg_worker *w);
+
+/* Copies cmd into the worker's queue. Returns 0 or KG_ERR_NOMEM. */
+int kg_worker_post(kg_worker *w, const kg_worker_cmd *cmd);
+
+/* The latest snapshot of the worker's counters (at most one tick old). */
+void kg_worker_get_stats(kg_worker *w, kg_worker_stats *out);
+
+/* The bound UDP address (after start). */
+int kg_worker_local_addr(kg_worker *w, struct sockaddr_storage *out);
+
+#endif

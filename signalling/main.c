@@ -1,0 +1,274 @@
+/* kaigi: the meeting media server. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <uv.h>
+
+#include "codec/err.h"
+#include "crypto/dtls.h"
+#include "signalling/server.h"
+
+typedef struct opts {
+    char listen_ip[64];
+    uint16_t listen_port;
+    char udp_ip[64];
+    uint16_t udp_port;
+    const char *public_ip;
+    const char *data_dir;
+    char node[64];
+    bool legacy_srtp;
+    unsigned long max_participants;
+} opts;
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: kaigi [options]\n"
+            "\n"
+            "  --listen ADDR:PORT     HTTP and WebSocket (/ws) address "
+            "(default 127.0.0.1:8080)\n"
+            "  --udp ADDR:PORT        media (ICE/DTLS/SRTP) UDP address "
+            "(default 127.0.0.1:40000)\n"
+            "  --public-ip IP         address to advertise in ICE "
+            "candidates (default: the --udp address)\n"
+            "  --data DIR             data directory, made 0700 if missing "
+            "(default ./data)\n"
+            "  --node NAME            this server's name, told to clients "
+            "(default: host name)\n"
+            "  --max-participants N   participants on this server "
+            "(default 1000)\n"
+            "  --allow-legacy-srtp    also offer SRTP_AES128_CM_SHA1_80 "
+            "(default off: AEAD GCM only)\n"
+            "  --version              print the version\n"
+            "  --help                 this text\n"
+            "\n"
+            "Media is encrypted between each client and kaigi (DTLS-SRTP, "
+            "AEAD_AES_256_GCM first).\nkaigi decrypts and re-encrypts it: "
+            "this is not end-to-end encryption.\n");
+}
+
+/* "127.0.0.1:8080" or "[::1]:8080" into ip and port. */
+static bool parse_hostport(const char *s, char *ip, size_t iplen,
+                           uint16_t *port)
+{
+    const char *colon;
+    const char *host = s;
+    size_t hlen;
+    if (s[0] == '[') {
+        const char *close = strchr(s, ']');
+        if (!close || close[1] != ':')
+            return false;
+        host = s + 1;
+        hlen = (size_t)(close - host);
+        colon = close + 1;
+    } else {
+        colon = strrchr(s, ':');
+        if (!colon || memchr(s, ':', (size_t)(colon - s)))
+            return false;
+        hlen = (size_t)(colon - s);
+    }
+    if (hlen == 0 || hlen >= iplen)
+        return false;
+    memcpy(ip, host, hlen);
+    ip[hlen] = '\0';
+    char *end;
+    errno = 0;
+    unsigned long p = strtoul(colon + 1, &end, 10);
+    if (errno || *end || colon[1] == '\0' || p > 65535)
+        return false;
+    unsigned char tmp[16];
+    if (inet_pton(strchr(ip, ':') ? AF_INET6 : AF_INET, ip, tmp) != 1)
+        return false;
+    *port = (uint16_t)p;
+    return true;
+}
+
+static int parse_opts(int argc, char **argv, opts *o)
+{
+    enum { O_LISTEN = 256, O_UDP, O_PUBLIC, O_DATA, O_NODE, O_MAXP, O_LEGACY,
+           O_VERSION, O_HELP };
+    static const struct option longopts[] = {
+        {"listen", required_argument, NULL, O_LISTEN},
+        {"udp", required_argument, NULL, O_UDP},
+        {"public-ip", required_argument, NULL, O_PUBLIC},
+        {"data", required_argument, NULL, O_DATA},
+        {"node", required_argument, NULL, O_NODE},
+        {"max-participants", required_argument, NULL, O_MAXP},
+        {"allow-legacy-srtp", no_argument, NULL, O_LEGACY},
+        {"version", no_argument, NULL, O_VERSION},
+        {"help", no_argument, NULL, O_HELP},
+        {NULL, 0, NULL, 0},
+    };
+    int c;
+    char *end;
+    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+        switch (c) {
+        case O_LISTEN:
+            if (!parse_hostport(optarg, o->listen_ip, sizeof(o->listen_ip),
+                                &o->listen_port)) {
+                fprintf(stderr, "kaigi: --listen wants IP:PORT, got '%s'\n",
+                        optarg);
+                return 2;
+            }
+            break;
+        case O_UDP:
+            if (!parse_hostport(optarg, o->udp_ip, sizeof(o->udp_ip),
+                                &o->udp_port)) {
+                fprintf(stderr, "kaigi: --udp wants IP:PORT, got '%s'\n",
+                        optarg);
+                return 2;
+            }
+            break;
+        case O_PUBLIC: {
+            unsigned char tmp[16];
+            if (inet_pton(strchr(optarg, ':') ? AF_INET6 : AF_INET, optarg,
+                          tmp) != 1) {
+                fprintf(stderr, "kaigi: --public-ip wants an IP, got '%s'\n",
+                        optarg);
+                return 2;
+            }
+            o->public_ip = optarg;
+            break;
+        }
+        case O_DATA:
+            o->data_dir = optarg;
+            break;
+        case O_NODE:
+            if (strlen(optarg) == 0 || strlen(optarg) >= sizeof(o->node)) {
+                fprintf(stderr, "kaigi: --node wants 1-63 characters\n");
+                return 2;
+            }
+            snprintf(o->node, sizeof(o->node), "%s", optarg);
+            break;
+        case O_MAXP:
+            errno = 0;
+            o->max_participants = strtoul(optarg, &end, 10);
+            if (errno || *end || o->max_participants == 0 ||
+                o->max_participants > 100000) {
+                fprintf(stderr, "kaigi: --max-participants wants 1..100000\n");
+                return 2;
+            }
+            break;
+        case O_LEGACY:
+            o->legacy_srtp = true;
+            break;
+        case O_VERSION:
+            printf("kaigi 0.1.0\n");
+            return 0;
+        case O_HELP:
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "kaigi: unexpected argument '%s'\n", argv[optind]);
+        usage(stderr);
+        return 2;
+    }
+    return -1;
+}
+
+static kg_server *g_server;
+static uv_signal_t g_sigint, g_sigterm;
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    (void)h;
+    fprintf(stderr, "kaigi: signal %d, shutting down\n", signum);
+    uv_close((uv_handle_t *)&g_sigint, NULL);
+    uv_close((uv_handle_t *)&g_sigterm, NULL);
+    if (g_server) {
+        kg_server_del(g_server);
+        g_server = NULL;
+    }
+}
+
+static int make_data_dir(const char *dir)
+{
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+        fprintf(stderr, "kaigi: cannot create data directory %s: %s\n", dir,
+                strerror(errno));
+        return -1;
+    }
+    struct stat st;
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "kaigi: %s is not a directory\n", dir);
+        return -1;
+    }
+    return 0;
+}
+
+static int sockaddr_of(const char *ip, uint16_t port,
+                       struct sockaddr_storage *ss)
+{
+    memset(ss, 0, sizeof(*ss));
+    if (strchr(ip, ':'))
+        return uv_ip6_addr(ip, port, (struct sockaddr_in6 *)ss);
+    return uv_ip4_addr(ip, port, (struct sockaddr_in *)ss);
+}
+
+int main(int argc, char **argv)
+{
+    opts o = {.listen_ip = "127.0.0.1",
+              .listen_port = 8080,
+              .udp_ip = "127.0.0.1",
+              .udp_port = 40000,
+              .data_dir = "data",
+              .max_participants = 1000};
+    if (gethostname(o.node, sizeof(o.node) - 1) != 0 || !o.node[0])
+        snprintf(o.node, sizeof(o.node), "kaigi");
+    int rc = parse_opts(argc, argv, &o);
+    if (rc >= 0)
+        return rc;
+    if (make_data_dir(o.data_dir) != 0)
+        return 1;
+    signal(SIGPIPE, SIG_IGN);
+
+    uv_loop_t *loop = uv_default_loop();
+    struct sockaddr_storage udp;
+    if (sockaddr_of(o.udp_ip, o.udp_port, &udp) != 0) {
+        fprintf(stderr, "kaigi: bad --udp address\n");
+        return 2;
+    }
+    kg_server_config cfg = {
+        .loop = loop,
+        .listen_ip = o.listen_ip,
+        .listen_port = o.listen_port,
+        .sfu = {.udp_addr = (struct sockaddr *)&udp,
+                .public_ip = o.public_ip,
+                .node = o.node,
+                .dtls_flags = o.legacy_srtp ? KG_DTLS_ALLOW_LEGACY_SRTP : 0,
+                .max_participants = o.max_participants},
+    };
+    char err[256] = "";
+    rc = kg_server_new(&g_server, &cfg, err, sizeof(err));
+    if (rc != 0) {
+        fprintf(stderr, "kaigi: %s\n", err[0] ? err : kg_strerror(rc));
+        return 1;
+    }
+    uv_signal_init(loop, &g_sigint);
+    uv_signal_init(loop, &g_sigterm);
+    uv_signal_start(&g_sigint, on_signal, SIGINT);
+    uv_signal_start(&g_sigterm, on_signal, SIGTERM);
+    printf("kaigi: listening on http://%s%s%s:%u/ (WebSocket /ws), media "
+           "udp %s:%u, node %s\n",
+           strchr(o.listen_ip, ':') ? "[" : "", o.listen_ip,
+           strchr(o.listen_ip, ':') ? "]" : "", o.listen_port, o.udp_ip,
+           o.udp_port, o.node);
+    fflush(stdout);
+    uv_run(loop, UV_RUN_DEFAULT);
+    rc = uv_loop_close(loop);
+    if (rc != 0)
+        fprintf(stderr, "kaigi: loop closed with handles open\n");
+    return 0;
+}

@@ -1,0 +1,364 @@
+#include "signalling/server.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <libwebsockets.h>
+
+#include "codec/err.h"
+
+typedef struct out_msg {
+    struct out_msg *next;
+    size_t len;
+    unsigned char data[]; /* LWS_PRE bytes of headroom, then the text */
+} out_msg;
+
+/* Per-connection state (lws per_session_data). */
+typedef struct conn {
+    struct lws *wsi;
+    kg_session *session;
+    out_msg *head, *tail;
+    bool closing;
+    char *rx;
+    size_t rx_len;
+    bool rx_overflow;
+    char *http_body; /* HTTP response body waiting for WRITEABLE */
+    size_t http_len;
+} conn;
+
+struct kg_server {
+    kg_server_config cfg;
+    struct lws_context *ctx;
+    kg_sfu *sfu;
+};
+
+static const char landing_html[] =
+    "<!doctype html><html><head><meta charset=\"utf-8\">"
+    "<title>kaigi</title></head><body><h1>kaigi</h1>"
+    "<p>This kaigi media server is running. Join with "
+    "<code>kaigi-client</code>; the browser meeting page is not built yet "
+    "(see README).</p>"
+    "<p>Encryption is client-to-server (DTLS-SRTP, AES-256-GCM): kaigi "
+    "decrypts and re-encrypts media. It is not end-to-end.</p>"
+    "</body></html>\n";
+
+/* --- sending ------------------------------------------------------- */
+
+static void conn_send(void *c_, const char *text, size_t len)
+{
+    conn *c = c_;
+    if (c->closing)
+        return;
+    out_msg *m = malloc(sizeof(*m) + LWS_PRE + len);
+    if (!m)
+        return;
+    m->next = NULL;
+    m->len = len;
+    memcpy(m->data + LWS_PRE, text, len);
+    if (c->tail)
+        c->tail->next = m;
+    else
+        c->head = m;
+    c->tail = m;
+    lws_callback_on_writable(c->wsi);
+}
+
+static void conn_close(void *c_)
+{
+    conn *c = c_;
+    c->closing = true;
+    lws_callback_on_writable(c->wsi);
+}
+
+static const kg_conn_ops conn_ops = {.send = conn_send, .close = conn_close};
+
+static void conn_free_queue(conn *c)
+{
+    while (c->head) {
+        out_msg *m = c->head;
+        c->head = m->next;
+        free(m);
+    }
+    c->tail = NULL;
+    free(c->rx);
+    c->rx = NULL;
+    free(c->http_body);
+    c->http_body = NULL;
+}
+
+static int ws_writeable(conn *c)
+{
+    out_msg *m = c->head;
+    if (m) {
+        c->head = m->next;
+        if (!c->head)
+            c->tail = NULL;
+        int n = lws_write(c->wsi, m->data + LWS_PRE, m->len, LWS_WRITE_TEXT);
+        free(m);
+        if (n < 0)
+            return -1;
+        if (c->head || c->closing)
+            lws_callback_on_writable(c->wsi);
+        return 0;
+    }
+    if (c->closing) {
+        lws_close_reason(c->wsi, LWS_CLOSE_STATUS_NORMAL, NULL, 0);
+        return -1;
+    }
+    return 0;
+}
+
+/* Collects fragments into one message; over KG_MAX_MESSAGE the message is
+ * refused as a whole. */
+static void ws_receive(conn *c, const void *in, size_t len)
+{
+    if (!c->session)
+        return;
+    if (!c->rx_overflow) {
+        if (c->rx_len + len > KG_MAX_MESSAGE) {
+            c->rx_overflow = true;
+        } else {
+            if (!c->rx)
+                c->rx = malloc(KG_MAX_MESSAGE);
+            if (!c->rx) {
+                c->rx_overflow = true;
+            } else {
+                memcpy(c->rx + c->rx_len, in, len);
+                c->rx_len += len;
+            }
+        }
+    }
+    if (!lws_is_final_fragment(c->wsi) || lws_remaining_packet_payload(c->wsi))
+        return;
+    if (c->rx_overflow)
+        kg_session_on_message(c->session, "", KG_MAX_MESSAGE + 1);
+    else
+        kg_session_on_message(c->session, c->rx, c->rx_len);
+    c->rx_len = 0;
+    c->rx_overflow = false;
+}
+
+/* --- HTTP ------------------------------------------------------------ */
+
+static int http_respond(struct lws *wsi, conn *c, unsigned status,
+                        const char *type, const char *body, size_t len)
+{
+    uint8_t buf[LWS_PRE + 1024];
+    uint8_t *start = buf + LWS_PRE, *p = start, *end = buf + sizeof(buf) - 1;
+    if (lws_add_http_common_headers(wsi, status, type, len, &p, end))
+        return 1;
+    static const char csp[] = "default-src 'self'";
+    if (lws_add_http_header_by_name(wsi,
+                                    (const unsigned char *)
+                                    "content-security-policy:",
+                                    (const unsigned char *)csp,
+                                    (int)strlen(csp), &p, end))
+        return 1;
+    if (lws_finalize_write_http_header(wsi, start, &p, end))
+        return 1;
+    c->http_body = malloc(LWS_PRE + len + 1);
+    if (!c->http_body)
+        return 1;
+    memcpy(c->http_body + LWS_PRE, body, len);
+    c->http_len = len;
+    lws_callback_on_writable(wsi);
+    return 0;
+}
+
+static int http_request(struct lws *wsi, conn *c, kg_server *s,
+                        const char *uri)
+{
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) <= 0)
+        return http_respond(wsi, c, 405, "text/plain", "method not allowed\n",
+                            19);
+    if (strcmp(uri, "/") == 0)
+        return http_respond(wsi, c, 200, "text/html", landing_html,
+                            sizeof(landing_html) - 1);
+    if (strcmp(uri, "/api/stats") == 0) {
+        json_t *j = kg_sfu_stats_json(s->sfu);
+        char *text = json_dumps(j, JSON_INDENT(2));
+        json_decref(j);
+        if (!text)
+            return 1;
+        int rc = http_respond(wsi, c, 200, "application/json", text,
+                              strlen(text));
+        free(text);
+        return rc;
+    }
+    return http_respond(wsi, c, 404, "text/plain", "not found\n", 10);
+}
+
+static int http_writeable(struct lws *wsi, conn *c)
+{
+    if (!c->http_body)
+        return 0;
+    int n = lws_write(wsi, (unsigned char *)c->http_body + LWS_PRE,
+                      c->http_len, LWS_WRITE_HTTP_FINAL);
+    free(c->http_body);
+    c->http_body = NULL;
+    if (n < 0)
+        return -1;
+    return lws_http_transaction_completed(wsi) ? -1 : 0;
+}
+
+/* --- the one protocol ------------------------------------------------ */
+
+static bool uri_is_ws(struct lws *wsi)
+{
+    char uri[64];
+    if (lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) < 0)
+        return false;
+    return strcmp(uri, "/ws") == 0;
+}
+
+static int callback(struct lws *wsi, enum lws_callback_reasons reason,
+                    void *user, void *in, size_t len)
+{
+    conn *c = user;
+    struct lws_context *ctx = lws_get_context(wsi);
+    kg_server *s = ctx ? lws_context_user(ctx) : NULL;
+
+    switch (reason) {
+    case LWS_CALLBACK_HTTP:
+        return http_request(wsi, c, s, in ? (const char *)in : "");
+    case LWS_CALLBACK_HTTP_WRITEABLE:
+        return http_writeable(wsi, c);
+    case LWS_CALLBACK_CLOSED_HTTP:
+        conn_free_queue(c);
+        break;
+    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+        return uri_is_ws(wsi) ? 0 : 1;
+    case LWS_CALLBACK_ESTABLISHED:
+        memset(c, 0, sizeof(*c));
+        c->wsi = wsi;
+        c->session = kg_session_open(s->sfu, c);
+        if (!c->session) {
+            const char full[] = "{\"type\":\"error\",\"code\":\"room_full\","
+                                "\"message\":\"server is full\"}";
+            conn_send(c, full, sizeof(full) - 1);
+            conn_close(c);
+        }
+        break;
+    case LWS_CALLBACK_RECEIVE:
+        ws_receive(c, in, len);
+        break;
+    case LWS_CALLBACK_SERVER_WRITEABLE:
+        return ws_writeable(c);
+    case LWS_CALLBACK_CLOSED:
+        if (c->session)
+            kg_session_closed(c->session);
+        c->session = NULL;
+        conn_free_queue(c);
+        break;
+    default:
+        break;
+    }
+    return lws_callback_http_dummy(wsi, reason, user, in, len);
+}
+
+static const struct lws_protocols protocols[] = {
+    {"kaigi-v1", callback, sizeof(conn), 4096, 0, NULL, 0},
+    {NULL, NULL, 0, 0, 0, NULL, 0},
+};
+
+/* libwebsockets reports a busy port only in its log; try the bind first
+ * so that the operator gets one clear line. */
+static int check_port(const char *ip, uint16_t port, char *err, size_t errlen)
+{
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof(ss));
+    socklen_t sl;
+    if (strchr(ip, ':')) {
+        struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+        a->sin6_family = AF_INET6;
+        a->sin6_port = htons(port);
+        if (inet_pton(AF_INET6, ip, &a->sin6_addr) != 1)
+            goto bad_ip;
+        sl = sizeof(*a);
+    } else {
+        struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+        a->sin_family = AF_INET;
+        a->sin_port = htons(port);
+        if (inet_pton(AF_INET, ip, &a->sin_addr) != 1)
+            goto bad_ip;
+        sl = sizeof(*a);
+    }
+    int fd = socket(ss.ss_family, SOCK_STREAM, 0);
+    if (fd < 0) {
+        snprintf(err, errlen, "socket: %s", strerror(errno));
+        return KG_ERR_IO;
+    }
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    int rc = bind(fd, (struct sockaddr *)&ss, sl);
+    int e = errno;
+    close(fd);
+    if (rc != 0) {
+        snprintf(err, errlen, "cannot listen on %s port %u: %s", ip, port,
+                 strerror(e));
+        return KG_ERR_IO;
+    }
+    return 0;
+bad_ip:
+    snprintf(err, errlen, "'%s' is not a numeric IP address", ip);
+    return KG_ERR_INVAL;
+}
+
+int kg_server_new(kg_server **out, const kg_server_config *cfg, char *err,
+                  size_t errlen)
+{
+    int rc = check_port(cfg->listen_ip, cfg->listen_port, err, errlen);
+    if (rc != 0)
+        return rc;
+    kg_server *s = calloc(1, sizeof(*s));
+    if (!s)
+        return KG_ERR_NOMEM;
+    s->cfg = *cfg;
+    s->cfg.sfu.loop = cfg->loop;
+    rc = kg_sfu_new(&s->sfu, &s->cfg.sfu, &conn_ops);
+    if (rc != 0) {
+        snprintf(err, errlen, "cannot start the media worker: %s",
+                 rc < 0 && rc > -4096 && rc != KG_ERR_CRYPTO
+                     ? uv_strerror(rc)
+                     : kg_strerror(rc));
+        free(s);
+        return rc;
+    }
+    lws_set_log_level(LLL_ERR | LLL_WARN, NULL);
+    struct lws_context_creation_info info;
+    memset(&info, 0, sizeof(info));
+    void *loops[1] = {cfg->loop};
+    info.port = cfg->listen_port;
+    info.iface = cfg->listen_ip;
+    info.protocols = protocols;
+    info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_VALIDATE_UTF8 |
+                   LWS_SERVER_OPTION_DISABLE_IPV6 * !strchr(cfg->listen_ip, ':');
+    info.foreign_loops = loops;
+    info.user = s;
+    info.pt_serv_buf_size = 8192;
+    s->ctx = lws_create_context(&info);
+    if (!s->ctx) {
+        snprintf(err, errlen, "cannot start the HTTP server on %s port %u",
+                 cfg->listen_ip, cfg->listen_port);
+        kg_sfu_del(s->sfu);
+        free(s);
+        return KG_ERR_IO;
+    }
+    *out = s;
+    return 0;
+}
+
+void kg_server_del(kg_server *s)
+{
+    /* Closing the context closes every connection (their sessions leave
+     * their rooms) before the workers stop. */
+    lws_context_destroy(s->ctx);
+    kg_sfu_del(s->sfu);
+    free(s);
+}

@@ -1,0 +1,33 @@
+/* The HTTP + WebSocket front of kaigi: libwebsockets on the signalling
+ * thread's uv loop. GET / (landing page), GET /api/stats (JSON), and the
+ * signalling WebSocket at /ws (signalling/PROTOCOL.md).
+ */
+#ifndef KG_SERVER_H
+#define KG_SERVER_H
+
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "signalling/session.h"
+
+typedef struct kg_server kg_server;
+
+typedef struct kg_server_config {
+    uv_loop_t *loop;
+    const char *listen_ip; /* numeric IPv4 or IPv6 */
+    uint16_t listen_port;
+    kg_sfu_config sfu; /* loop is filled in by kg_server_new */
+} kg_server_config;
+
+/* Checks that the HTTP port can be bound, starts the media worker and
+ * the HTTP/WebSocket server. On failure returns a negative code and
+ * writes a one-line reason to err. */
+int kg_server_new(kg_server **out, const kg_server_config *cfg, char *err,
+                  size_t errlen);
+
+/* Closes every connection and the workers; run the loop afterwards so
+ * the last handles close. */
+void kg_server_del(kg_server *s);
+
+#endif

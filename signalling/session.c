@@ -1,0 +1,807 @@
+#include "signalling/session.h"
+
+#include <arpa/inet.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "codec/err.h"
+#include "crypto/dtls.h"
+#include "crypto/random.h"
+#include "relay/ice.h"
+#include "relay/room.h"
+#include "relay/worker.h"
+#include "signalling/sdp.h"
+
+#define ID_LEN 8
+#define NAME_MAX_BYTES 64
+#define MAX_TRACKS 4
+#define SDP_BUF (64 * 1024)
+
+typedef struct sroom sroom;
+
+typedef struct sess_track {
+    enum kg_sdp_kind kind;
+    uint32_t ssrc;
+    char track_id[64];
+} sess_track;
+
+/* One m-section of a participant's subscribe transport. Slots are only
+ * ever appended, so m-line indexes never move across re-offers. */
+typedef struct sub_slot {
+    enum kg_sdp_kind kind;
+    kg_session *pub; /* NULL once the publisher left: section inactive */
+    uint32_t in_ssrc;
+    uint32_t out_ssrc;
+    uint8_t pt;
+    bool routed;
+    char stream_id[ID_LEN + 2];
+    char track_id[64];
+} sub_slot;
+
+struct kg_session {
+    kg_sfu *sfu;
+    void *conn;
+    uint64_t num; /* worker-facing participant number */
+    char id[ID_LEN + 2];
+    char name[NAME_MAX_BYTES + 1];
+    sroom *room;
+    kg_session *next;      /* all sessions */
+    kg_session *room_next; /* room members in join order */
+    kg_ice_creds pub_creds, sub_creds;
+    bool pub_transport, sub_transport;
+    sess_track tracks[MAX_TRACKS];
+    size_t n_tracks;
+    sub_slot slots[KG_SDP_MAX_MEDIA];
+    size_t n_slots;
+    uint32_t sub_version;
+    bool sub_pending; /* an offer awaits its answer */
+    bool sub_dirty;   /* tracks changed since the last offer */
+    uint64_t sdp_sess_id;
+    uint32_t pub_version;
+};
+
+struct sroom {
+    char name[65];
+    uint64_t num;
+    kg_session *members;
+    size_t n_members;
+    sroom *next;
+};
+
+struct kg_sfu {
+    kg_sfu_config cfg;
+    kg_conn_ops ops;
+    char public_ip[64];
+    char node[64];
+    uint16_t udp_port;
+    kg_dtls_cert *cert;
+    kg_worker *worker;
+    sroom *rooms;
+    kg_session *sessions;
+    size_t n_sessions;
+    uint64_t next_num;
+    char *sdp_buf;
+    /* counters */
+    uint64_t messages, errors, joins, sdp_errors;
+};
+
+/* --- output ---------------------------------------------------------- */
+
+static void send_json(kg_session *ss, json_t *msg)
+{
+    char *text = json_dumps(msg, JSON_COMPACT);
+    json_decref(msg);
+    if (!text)
+        return;
+    ss->sfu->ops.send(ss->conn, text, strlen(text));
+    free(text);
+}
+
+static void send_error(kg_session *ss, const char *code, const char *fmt, ...)
+{
+    char msg[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    ss->sfu->errors++;
+    send_json(ss, json_pack("{s:s, s:s, s:s}", "type", "error", "code", code,
+                            "message", msg));
+}
+
+static void post(kg_sfu *s, const kg_worker_cmd *c)
+{
+    if (kg_worker_post(s->worker, c) != 0)
+        fprintf(stderr, "kaigi: out of memory posting to the media worker\n");
+}
+
+/* --- validation ------------------------------------------------------- */
+
+/* Checks that every key of obj is in allowed (NULL-terminated): kaigi
+ * refuses fields it did not define rather than ignore (or store) them. */
+static const char *unknown_field(json_t *obj, const char *const *allowed)
+{
+    const char *key;
+    json_t *v;
+    json_object_foreach(obj, key, v)
+    {
+        bool ok = false;
+        for (size_t i = 0; allowed[i]; i++) {
+            if (strcmp(key, allowed[i]) == 0) {
+                ok = true;
+                break;
+            }
+        }
+        if (!ok)
+            return key;
+    }
+    return NULL;
+}
+
+static bool valid_room_name(const char *r)
+{
+    size_t n = strlen(r);
+    if (n < 1 || n > 64)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = r[i];
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                  (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-';
+        if (!ok)
+            return false;
+    }
+    return true;
+}
+
+/* jansson has already checked UTF-8; refuse control characters so a
+ * nickname cannot forge lines in logs or pages. */
+static bool valid_nickname(const char *n)
+{
+    size_t len = strlen(n);
+    if (len < 1 || len > NAME_MAX_BYTES)
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)n[i];
+        if (c < 0x20 || c == 0x7f)
+            return false;
+    }
+    return true;
+}
+
+/* --- rooms and admission --------------------------------------------- */
+
+static sroom *room_find(kg_sfu *s, const char *name)
+{
+    for (sroom *r = s->rooms; r; r = r->next) {
+        if (strcmp(r->name, name) == 0)
+            return r;
+    }
+    return NULL;
+}
+
+/* Admission: the single place that decides whether a join may enter a
+ * room. The meetings layer (issue 3) replaces the ad-hoc room rule here
+ * with meeting ID + PIN, invites, waiting room and lock. Returns the room
+ * (created on demand) or NULL with *code set. */
+static sroom *kg_admit(kg_sfu *s, const char *room_name, const char **code)
+{
+    if (s->n_sessions > s->cfg.max_participants) {
+        *code = "room_full";
+        return NULL;
+    }
+    sroom *r = room_find(s, room_name);
+    if (r && r->n_members >= KG_ROOM_MAX_PARTICIPANTS) {
+        *code = "room_full";
+        return NULL;
+    }
+    if (!r) {
+        r = calloc(1, sizeof(*r));
+        if (!r) {
+            *code = "internal";
+            return NULL;
+        }
+        snprintf(r->name, sizeof(r->name), "%s", room_name);
+        r->num = ++s->next_num;
+        r->next = s->rooms;
+        s->rooms = r;
+    }
+    return r;
+}
+
+static void room_remove(kg_sfu *s, sroom *r, kg_session *ss)
+{
+    kg_session **pp = &r->members;
+    while (*pp && *pp != ss)
+        pp = &(*pp)->room_next;
+    if (*pp) {
+        *pp = ss->room_next;
+        r->n_members--;
+    }
+    if (r->n_members == 0) {
+        sroom **rp = &s->rooms;
+        while (*rp && *rp != r)
+            rp = &(*rp)->next;
+        if (*rp)
+            *rp = r->next;
+        free(r);
+    }
+}
+
+/* --- SDP --------------------------------------------------------------- */
+
+static void local_sdp(kg_session *ss, const kg_ice_creds *creds,
+                      uint32_t version, kg_sdp_local *out)
+{
+    kg_sfu *s = ss->sfu;
+    out->ice_ufrag = creds->ufrag;
+    out->ice_pwd = creds->pwd;
+    out->fingerprint = kg_dtls_cert_fingerprint(s->cert);
+    out->cand_ip = s->public_ip;
+    out->cand_port = s->udp_port;
+    out->sess_id = ss->sdp_sess_id;
+    out->sess_version = version;
+}
+
+/* Sends the next subscribe offer if tracks changed and none is pending. */
+static void maybe_offer(kg_session *ss)
+{
+    if (ss->sub_pending || !ss->sub_dirty)
+        return;
+    kg_sdp_track tracks[KG_SDP_MAX_MEDIA];
+    memset(tracks, 0, sizeof(tracks));
+    for (size_t i = 0; i < ss->n_slots; i++) {
+        sub_slot *sl = &ss->slots[i];
+        kg_sdp_track *t = &tracks[i];
+        t->kind = sl->kind;
+        snprintf(t->mid, sizeof(t->mid), "%zu", i);
+        t->pt = sl->pt;
+        t->ssrc = sl->out_ssrc;
+        snprintf(t->cname, sizeof(t->cname), "%s", sl->stream_id);
+        snprintf(t->stream_id, sizeof(t->stream_id), "%s", sl->stream_id);
+        snprintf(t->track_id, sizeof(t->track_id), "%s", sl->track_id);
+        t->active = sl->pub != NULL;
+    }
+    kg_sdp *offer = kg_sdp_new();
+    if (!offer)
+        return;
+    kg_sdp_local local;
+    local_sdp(ss, &ss->sub_creds, ss->sub_version + 1, &local);
+    int rc = kg_sdp_offer_subscribe(tracks, ss->n_slots, &local, offer);
+    ssize_t n = rc == 0 ? kg_sdp_write(offer, ss->sfu->sdp_buf, SDP_BUF)
+                        : rc;
+    kg_sdp_del(offer);
+    if (n < 0) {
+        fprintf(stderr, "kaigi: cannot write subscribe offer: %s\n",
+                kg_strerror((int)n));
+        return;
+    }
+    ss->sub_version++;
+    ss->sub_pending = true;
+    ss->sub_dirty = false;
+    send_json(ss, json_pack("{s:s, s:i, s:s}", "type", "subscribe", "version",
+                            (json_int_t)ss->sub_version, "sdp",
+                            ss->sfu->sdp_buf));
+}
+
+/* Gives subscriber sub a slot for every track of pub it lacks. */
+static void add_slots_for(kg_session *sub, kg_session *pub)
+{
+    for (size_t i = 0; i < pub->n_tracks; i++) {
+        const sess_track *t = &pub->tracks[i];
+        bool have = false;
+        for (size_t j = 0; j < sub->n_slots; j++) {
+            if (sub->slots[j].pub == pub && sub->slots[j].in_ssrc == t->ssrc)
+                have = true;
+        }
+        if (have)
+            continue;
+        if (sub->n_slots == KG_SDP_MAX_MEDIA) {
+            fprintf(stderr, "kaigi: participant %s has no m-line left\n",
+                    sub->id);
+            return;
+        }
+        sub_slot *sl = &sub->slots[sub->n_slots++];
+        memset(sl, 0, sizeof(*sl));
+        sl->kind = t->kind;
+        sl->pub = pub;
+        sl->in_ssrc = t->ssrc;
+        sl->out_ssrc = kg_random_u32() | 1u; /* never 0 */
+        sl->pt = t->kind == KG_SDP_AUDIO ? 111 : 96;
+        snprintf(sl->stream_id, sizeof(sl->stream_id), "%s", pub->id);
+        snprintf(sl->track_id, sizeof(sl->track_id), "%s", t->track_id);
+        sub->sub_dirty = true;
+    }
+}
+
+static bool register_transport(kg_session *ss, enum kg_role role,
+                               const kg_sdp *remote)
+{
+    const kg_sdp_transport *tr = kg_sdp_bundle_transport(remote);
+    if (!tr || !tr->ice_ufrag[0] || !tr->fingerprint[0])
+        return false;
+    kg_worker_cmd c = {.type = KG_CMD_TRANSPORT,
+                       .participant = ss->num,
+                       .role = role};
+    c.local = role == KG_ROLE_PUBLISH ? ss->pub_creds : ss->sub_creds;
+    snprintf(c.remote_ufrag, sizeof(c.remote_ufrag), "%s", tr->ice_ufrag);
+    snprintf(c.remote_fp, sizeof(c.remote_fp), "%s", tr->fingerprint);
+    post(ss->sfu, &c);
+    memset(&c, 0, sizeof(c));
+    return true;
+}
+
+/* Learns the tracks a publish offer sends. Returns true if any is new. */
+static bool learn_tracks(kg_session *ss, const kg_sdp *offer,
+                         const kg_sdp *answer)
+{
+    bool added = false;
+    for (size_t i = 0; i < offer->n_media && i < answer->n_media; i++) {
+        const kg_sdp_media *m = &offer->media[i];
+        if (answer->media[i].port == 0 || m->n_ssrcs == 0 ||
+            (m->dir != KG_SDP_SENDONLY && m->dir != KG_SDP_SENDRECV))
+            continue;
+        uint32_t ssrc = m->fid_ssrc[0] ? m->fid_ssrc[0] : m->ssrcs[0].ssrc;
+        bool have = false;
+        for (size_t j = 0; j < ss->n_tracks; j++) {
+            if (ss->tracks[j].ssrc == ssrc)
+                have = true;
+        }
+        if (have || ss->n_tracks == MAX_TRACKS)
+            continue;
+        sess_track *t = &ss->tracks[ss->n_tracks++];
+        t->kind = m->kind;
+        t->ssrc = ssrc;
+        const char *msid = m->msid[0] ? strchr(m->msid, ' ') : NULL;
+        if (msid && msid[1])
+            snprintf(t->track_id, sizeof(t->track_id), "%s", msid + 1);
+        else
+            snprintf(t->track_id, sizeof(t->track_id), "%s-%s", ss->id,
+                     m->kind == KG_SDP_AUDIO ? "audio" : "video");
+        kg_worker_cmd c = {.type = KG_CMD_TRACK,
+                           .participant = ss->num,
+                           .ssrc = ssrc,
+                           .kind = m->kind == KG_SDP_AUDIO ? KG_TRACK_AUDIO
+                                                           : KG_TRACK_VIDEO};
+        post(ss->sfu, &c);
+        added = true;
+    }
+    return added;
+}
+
+/* --- messages ---------------------------------------------------------- */
+
+static void on_join(kg_session *ss, json_t *msg)
+{
+    static const char *const allowed[] = {"type", "room", "name", NULL};
+    kg_sfu *s = ss->sfu;
+    const char *bad = unknown_field(msg, allowed);
+    if (bad) {
+        send_error(ss, "bad_request", "unknown field '%s'", bad);
+        return;
+    }
+    if (ss->room) {
+        send_error(ss, "already_joined", "this socket already joined");
+        return;
+    }
+    const char *room = json_string_value(json_object_get(msg, "room"));
+    const char *name = json_string_value(json_object_get(msg, "name"));
+    if (!room || !valid_room_name(room)) {
+        send_error(ss, "bad_request",
+                   "field 'room' must be 1-64 chars of A-Za-z0-9_.-");
+        return;
+    }
+    if (!name || !valid_nickname(name)) {
+        send_error(ss, "bad_request",
+                   "field 'name' must be 1-64 bytes of UTF-8 without "
+                   "control characters");
+        return;
+    }
+    const char *code = NULL;
+    sroom *r = kg_admit(s, room, &code);
+    if (!r) {
+        send_error(ss, code, "cannot join room '%s'", room);
+        s->ops.close(ss->conn);
+        return;
+    }
+    snprintf(ss->name, sizeof(ss->name), "%s", name);
+    json_t *others = json_array();
+    for (kg_session *o = r->members; o; o = o->room_next) {
+        json_array_append_new(others, json_pack("{s:s, s:s}", "id", o->id,
+                                                "name", o->name));
+        send_json(o, json_pack("{s:s, s:{s:s, s:s}}", "type",
+                               "participant_joined", "participant", "id",
+                               ss->id, "name", ss->name));
+    }
+    /* append in join order */
+    kg_session **pp = &r->members;
+    while (*pp)
+        pp = &(*pp)->room_next;
+    *pp = ss;
+    ss->room_next = NULL;
+    r->n_members++;
+    ss->room = r;
+    s->joins++;
+
+    kg_worker_cmd c = {.type = KG_CMD_JOIN,
+                       .participant = ss->num,
+                       .room = r->num};
+    post(s, &c);
+    send_json(ss, json_pack("{s:s, s:s, s:s, s:s, s:o}", "type", "joined",
+                            "participant", ss->id, "room", r->name, "node",
+                            s->node, "participants", others));
+    for (kg_session *o = r->members; o; o = o->room_next) {
+        if (o != ss)
+            add_slots_for(ss, o);
+    }
+    ss->sub_dirty = true; /* the first offer goes out even with no track */
+    maybe_offer(ss);
+}
+
+static void on_publish(kg_session *ss, json_t *msg)
+{
+    static const char *const allowed[] = {"type", "sdp", NULL};
+    kg_sfu *s = ss->sfu;
+    const char *bad = unknown_field(msg, allowed);
+    if (bad) {
+        send_error(ss, "bad_request", "unknown field '%s'", bad);
+        return;
+    }
+    if (!ss->room) {
+        send_error(ss, "not_joined", "send 'join' first");
+        return;
+    }
+    json_t *jsdp = json_object_get(msg, "sdp");
+    if (!json_is_string(jsdp)) {
+        send_error(ss, "bad_request", "field 'sdp' must be a string");
+        return;
+    }
+    kg_sdp *offer = kg_sdp_new();
+    kg_sdp *answer = kg_sdp_new();
+    if (!offer || !answer) {
+        send_error(ss, "internal", "out of memory");
+        goto out;
+    }
+    int rc = kg_sdp_parse(json_string_value(jsdp), json_string_length(jsdp),
+                          offer);
+    if (rc != 0) {
+        s->sdp_errors++;
+        send_error(ss, "bad_sdp", "offer does not parse: %s", kg_strerror(rc));
+        goto out;
+    }
+    kg_sdp_local local;
+    local_sdp(ss, &ss->pub_creds, ++ss->pub_version, &local);
+    rc = kg_sdp_answer_publish(offer, &local, answer);
+    if (rc != 0) {
+        s->sdp_errors++;
+        send_error(ss, "unsupported_sdp", "cannot answer the offer: %s",
+                   kg_strerror(rc));
+        goto out;
+    }
+    ssize_t n = kg_sdp_write(answer, s->sdp_buf, SDP_BUF);
+    if (n < 0) {
+        send_error(ss, "internal", "cannot write the answer");
+        goto out;
+    }
+    if (!ss->pub_transport &&
+        !(ss->pub_transport = register_transport(ss, KG_ROLE_PUBLISH, offer))) {
+        send_error(ss, "unsupported_sdp", "offer lacks ICE/DTLS parameters");
+        goto out;
+    }
+    send_json(ss, json_pack("{s:s, s:s}", "type", "publish_answer", "sdp",
+                            s->sdp_buf));
+    if (learn_tracks(ss, offer, answer)) {
+        for (kg_session *o = ss->room->members; o; o = o->room_next) {
+            if (o == ss)
+                continue;
+            add_slots_for(o, ss);
+            maybe_offer(o);
+        }
+    }
+out:
+    kg_sdp_del(offer);
+    kg_sdp_del(answer);
+}
+
+static void route_slots(kg_session *ss)
+{
+    for (size_t i = 0; i < ss->n_slots; i++) {
+        sub_slot *sl = &ss->slots[i];
+        if (!sl->pub || sl->routed)
+            continue;
+        kg_worker_cmd c = {.type = KG_CMD_ROUTE,
+                           .participant = sl->pub->num,
+                           .ssrc = sl->in_ssrc,
+                           .sub = ss->num,
+                           .out_ssrc = sl->out_ssrc,
+                           .out_pt = sl->pt};
+        post(ss->sfu, &c);
+        sl->routed = true;
+    }
+}
+
+static void on_subscribe_answer(kg_session *ss, json_t *msg)
+{
+    static const char *const allowed[] = {"type", "sdp", "version", NULL};
+    kg_sfu *s = ss->sfu;
+    const char *bad = unknown_field(msg, allowed);
+    if (bad) {
+        send_error(ss, "bad_request", "unknown field '%s'", bad);
+        return;
+    }
+    if (!ss->room) {
+        send_error(ss, "not_joined", "send 'join' first");
+        return;
+    }
+    json_t *jsdp = json_object_get(msg, "sdp");
+    json_t *jver = json_object_get(msg, "version");
+    if (!json_is_string(jsdp) || !json_is_integer(jver)) {
+        send_error(ss, "bad_request",
+                   "fields 'sdp' (string) and 'version' (integer) required");
+        return;
+    }
+    if (!ss->sub_pending || json_integer_value(jver) != ss->sub_version)
+        return; /* an answer to an older offer: ignored, as documented */
+    kg_sdp *answer = kg_sdp_new();
+    if (!answer) {
+        send_error(ss, "internal", "out of memory");
+        return;
+    }
+    int rc = kg_sdp_parse(json_string_value(jsdp), json_string_length(jsdp),
+                          answer);
+    if (rc != 0) {
+        s->sdp_errors++;
+        send_error(ss, "bad_sdp", "answer does not parse: %s",
+                   kg_strerror(rc));
+        kg_sdp_del(answer);
+        return;
+    }
+    const kg_sdp_transport *tr = kg_sdp_bundle_transport(answer);
+    if (tr && tr->setup == KG_SDP_SETUP_PASSIVE) {
+        s->sdp_errors++;
+        send_error(ss, "unsupported_sdp",
+                   "answer must say a=setup:active (kaigi is DTLS server)");
+        kg_sdp_del(answer);
+        return;
+    }
+    if (!ss->sub_transport &&
+        !(ss->sub_transport =
+              register_transport(ss, KG_ROLE_SUBSCRIBE, answer))) {
+        send_error(ss, "unsupported_sdp", "answer lacks ICE/DTLS parameters");
+        kg_sdp_del(answer);
+        return;
+    }
+    kg_sdp_del(answer);
+    ss->sub_pending = false;
+    route_slots(ss);
+    maybe_offer(ss);
+}
+
+void kg_session_on_message(kg_session *ss, const char *text, size_t len)
+{
+    json_error_t jerr;
+    ss->sfu->messages++;
+    if (len > KG_MAX_MESSAGE) {
+        send_error(ss, "bad_json", "message over %d bytes", KG_MAX_MESSAGE);
+        return;
+    }
+    json_t *msg = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!msg || !json_is_object(msg)) {
+        send_error(ss, "bad_json", "not a JSON object");
+        json_decref(msg);
+        return;
+    }
+    const char *type = json_string_value(json_object_get(msg, "type"));
+    if (!type)
+        send_error(ss, "bad_request", "field 'type' must be a string");
+    else if (strcmp(type, "join") == 0)
+        on_join(ss, msg);
+    else if (strcmp(type, "publish") == 0)
+        on_publish(ss, msg);
+    else if (strcmp(type, "subscribe_answer") == 0)
+        on_subscribe_answer(ss, msg);
+    else if (strcmp(type, "leave") == 0)
+        ss->sfu->ops.close(ss->conn);
+    else
+        send_error(ss, "unknown_type", "unknown message type");
+    json_decref(msg);
+}
+
+/* --- lifetime ---------------------------------------------------------- */
+
+kg_session *kg_session_open(kg_sfu *s, void *conn)
+{
+    if (s->n_sessions >= s->cfg.max_participants)
+        return NULL;
+    kg_session *ss = calloc(1, sizeof(*ss));
+    if (!ss)
+        return NULL;
+    ss->sfu = s;
+    ss->conn = conn;
+    ss->num = ++s->next_num;
+    ss->id[0] = 'p';
+    if (kg_random_alnum(ss->id + 1, ID_LEN - 1) != 0 ||
+        kg_ice_creds_random(&ss->pub_creds) != 0 ||
+        kg_ice_creds_random(&ss->sub_creds) != 0) {
+        free(ss);
+        return NULL;
+    }
+    ss->sdp_sess_id = ((uint64_t)kg_random_u32() << 31) | kg_random_u32();
+    ss->next = s->sessions;
+    s->sessions = ss;
+    s->n_sessions++;
+    return ss;
+}
+
+/* The publisher pub is gone: its sections become inactive everywhere. */
+static void drop_publisher(kg_session *pub, sroom *r)
+{
+    for (kg_session *o = r->members; o; o = o->room_next) {
+        if (o == pub)
+            continue;
+        for (size_t i = 0; i < o->n_slots; i++) {
+            if (o->slots[i].pub == pub) {
+                o->slots[i].pub = NULL;
+                o->sub_dirty = true;
+            }
+        }
+        send_json(o, json_pack("{s:s, s:s}", "type", "participant_left",
+                               "participant", pub->id));
+        maybe_offer(o);
+    }
+}
+
+void kg_session_closed(kg_session *ss)
+{
+    kg_sfu *s = ss->sfu;
+    if (ss->room) {
+        kg_worker_cmd c = {.type = KG_CMD_LEAVE, .participant = ss->num};
+        post(s, &c);
+        sroom *r = ss->room;
+        bool others = r->n_members > 1;
+        room_remove(s, r, ss); /* frees r when ss was the last */
+        if (others)
+            drop_publisher(ss, r);
+        ss->room = NULL;
+    }
+    kg_session **pp = &s->sessions;
+    while (*pp && *pp != ss)
+        pp = &(*pp)->next;
+    if (*pp)
+        *pp = ss->next;
+    s->n_sessions--;
+    memset(ss, 0, sizeof(*ss)); /* wipes the ICE passwords */
+    free(ss);
+}
+
+/* --- worker events ---------------------------------------------------- */
+
+static kg_session *session_by_num(kg_sfu *s, uint64_t num)
+{
+    for (kg_session *ss = s->sessions; ss; ss = ss->next) {
+        if (ss->num == num)
+            return ss;
+    }
+    return NULL;
+}
+
+static void on_worker_event(void *user, const kg_worker_event *ev)
+{
+    kg_sfu *s = user;
+    kg_session *ss = session_by_num(s, ev->participant);
+    const char *role = ev->role == KG_ROLE_PUBLISH ? "publish" : "subscribe";
+    if (!ss)
+        return;
+    if (ev->type == KG_WEV_CONNECTED) {
+        fprintf(stderr, "kaigi: %s %s transport connected: %s, %s\n", ss->id,
+                role, kg_srtp_profile_name((kg_srtp_profile)ev->profile),
+                ev->cipher);
+        return;
+    }
+    fprintf(stderr, "kaigi: %s %s transport closed: %s\n", ss->id, role,
+            kg_strerror(ev->reason));
+    /* A participant whose transport died is gone: its peers must not wait
+     * for media that cannot come. */
+    s->ops.close(ss->conn);
+}
+
+/* --- server ------------------------------------------------------------ */
+
+int kg_sfu_new(kg_sfu **out, const kg_sfu_config *cfg, const kg_conn_ops *ops)
+{
+    kg_sfu *s = calloc(1, sizeof(*s));
+    if (!s)
+        return KG_ERR_NOMEM;
+    s->cfg = *cfg;
+    s->ops = *ops;
+    snprintf(s->node, sizeof(s->node), "%s", cfg->node);
+    s->sdp_buf = malloc(SDP_BUF);
+    s->cert = kg_dtls_cert_new();
+    if (!s->sdp_buf || !s->cert) {
+        free(s->sdp_buf);
+        kg_dtls_cert_del(s->cert);
+        free(s);
+        return KG_ERR_CRYPTO;
+    }
+    kg_worker_config wc = {.udp_addr = cfg->udp_addr,
+                           .cert = s->cert,
+                           .dtls_flags = cfg->dtls_flags,
+                           .signal_loop = cfg->loop,
+                           .on_event = on_worker_event,
+                           .user = s};
+    int rc = kg_worker_start(&s->worker, &wc);
+    if (rc != 0) {
+        free(s->sdp_buf);
+        kg_dtls_cert_del(s->cert);
+        free(s);
+        return rc;
+    }
+    struct sockaddr_storage ss;
+    kg_worker_local_addr(s->worker, &ss);
+    if (ss.ss_family == AF_INET6) {
+        s->udp_port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+        inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr,
+                  s->public_ip, sizeof(s->public_ip));
+    } else {
+        s->udp_port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+        inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr,
+                  s->public_ip, sizeof(s->public_ip));
+    }
+    if (cfg->public_ip && cfg->public_ip[0])
+        snprintf(s->public_ip, sizeof(s->public_ip), "%s", cfg->public_ip);
+    *out = s;
+    return 0;
+}
+
+void kg_sfu_del(kg_sfu *s)
+{
+    while (s->sessions)
+        kg_session_closed(s->sessions);
+    kg_worker_stop(s->worker);
+    kg_dtls_cert_del(s->cert);
+    free(s->sdp_buf);
+    free(s);
+}
+
+json_t *kg_sfu_stats_json(kg_sfu *s)
+{
+    kg_worker_stats w;
+    kg_worker_get_stats(s->worker, &w);
+    size_t rooms = 0;
+    for (sroom *r = s->rooms; r; r = r->next)
+        rooms++;
+    json_t *media = json_object();
+#define W(field) json_object_set_new(media, #field, json_integer((json_int_t)w.field))
+    W(rx_datagrams);
+    W(rx_bytes);
+    W(tx_datagrams);
+    W(tx_bytes);
+    W(tx_errors);
+    W(stun_ok);
+    W(stun_bad);
+    W(unknown_source);
+    W(malformed);
+    W(dtls_fail);
+    W(srtp_auth_fail);
+    W(srtp_replay);
+    W(rtp_in);
+    W(rtcp_in);
+    W(rtp_forwarded);
+    W(rtcp_feedback_in);
+    W(pli_sent);
+    W(transports);
+    W(transports_connected);
+    W(participants);
+    W(rooms);
+    W(consent_timeouts);
+#undef W
+    return json_pack("{s:s, s:I, s:I, s:{s:I, s:I, s:I, s:I}, s:[o]}",
+                     "node", s->node, "rooms", (json_int_t)rooms,
+                     "participants", (json_int_t)s->n_sessions, "signalling",
+                     "messages", (json_int_t)s->messages, "errors",
+                     (json_int_t)s->errors, "joins", (json_int_t)s->joins,
+                     "sdp_errors", (json_int_t)s->sdp_errors, "workers",
+                     media);
+}

@@ -1,0 +1,60 @@
+/* The signalling side of the SFU: rooms, participants and their
+ * WebSocket protocol (signalling/PROTOCOL.md), SDP negotiation, and the
+ * commands that drive the media workers. Runs on the signalling thread
+ * only. The WebSocket transport (server.c) hands it whole text messages
+ * and gives it a way to send and close.
+ */
+#ifndef KG_SESSION_H
+#define KG_SESSION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include <jansson.h>
+#include <uv.h>
+
+#define KG_MAX_MESSAGE 65536
+#define KG_ROOM_MAX_PARTICIPANTS 32
+
+typedef struct kg_sfu kg_sfu;
+typedef struct kg_session kg_session;
+
+/* How a session reaches its connection (implemented by server.c). */
+typedef struct kg_conn_ops {
+    void (*send)(void *conn, const char *text, size_t len);
+    void (*close)(void *conn); /* close after queued messages are sent */
+} kg_conn_ops;
+
+typedef struct kg_sfu_config {
+    uv_loop_t *loop;
+    const struct sockaddr *udp_addr; /* media socket of worker 0 */
+    const char *public_ip;           /* advertised candidate address */
+    const char *node;                /* this server's name */
+    unsigned dtls_flags;             /* KG_DTLS_ALLOW_LEGACY_SRTP */
+    size_t max_participants;         /* whole server */
+} kg_sfu_config;
+
+/* Creates the certificate and starts the media worker. Returns 0 or a
+ * negative libuv/KG error (the UDP address in use, say); *out set on
+ * success. */
+int kg_sfu_new(kg_sfu **out, const kg_sfu_config *cfg, const kg_conn_ops *ops);
+
+/* Closes every session and stops the workers. Run the loop afterwards so
+ * the last handles close. */
+void kg_sfu_del(kg_sfu *s);
+
+/* A new WebSocket connection. NULL if the server is full. */
+kg_session *kg_session_open(kg_sfu *s, void *conn);
+
+/* One complete text message from the connection. */
+void kg_session_on_message(kg_session *ss, const char *text, size_t len);
+
+/* The connection is gone: leave the room, free the session. */
+void kg_session_closed(kg_session *ss);
+
+/* Server-wide statistics as JSON (caller owns the reference). */
+json_t *kg_sfu_stats_json(kg_sfu *s);
+
+#endif
