@@ -245,9 +245,15 @@ static void on_subscribe(kc_app *app, json_t *msg)
     kg_sdp *offer = kg_sdp_new();
     int rc = offer ? kg_sdp_parse(text, strlen(text), offer) : KG_ERR_NOMEM;
     if (rc == 0 && !app->sub_created) {
-        rc = kc_transport_open(app, &app->sub_t, "subscribe",
-                               (const struct sockaddr *)&app->bind_addr);
         app->sub_created = true;
+        /* A socket we cannot bind is a local failure, not the server's. */
+        int orc = kc_transport_open(app, &app->sub_t, "subscribe",
+                                    (const struct sockaddr *)&app->bind_addr);
+        if (orc < 0) {
+            kg_sdp_del(offer);
+            kc_fail(app, 1, "subscribe transport: %s", kg_strerror(orc));
+            return;
+        }
     }
     if (rc == 0)
         rc = answer_subscribe(app, offer, json_integer_value(v));
