@@ -57,7 +57,9 @@ typedef struct kg_rtp_ext_elem {
 } kg_rtp_ext_elem;
 
 /* Finds element id in h's extension block (one- or two-byte form).
- * Returns 0 and fills out, KG_ERR_NOTFOUND, or KG_ERR_MALFORMED. */
+ * Returns 0 and fills out, KG_ERR_NOTFOUND, or KG_ERR_MALFORMED. A block
+ * with another profile has no elements (KG_ERR_NOTFOUND); in the one-byte
+ * form, ID 15 ends the search (RFC 8285 4.2). */
 int kg_rtp_ext_find(const kg_rtp_hdr *h, uint8_t id, kg_rtp_ext_elem *out);
 
 /* Writes an extension block body (without the 4-byte profile/length

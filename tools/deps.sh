@@ -1,0 +1,22 @@
+# Sourced by tools/run and tools/test: installs what is missing with
+# apt-get (Debian 12, as root). Quiet when everything is there.
+kg_debs="gcc pkg-config meson ninja-build python3 clang libclang-rt-14-dev
+libuv1-dev libssl-dev libsrtp2-dev libopus-dev libvpx-dev libcmocka-dev
+libwebsockets-dev libjansson-dev libsqlite3-dev"
+
+kg_install_deps() {
+    missing=""
+    for p in $kg_debs; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+            missing="$missing $p"
+    done
+    [ -z "$missing" ] && return 0
+    echo "installing:$missing"
+    if [ "$(id -u)" != 0 ]; then
+        echo "tools: need root to apt-get install:$missing" >&2
+        return 1
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >/dev/null &&
+        apt-get install -y -qq --no-install-recommends $missing >/dev/null
+}
