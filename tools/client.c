@@ -83,6 +83,7 @@ static void on_duration_end(uv_timer_t *timer)
 {
     kc_app *app = timer->data;
     uv_timer_stop(&app->media_timer);
+    kc_garbage_close(app);
     app->publish_end = kc_now();
     app->phase = KC_DRAINING;
     /* Keep receiving a little: the others' last packets are in flight. */
@@ -97,20 +98,14 @@ static void on_media_timer(uv_timer_t *timer)
     uv_timer_start(&app->media_timer, on_media_timer, ms_until(next, now), 0);
 }
 
-static size_t remotes_present(const kc_app *app)
-{
-    size_t n = 0;
-    for (size_t i = 0; i < app->n_remotes; i++)
-        n += app->remotes[i].present;
-    return n;
-}
-
 void kc_maybe_start_publishing(kc_app *app)
 {
     if (app->phase != KC_NEGOTIATING || !kc_transport_connected(&app->pub_t))
         return;
+    /* Waiting for the others' tracks, not just their presence, lines the
+     * clients up: each one has published by the time we start. */
     if (app->opts.wait_remotes &&
-        (remotes_present(app) < app->opts.wait_remotes ||
+        (kc_remotes_with_tracks(app) < app->opts.wait_remotes ||
          !kc_transport_connected(&app->sub_t)))
         return;
     kg_time now = kc_now();
@@ -122,6 +117,9 @@ void kc_maybe_start_publishing(kc_app *app)
     uv_timer_start(&app->media_timer, on_media_timer, 0, 0);
     uv_timer_start(&app->phase_timer, on_duration_end,
                    (uint64_t)(app->opts.duration * 1000.0), 0);
+    int rc = kc_garbage_start(app);
+    if (rc < 0)
+        kc_fail(app, 1, "garbage socket: %s", kg_strerror(rc));
 }
 
 static void on_connect_timeout(uv_timer_t *timer)
@@ -253,6 +251,15 @@ static json_t *report_json(const kc_app *app)
         "srtp_unprotect_failures", (json_int_t)unprotect_failures(app),
         "subscribe_offers", (json_int_t)app->subscribe_offers, "duration_s",
         dur);
+    const kc_garbage *g = &app->garbage;
+    if (r && app->opts.garbage)
+        json_object_set_new(
+            r, "garbage",
+            json_pack("{s:I, s:I, s:I, s:I, s:I}", "sent", (json_int_t)g->sent,
+                      "bad_srtp", (json_int_t)g->bad_srtp, "bad_stun",
+                      (json_int_t)g->bad_stun, "malformed",
+                      (json_int_t)g->malformed, "unknown_source",
+                      (json_int_t)g->unknown_source));
     if (r && app->error[0])
         json_object_set_new(r, "error", json_string(app->error));
     return r;
@@ -286,6 +293,7 @@ static void finish(kc_app *app)
         return;
     app->phase = KC_DONE;
     write_report(app);
+    kc_garbage_close(app);
     kc_transport_close(&app->pub_t);
     kc_transport_close(&app->sub_t);
     uv_close((uv_handle_t *)&app->phase_timer, NULL);
@@ -313,6 +321,8 @@ static void usage(FILE *f)
         "  --video-kbps K     VP8 target bitrate (default 500)\n"
         "  --wait-remotes N   publish only once N others are present and\n"
         "                     the subscribe transport is up (default 0)\n"
+        "  --garbage PPS      also send PPS malformed datagrams/s to kaigi's\n"
+        "                     media port while publishing (a test aid)\n"
         "  --help             this text\n");
 }
 
@@ -339,10 +349,11 @@ static int parse_args(int argc, char **argv, kc_opts *o)
         {"seed", required_argument, NULL, 'S'},
         {"video-kbps", required_argument, NULL, 'k'},
         {"wait-remotes", required_argument, NULL, 'w'},
+        {"garbage", required_argument, NULL, 'g'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    double tone = 0, seed = -1, kbps = 500, wait = 0;
+    double tone = 0, seed = -1, kbps = 500, wait = 0, garbage = 0;
     o->server = "ws://127.0.0.1:8080/ws";
     o->duration = 10;
     o->report = "-";
@@ -359,6 +370,7 @@ static int parse_args(int argc, char **argv, kc_opts *o)
         case 'S': bad = parse_num(optarg, 0, UINT32_MAX, &seed); break;
         case 'k': bad = parse_num(optarg, 30, 50000, &kbps); break;
         case 'w': bad = parse_num(optarg, 0, KC_MAX_REMOTES - 1, &wait); break;
+        case 'g': bad = parse_num(optarg, 0, 100000, &garbage); break;
         case 'h': return 1;
         default: return -1;
         }
@@ -376,6 +388,7 @@ static int parse_args(int argc, char **argv, kc_opts *o)
     o->tone = tone > 0 ? tone : 400.0 + 100.0 * (o->seed % 10);
     o->video_kbps = (unsigned)kbps;
     o->wait_remotes = (unsigned)wait;
+    o->garbage = (unsigned)garbage;
     return 0;
 }
 

@@ -36,6 +36,7 @@ typedef struct kc_opts {
     uint32_t seed;
     unsigned video_kbps;
     unsigned wait_remotes;
+    unsigned garbage; /* datagrams/s of junk toward kaigi, 0 = none */
 } kc_opts;
 
 struct kc_app;
@@ -48,6 +49,7 @@ typedef struct kc_transport {
     uv_timer_t timer;
     bool handles_open;
     kg_ice_creds local;
+    kg_ice_creds remote_creds;
     struct sockaddr_storage local_addr;
     struct sockaddr_storage remote;
     kg_client_peer *peer; /* NULL until the remote SDP is known */
@@ -116,6 +118,16 @@ typedef struct kc_pub {
     uint32_t video_base;
 } kc_pub;
 
+/* --garbage: the flood and what went out of it. */
+typedef struct kc_garbage {
+    uv_udp_t udp; /* the unvalidated source */
+    uv_timer_t timer;
+    bool open;
+    kg_time start;
+    uint64_t sent, next;
+    uint64_t bad_srtp, bad_stun, malformed, unknown_source;
+} kc_garbage;
+
 enum kc_phase {
     KC_CONNECTING = 0, /* WebSocket and join */
     KC_NEGOTIATING,    /* joined, publish offer out, transports coming up */
@@ -156,6 +168,7 @@ typedef struct kc_app {
     kc_sent sent;
     kg_time publish_start, publish_end;
     uint32_t rtcp_ssrc; /* sender SSRC of our PLIs */
+    kc_garbage garbage;
 
     kc_remote remotes[KC_MAX_REMOTES];
     size_t n_remotes;
@@ -197,6 +210,10 @@ ssize_t kc_transport_send_rtcp(kc_transport *t, uint8_t *pkt, size_t len,
 void kc_transport_close(kc_transport *t);
 bool kc_transport_connected(const kc_transport *t);
 
+/* client_garbage.c */
+int kc_garbage_start(kc_app *app);
+void kc_garbage_close(kc_app *app);
+
 /* client_media.c */
 int kc_pub_init(kc_app *app);
 void kc_pub_free(kc_pub *pub);
@@ -209,6 +226,8 @@ kc_remote *kc_remote_get(kc_app *app, const char *id, bool create);
 /* Records that ssrc carries kind of remote (from a subscribe offer). */
 int kc_ssrc_map(kc_app *app, uint32_t ssrc, bool video, const char *remote);
 void kc_media_free(kc_app *app);
+/* How many present remotes have tracks in our subscribe offers. */
+size_t kc_remotes_with_tracks(const kc_app *app);
 /* The dominant frequency of a remote's last second of audio, 0 if none. */
 double kc_remote_peak_hz(const kc_remote *r);
 

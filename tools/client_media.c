@@ -379,6 +379,22 @@ void kc_sub_on_rtcp(kc_transport *t, uint8_t *pkt, size_t len, kg_time now)
     t->app->rtcp_in++;
 }
 
+size_t kc_remotes_with_tracks(const kc_app *app)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < app->n_remotes; i++) {
+        if (!app->remotes[i].present)
+            continue;
+        for (size_t j = 0; j < app->n_ssrcs; j++) {
+            if (app->ssrcs[j].remote == (int)i) {
+                n++;
+                break;
+            }
+        }
+    }
+    return n;
+}
+
 double kc_remote_peak_hz(const kc_remote *r)
 {
     /* Less than a tenth of a second cannot resolve 10 Hz steps anyway. */

@@ -149,6 +149,7 @@ int kc_transport_start(kc_transport *t, const kg_ice_creds *remote,
         return KG_ERR_INVAL;
     if (t->remote.ss_family != t->local_addr.ss_family)
         return KG_ERR_UNSUPPORTED;
+    t->remote_creds = *remote;
     t->peer = kg_client_peer_new(t->app->dtls_ctx, &t->local, remote,
                                  remote_fp, kc_now());
     if (!t->peer)
