@@ -25,8 +25,8 @@ void kg_tone_fill(kg_tone *t, int16_t pcm[KG_AUDIO_FRAME * KG_AUDIO_CHANNELS]);
 typedef struct kg_opus_enc kg_opus_enc;
 typedef struct kg_opus_dec kg_opus_dec;
 
-/* 48 kHz stereo, OPUS_APPLICATION_AUDIO, bitrate in bit/s. NULL on
- * failure. */
+/* 48 kHz stereo, OPUS_APPLICATION_AUDIO, complexity 5, bitrate in
+ * bit/s (500..512000). NULL on failure. */
 kg_opus_enc *kg_opus_enc_new(int bitrate);
 void kg_opus_enc_del(kg_opus_enc *e);
 /* Encodes one 20 ms frame. Returns bytes written or KG_ERR_CODEC-like
@@ -37,14 +37,19 @@ ssize_t kg_opus_encode(kg_opus_enc *e,
 
 kg_opus_dec *kg_opus_dec_new(void);
 void kg_opus_dec_del(kg_opus_dec *d);
-/* Decodes one packet (NULL/0 = packet loss concealment). Returns samples
- * per channel decoded or KG_ERR_MALFORMED. */
+/* Decodes one packet (NULL/0 = packet loss concealment, which yields
+ * one 20 ms frame, or less if max_samples_per_channel is smaller) into
+ * interleaved stereo pcm. Returns samples per channel decoded,
+ * KG_ERR_MALFORMED, or KG_ERR_NOSPACE when the packet holds more samples
+ * than max_samples_per_channel. */
 int kg_opus_decode(kg_opus_dec *d, const uint8_t *pkt, size_t len,
                    int16_t *pcm, size_t max_samples_per_channel);
 
 /* Goertzel power of freq in n mono samples (take the left channel of an
  * interleaved buffer with stride 2), normalised to the signal's total
- * power: 1.0 for a pure tone at freq, near 0 for a tone far away. */
+ * power: 1.0 for a pure tone at freq, near 0 for a tone far away. The
+ * block is Hann-windowed: with n = 960 at 48 kHz, a tone 300 Hz away
+ * reads below 0.001. Returns 0 for silence, n < 2 or stride 0. */
 double kg_goertzel(const int16_t *samples, size_t n, size_t stride,
                    double freq, double rate);
 
