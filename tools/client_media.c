@@ -344,7 +344,10 @@ static void on_video(kc_app *app, kc_remote *r, kc_ssrc *s,
         s->got_keyframe = true;
     if (!s->got_keyframe)
         return;
-    if (kg_vp8_decode(s->vp8, frame, len, NULL, NULL) == 0)
+    /* KG_ERR_AGAIN: decoded but not shown (an alt-ref); still a frame the
+     * sender sent and we decoded. */
+    int drc = kg_vp8_decode(s->vp8, frame, len, NULL, NULL);
+    if (drc == 0 || drc == KG_ERR_AGAIN)
         r->video_frames_decoded++;
     else
         r->decode_errors++;
