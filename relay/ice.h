@@ -1,13 +1,19 @@
 /* ICE for kaigi, sans-IO.
  *
  * The server is ICE-lite (RFC 8445 section 2.5): it answers checks, never
- * sends them, and selects the address of the first valid check that
- * carries USE-CANDIDATE. Consent freshness (RFC 7675): a peer that sends
- * no authenticated check for KG_ICE_CONSENT_TIMEOUT is declared dead.
+ * sends them. Selection follows mediasoup: the source address of the
+ * first valid check is selected; later, a valid check that carries
+ * USE-CANDIDATE from a different address moves the selection there.
+ * Consent freshness (RFC 7675): a peer that sends no authenticated check
+ * for KG_ICE_CONSENT_TIMEOUT is declared dead.
  *
  * The client side (kaigi-client) is a full agent reduced to one host
- * candidate pair: it sends Binding requests with USE-CANDIDATE until one
- * succeeds, then keeps sending a check every KG_ICE_KEEPALIVE.
+ * candidate pair: it sends Binding requests with USE-CANDIDATE every 50 ms
+ * until one succeeds, then keeps sending a check every KG_ICE_KEEPALIVE.
+ * The 50 ms sends before success are retransmissions of one transaction
+ * (same random transaction ID, as RFC 8489 section 6.2.1 asks), so a
+ * response slower than 50 ms still counts; each keepalive is a new
+ * transaction with a fresh random ID.
  */
 #ifndef KG_ICE_H
 #define KG_ICE_H
@@ -52,6 +58,9 @@ typedef struct kg_ice_lite {
     uint64_t checks_bad; /* bad integrity, wrong ufrag, bad role */
 } kg_ice_lite;
 
+/* remote_ufrag may be NULL or "" when the remote SDP gave none; then any
+ * non-empty remote part of USERNAME is accepted. The consent deadline
+ * starts at now + KG_ICE_CONSENT_TIMEOUT. */
 void kg_ice_lite_init(kg_ice_lite *ice, const kg_ice_creds *local,
                       const char *remote_ufrag, kg_time now);
 
@@ -65,8 +74,15 @@ enum {
  * password, ICE-CONTROLLING) writes a success response into out and
  * returns its length; *event tells whether the selected address changed.
  * Returns KG_ERR_AUTH for a bad integrity or username (counted in
- * checks_bad; nothing is written, as RFC 8445 asks for short-term
- * credential failures), KG_ERR_UNSUPPORTED for other message types. */
+ * checks_bad; nothing is written: kaigi drops short-term credential
+ * failures silently rather than sending the 401 RFC 8489 allows, so a
+ * prober learns nothing), KG_ERR_UNSUPPORTED for other message types.
+ * The remote ufrag is checked only when known (non-empty).
+ * An authenticated request with the wrong role is counted in checks_bad
+ * too, but is answered: ICE-CONTROLLED gets a 487 Role Conflict error,
+ * no role (or both) a 400, each with MESSAGE-INTEGRITY; the return value
+ * is then the error response's length and *event stays NONE. Also
+ * KG_ERR_INVAL (addr not IPv4/IPv6), KG_ERR_NOSPACE, KG_ERR_CRYPTO. */
 ssize_t kg_ice_lite_on_stun(kg_ice_lite *ice, const uint8_t *pkt, size_t len,
                             const kg_stun_msg *msg,
                             const struct sockaddr *addr, kg_time now,
@@ -99,7 +115,9 @@ ssize_t kg_ice_client_poll(kg_ice_client *ice, kg_time now, uint8_t *out,
                            size_t cap);
 
 /* Handles a STUN response. Returns 0 when it was the pending check's
- * success (connected becomes true), KG_ERR_AUTH / KG_ERR_NOTFOUND else. */
+ * success (connected becomes true), KG_ERR_AUTH / KG_ERR_NOTFOUND else;
+ * KG_ERR_DENIED for an authenticated error response (487, 400) to the
+ * pending check, which stays pending. */
 int kg_ice_client_on_stun(kg_ice_client *ice, const uint8_t *pkt, size_t len,
                           const kg_stun_msg *msg, kg_time now);
 

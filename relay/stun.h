@@ -61,12 +61,27 @@ bool kg_stun_is(const uint8_t *buf, size_t len);
 /* Parses a STUN message. Checks the header, every attribute's length, and
  * FINGERPRINT if present (KG_ERR_AUTH if wrong). Attributes after
  * MESSAGE-INTEGRITY other than FINGERPRINT are ignored, as RFC 8489 says.
- * Returns 0, KG_ERR_TRUNC, KG_ERR_MALFORMED or KG_ERR_AUTH. */
+ * Returns 0, KG_ERR_TRUNC, KG_ERR_MALFORMED or KG_ERR_AUTH.
+ *
+ * Details: len shorter than the header or than the header's length field
+ * is KG_ERR_TRUNC; bytes past the declared length, a length that is not a
+ * multiple of 4, an attribute that overruns the message, a known attribute
+ * with a wrong length (USERNAME over 508 bytes, MESSAGE-INTEGRITY not 20,
+ * an XOR-MAPPED-ADDRESS family other than IPv4/IPv6, an ERROR-CODE class
+ * outside 3..6 or number over 99) or anything after FINGERPRINT is
+ * KG_ERR_MALFORMED. Padding bytes may hold anything (RFC 5769 pads with
+ * spaces). When an attribute repeats, the first one counts. Unknown
+ * attributes are skipped whether comprehension-optional (>= 0x8000) or
+ * comprehension-required: ICE needs none of them, and answering 420
+ * Unknown Attribute would only help a prober; a caller that cares can walk
+ * the attributes itself. */
 int kg_stun_parse(const uint8_t *buf, size_t len, kg_stun_msg *out);
 
 /* Verifies MESSAGE-INTEGRITY of a parsed message against key (the ICE
  * password for short-term credentials), comparing in constant time.
- * Returns 0, KG_ERR_AUTH (wrong or absent), or KG_ERR_CRYPTO. */
+ * msg must come from kg_stun_parse(buf, len). An empty or NULL key never
+ * authenticates. Returns 0, KG_ERR_AUTH (wrong or absent), or
+ * KG_ERR_CRYPTO. */
 int kg_stun_check_integrity(const uint8_t *buf, size_t len,
                             const kg_stun_msg *msg, const uint8_t *key,
                             size_t keylen);
@@ -80,9 +95,20 @@ ssize_t kg_stun_write_binding_success(const uint8_t txid[12],
                                       uint8_t *buf, size_t cap);
 
 /* Writes a Binding error response (code, e.g. 400, 401, 487) with
- * FINGERPRINT, no integrity. Returns bytes written or an error. */
+ * FINGERPRINT, no integrity. Returns bytes written or an error
+ * (KG_ERR_INVAL for a code outside 300..699, KG_ERR_NOSPACE). */
 ssize_t kg_stun_write_binding_error(const uint8_t txid[12], uint16_t code,
                                     uint8_t *buf, size_t cap);
+
+/* As kg_stun_write_binding_error, plus MESSAGE-INTEGRITY with key before
+ * FINGERPRINT: the answer to a request that did authenticate (487 Role
+ * Conflict from ICE), which RFC 8489 section 6.3.4 says carries integrity
+ * so the requester can trust it. Returns bytes written, KG_ERR_INVAL
+ * (code outside 300..699, no key), KG_ERR_NOSPACE or KG_ERR_CRYPTO. */
+ssize_t kg_stun_write_binding_error_auth(const uint8_t txid[12],
+                                         uint16_t code, const uint8_t *key,
+                                         size_t keylen, uint8_t *buf,
+                                         size_t cap);
 
 typedef struct kg_stun_request {
     const char *username; /* "remoteufrag:localufrag", NUL-terminated */
@@ -97,7 +123,8 @@ typedef struct kg_stun_request {
 /* Writes a Binding request with USERNAME, PRIORITY, ICE-CONTROLLING or
  * ICE-CONTROLLED, USE-CANDIDATE if asked, MESSAGE-INTEGRITY and
  * FINGERPRINT. txid is the caller's (random) transaction ID.
- * Returns bytes written or an error. */
+ * Returns bytes written or an error (KG_ERR_INVAL for a missing, empty or
+ * over-508-byte username or an empty key; KG_ERR_NOSPACE, KG_ERR_CRYPTO). */
 ssize_t kg_stun_write_binding_request(const kg_stun_request *req,
                                       const uint8_t txid[12], uint8_t *buf,
                                       size_t cap);
