@@ -114,14 +114,44 @@ typedef struct kg_sdp {
 kg_sdp *kg_sdp_new(void);
 void kg_sdp_del(kg_sdp *s);
 
+/* Empties s (frees its m-sections, zeroes every field) so that it can
+ * be parsed into or negotiated into again. */
+void kg_sdp_clear(kg_sdp *s);
+
 /* Appends a zeroed m-section. Returns it, or NULL when KG_SDP_MAX_MEDIA
- * sections exist or allocation fails. */
+ * sections exist or allocation fails. The array may move: a pointer to
+ * an earlier section is invalid after this call. */
 kg_sdp_media *kg_sdp_add_media(kg_sdp *s);
 
 /* Parses SDP text (CRLF or LF line ends) into out (an empty SDP from
  * kg_sdp_new). Checks every line's syntax and every length. Returns 0,
- * KG_ERR_MALFORMED (with no partial state left that matters), KG_ERR_FULL
- * (too many sections, codecs, extmaps), KG_ERR_TRUNC (value too long). */
+ * KG_ERR_MALFORMED, KG_ERR_FULL (too many sections, codecs, extmaps,
+ * SSRCs, BUNDLE mids), KG_ERR_TRUNC (a value too long for its field, or
+ * text longer than KG_SDP_MAX_TEXT), KG_ERR_NOMEM, KG_ERR_INVAL (out not
+ * empty). On any error out is left empty (as kg_sdp_clear leaves it).
+ *
+ * Rules worth knowing:
+ *  - v=0 first; o=, s=, t= before the first m=; unknown type letters,
+ *    empty lines, bare CRs and NULs are malformed; the last line may
+ *    lack its line end.
+ *  - Codecs come from the m= format list, in order; a=rtpmap and a=fmtp
+ *    for a PT not in it are malformed, a=rtcp-fb for one is ignored;
+ *    a=rtcp-fb:* applies to every codec of the section. A section whose
+ *    proto has no "RTP/" keeps its formats in fmt_text instead.
+ *  - Unknown attributes are ignored, and so are known ones at a level
+ *    where they mean nothing (session-level a=extmap or a=candidate).
+ *    A second a=mid, a=ice-ufrag, a=ice-pwd, a=setup or direction at
+ *    the same level is malformed; for a=msid, a=fingerprint:sha-256,
+ *    a=ssrc-group:FID, the candidate, and each a=ssrc cname/msid, the
+ *    first one wins; the candidate kept is the first one with component
+ *    1, transport UDP and type host (its address may be an mDNS name).
+ *    a=setup:holdconn reads as KG_SDP_SETUP_NONE.
+ *  - A session-level direction is the default of every m-section.
+ *  - mids must be unique and every BUNDLE mid must name an m-section.
+ *  - kg_sdp.transport: the session-level values, then, field by field
+ *    (ufrag, pwd, fingerprint, setup, and the candidate's ip+port as
+ *    one), any value still missing is copied from the first m-section
+ *    with a non-zero port that has it. */
 int kg_sdp_parse(const char *text, size_t len, kg_sdp *out);
 
 /* Writes s as SDP text with CRLF line ends and a NUL. Session level:
@@ -132,7 +162,19 @@ int kg_sdp_parse(const char *text, size_t len, kg_sdp *out);
  * a=end-of-candidates when cand_ip is set, mid, extmaps, direction,
  * msid, rtcp-mux, rtcp-rsize, rtpmap/rtcp-fb/fmtp per codec,
  * ssrc-group FID and ssrc cname/msid lines. Returns the length without
- * the NUL, or KG_ERR_NOSPACE. */
+ * the NUL, or KG_ERR_NOSPACE, or KG_ERR_INVAL when a field breaks a rule
+ * the parser enforces (a mid with a space or a line end, a malformed
+ * fingerprint, duplicate mids or PTs, an RTP section without codecs...).
+ *
+ * Details: c= is the candidate's address when it is a literal IPv4/IPv6
+ * one, else IN IP4 0.0.0.0. A rejected section (port 0) gets its m=
+ * line (PTs, or fmt_text for a non-RTP proto), c= and a=mid only. A
+ * non-RTP section gets no direction, codecs or SSRCs. A session-level
+ * ufrag/pwd/fingerprint/setup is written only when it differs from what
+ * kg_sdp_parse would complete it from (so parse(write(x)) == x for an
+ * SDP whose session level is complete); a session-level candidate is
+ * never written. An empty proto is written as UDP/TLS/RTP/SAVPF, an
+ * empty kind_text from kind. */
 ssize_t kg_sdp_write(const kg_sdp *s, char *buf, size_t cap);
 
 /* First codec of m with this name (case-insensitive) and clock rate;
@@ -144,10 +186,12 @@ const kg_sdp_codec *kg_sdp_find_codec(const kg_sdp_media *m,
 uint8_t kg_sdp_find_extmap(const kg_sdp_media *m, const char *uri);
 
 /* The transport of the bundle: the session-level values, completed from
- * the first m-section that has them. */
+ * the first m-section (with a non-zero port) that has them. kg_sdp_parse
+ * and the negotiations do the completion; this returns &s->transport, so
+ * an SDP built by other code must fill its session level itself. */
 const kg_sdp_transport *kg_sdp_bundle_transport(const kg_sdp *s);
 
-/* What the local (kaigi) side puts in every SDP it writes. */
+/* What the local side puts in every SDP it negotiates. */
 typedef struct kg_sdp_local {
     const char *ice_ufrag;
     const char *ice_pwd;
@@ -157,6 +201,22 @@ typedef struct kg_sdp_local {
     uint64_t sess_id;
     uint64_t sess_version;
 } kg_sdp_local;
+
+/* Checks local as the negotiations do: ufrag 4..256 and pwd 22..256
+ * ice-chars, a sha-256 fingerprint "AB:CD:..." (32 pairs), cand_ip NULL,
+ * "" or a token shorter than 64. Returns 0 or KG_ERR_INVAL. */
+int kg_sdp_local_check(const kg_sdp_local *local);
+
+/* Every negotiation below: answer/offer must be empty (else
+ * KG_ERR_INVAL); a bad local gives KG_ERR_INVAL; on any error the output
+ * is left empty. Non-rejected sections get port 9 (JSEP's placeholder;
+ * ICE candidates carry the real address) and the local transport with
+ * the candidate when cand_ip is set; session-level transport is set to
+ * the same values, so kg_sdp_bundle_transport works on the result. An
+ * offered section is usable only if it has a mid, a non-zero port,
+ * proto UDP/TLS/RTP/SAVPF, a=rtcp-mux, and is in the offer's BUNDLE
+ * group (with no BUNDLE group: only the first section that is otherwise
+ * usable). */
 
 /* Publish negotiation: builds kaigi's answer to a client's offer.
  * ice-lite, setup:passive (the offer must say actpass or active, else
@@ -168,7 +228,12 @@ typedef struct kg_sdp_local {
  * sections with no usable codec, or not audio/video, rejected (port 0,
  * formats copied). Fails with KG_ERR_UNSUPPORTED if the offer has no
  * BUNDLE-able transport (no ufrag/pwd/fingerprint) or no usable section.
- * answer must come from kg_sdp_new(). */
+ * answer must come from kg_sdp_new().
+ * Only the one chosen codec is answered: no RTX, RED or FEC (a later
+ * change adds RTX and simulcast). The opus fmtp is always
+ * "minptime=10;useinbandfec=1": an offered stereo=1 is not echoed, so
+ * kaigi receives mono-signalled opus (decoders handle both). The answer's
+ * BUNDLE lists the accepted mids in order; rtcp-rsize is echoed. */
 int kg_sdp_answer_publish(const kg_sdp *offer, const kg_sdp_local *local,
                           kg_sdp *answer);
 
@@ -185,10 +250,21 @@ typedef struct kg_sdp_track {
 } kg_sdp_track;
 
 /* Subscribe negotiation: writes kaigi's offer with one m-section per
- * track in order (ice-lite, setup:actpass, BUNDLE of the active mids,
+ * track in order (ice-lite, setup:actpass, BUNDLE of every mid,
  * sendonly or inactive, opus/48000/2 with audio-level ext or VP8/90000
  * with nack, nack pli, ccm fir). With no track at all, one inactive
- * audio section keeps the transport up. Returns 0 or an error. */
+ * audio section keeps the transport up. Returns 0 or an error.
+ * Details: opus carries fmtp "minptime=10;useinbandfec=1" and extmap 1
+ * ssrc-audio-level; VP8 has no extmaps. An active track gets a=msid
+ * "stream_id track_id" and a=ssrc cname + msid lines. An inactive track
+ * (a track that went away, kept so m-line indexes never move) keeps its
+ * mid, codec, a non-zero port and its place in BUNDLE, with a=inactive
+ * and no msid or ssrc lines: JSEP keeps such a section bundled, and a
+ * port of 0 would mean "rejected", which Chromium never lets a later
+ * offer reuse in place. So BUNDLE lists every mid, active or not. The
+ * placeholder for no track has mid "0". KG_ERR_INVAL for a kind other
+ * than audio/video, a pt > 127, an empty/duplicate mid or a mid/cname/id
+ * that is not a token; KG_ERR_FULL for more than KG_SDP_MAX_MEDIA. */
 int kg_sdp_offer_subscribe(const kg_sdp_track *tracks, size_t n,
                            const kg_sdp_local *local, kg_sdp *offer);
 
@@ -196,14 +272,18 @@ int kg_sdp_offer_subscribe(const kg_sdp_track *tracks, size_t n,
 
 /* Writes a publish offer from a client: one sendonly audio (opus, pt
  * 111, audio-level ext id 1) and one sendonly video (VP8, pt 96) section
- * with the given SSRCs, setup:actpass. */
+ * with the given SSRCs, setup:actpass. mids "0" and "1", both in BUNDLE,
+ * not ice-lite; msid "<cname> audio" / "<cname> video". */
 int kg_sdp_offer_publish(uint32_t audio_ssrc, uint32_t video_ssrc,
                          const char *cname, const kg_sdp_local *local,
                          kg_sdp *offer);
 
 /* Answers a subscribe offer as a receiver: every section recvonly (or
- * inactive if offered inactive), same codecs and payload types,
- * setup:active. */
+ * inactive if offered inactive or recvonly), same codecs, payload types,
+ * fmtp, rtcp-fb and extmaps, setup:active, not ice-lite. Unusable
+ * sections are rejected as in the publish answer. KG_ERR_UNSUPPORTED if
+ * the offer lacks ufrag/pwd/fingerprint, its setup is not actpass or
+ * passive, or no section is usable. */
 int kg_sdp_answer_subscribe(const kg_sdp *offer, const kg_sdp_local *local,
                             kg_sdp *answer);
 

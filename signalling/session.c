@@ -629,6 +629,16 @@ kg_session *kg_session_open(kg_sfu *s, void *conn)
         return NULL;
     }
     ss->sdp_sess_id = ((uint64_t)kg_random_u32() << 31) | kg_random_u32();
+    /* m-line 0 of the subscribe transport is a placeholder audio section
+     * that stays inactive: the first offer needs one section to bring the
+     * transport up, and a browser refuses a re-offer that changes an
+     * m-line's kind, so tracks are appended after it. */
+    ss->slots[0].kind = KG_SDP_AUDIO;
+    ss->slots[0].pt = 111;
+    ss->slots[0].out_ssrc = kg_random_u32() | 1u;
+    snprintf(ss->slots[0].stream_id, sizeof(ss->slots[0].stream_id), "-");
+    snprintf(ss->slots[0].track_id, sizeof(ss->slots[0].track_id), "-");
+    ss->n_slots = 1;
     ss->next = s->sessions;
     s->sessions = ss;
     s->n_sessions++;
