@@ -46,6 +46,18 @@ typedef struct kg_dtls_ctx kg_dtls_ctx; /* one SSL_CTX; shared by the
  * NULL on failure. */
 kg_dtls_ctx *kg_dtls_ctx_new(const kg_dtls_cert *cert, enum kg_dtls_role role,
                              unsigned flags);
+
+/* Like kg_dtls_ctx_new, but offers (client) or accepts (server, which
+ * picks the first of ITS list that the client offers) exactly the n
+ * profiles given, in that order. For tests and for clients that emulate
+ * a browser: Chromium offers AES128_CM_SHA1_80, AEAD_AES_256_GCM,
+ * AEAD_AES_128_GCM. NULL on failure (n == 0, unknown profile). */
+kg_dtls_ctx *kg_dtls_ctx_new_profiles(const kg_dtls_cert *cert,
+                                      enum kg_dtls_role role,
+                                      const kg_srtp_profile *profiles,
+                                      size_t n);
+
+/* The context must outlive every session made from it. */
 void kg_dtls_ctx_del(kg_dtls_ctx *ctx);
 
 enum kg_dtls_state {
@@ -75,7 +87,10 @@ int kg_dtls_start(kg_dtls *d, kg_time now);
 /* Feeds one received datagram. Returns 0 (progress or nothing to do),
  * KG_ERR_FINGERPRINT, KG_ERR_CRYPTO (handshake failure, state becomes
  * FAILED), KG_ERR_CLOSED. Application data is discarded (kaigi sends
- * none over DTLS). */
+ * none over DTLS). A datagram that is not DTLS at all (kg_dtls_is false)
+ * is dropped with KG_ERR_MALFORMED and changes nothing; malformed
+ * records inside a DTLS datagram are dropped silently, as RFC 6347 4.1.2.7
+ * asks. Once FAILED, every call returns the error that failed it. */
 int kg_dtls_read(kg_dtls *d, const uint8_t *pkt, size_t len, kg_time now);
 
 /* Takes the next datagram to send, if any. Returns its length, 0 when
@@ -88,8 +103,16 @@ kg_time kg_dtls_deadline(const kg_dtls *d);
 
 /* Retransmits the last flight if the deadline passed (datagrams become
  * available from kg_dtls_pull). Fails the handshake (KG_ERR_TIMEOUT)
- * after the retransmission budget (about 30 s of exponential backoff
- * starting at 100 ms... capped). Returns 0 or an error. */
+ * after the retransmission budget. Returns 0 or an error.
+ *
+ * Schedule: the first retransmission 100 ms after a flight, doubling
+ * each time up to 6.4 s; the handshake fails at the first timeout that
+ * falls 30 s or more after the flight was first sent (10 sends in all).
+ * OpenSSL 3.0 also keeps its own retransmission timer on the wall clock
+ * (gettimeofday) and acts on it only when it has expired; kaigi sets
+ * that timer to the same schedule, so the two agree when kg_time runs
+ * at wall-clock rate. A simulated clock in tests must move the wall
+ * clock OpenSSL sees too (tests/dtls_test.c shows how). */
 int kg_dtls_on_timeout(kg_dtls *d, kg_time now);
 
 enum kg_dtls_state kg_dtls_state(const kg_dtls *d);

@@ -48,12 +48,18 @@ kg_srtp *kg_srtp_new(const kg_srtp_keys *keys);
 void kg_srtp_del(kg_srtp *s);
 
 /* Protect in place: *len grows by the trailer; cap is the buffer size.
- * Returns 0, KG_ERR_NOSPACE, or KG_ERR_CRYPTO. */
+ * Returns 0, KG_ERR_NOSPACE (cap - *len smaller than the trailer: 16
+ * bytes for GCM RTP, 20 for GCM RTCP, 10 and 14 for AES-CM; nothing is
+ * written), KG_ERR_MALFORMED (shorter than an RTP/RTCP header), or
+ * KG_ERR_CRYPTO. */
 int kg_srtp_protect(kg_srtp *s, uint8_t *pkt, size_t *len, size_t cap);
 int kg_srtcp_protect(kg_srtp *s, uint8_t *pkt, size_t *len, size_t cap);
 
 /* Unprotect in place: *len shrinks. Returns 0, KG_ERR_AUTH (tag check
- * failed), KG_ERR_REPLAY (replayed or too old), KG_ERR_MALFORMED. */
+ * failed), KG_ERR_REPLAY (replayed, or older than the 1024-packet replay
+ * window), KG_ERR_MALFORMED, KG_ERR_NOMEM (a new SSRC needs a stream
+ * and allocation failed) or KG_ERR_CRYPTO (libsrtp internal error).
+ * On failure the packet may have been changed and must be dropped. */
 int kg_srtp_unprotect(kg_srtp *s, uint8_t *pkt, size_t *len);
 int kg_srtcp_unprotect(kg_srtp *s, uint8_t *pkt, size_t *len);
 
