@@ -426,6 +426,13 @@ static void pick_bind_addr(const char *url, struct sockaddr_storage *out)
 
 static int setup(kc_app *app)
 {
+    /* Timers first: teardown closes them whatever fails below. */
+    uv_timer_t *timers[] = {&app->watchdog, &app->phase_timer,
+                            &app->media_timer, &app->connect_timer};
+    for (size_t i = 0; i < KG_ARRAY_LEN(timers); i++) {
+        uv_timer_init(app->loop, timers[i]);
+        timers[i]->data = app;
+    }
     app->cert = kg_dtls_cert_new();
     app->dtls_ctx = app->cert ? kg_dtls_ctx_new(app->cert, KG_DTLS_CLIENT, 0)
                               : NULL;
@@ -442,12 +449,6 @@ static int setup(kc_app *app)
     app->sub_t.on_rtp = kc_sub_on_rtp;
     app->sub_t.on_rtcp = kc_sub_on_rtcp;
     pick_bind_addr(app->opts.server, &app->bind_addr);
-    uv_timer_t *timers[] = {&app->watchdog, &app->phase_timer,
-                            &app->media_timer, &app->connect_timer};
-    for (size_t i = 0; i < KG_ARRAY_LEN(timers); i++) {
-        uv_timer_init(app->loop, timers[i]);
-        timers[i]->data = app;
-    }
     kg_time wd = (kg_time)(app->opts.duration * 1e9) + WATCHDOG_SLACK;
     uv_timer_start(&app->watchdog, on_watchdog, wd / KG_MS, 0);
     kc_ws_handler h = {app, ws_message, ws_event};
@@ -471,7 +472,9 @@ static void close_leftover(uv_handle_t *h, void *arg)
 
 static void teardown(kc_app *app)
 {
-    /* The guard timer, and whatever a forced stop left open. */
+    /* The guard timer, then whatever a forced stop left open. */
+    if (!uv_is_closing((uv_handle_t *)&app->watchdog))
+        uv_close((uv_handle_t *)&app->watchdog, NULL);
     uv_walk(app->loop, close_leftover, NULL);
     uv_run(app->loop, UV_RUN_DEFAULT);
     if (uv_loop_close(app->loop) != 0)
@@ -503,9 +506,10 @@ int main(int argc, char **argv)
     snprintf(app->room, sizeof(app->room), "%s", app->opts.room);
     if (setup(app) < 0) {
         app->exit_code = 1;
-        uv_walk(&loop, close_leftover, NULL);
+        finish(app);
+    } else {
+        uv_run(&loop, UV_RUN_DEFAULT);
     }
-    uv_run(&loop, UV_RUN_DEFAULT);
     teardown(app);
     int code = app->exit_code;
     free(app);
