@@ -477,9 +477,10 @@ static void teardown(kc_app *app)
         uv_close((uv_handle_t *)&app->watchdog, NULL);
     uv_walk(app->loop, close_leftover, NULL);
     uv_run(app->loop, UV_RUN_DEFAULT);
+    kc_ws_free(app->ws);
+    uv_run(app->loop, UV_RUN_DEFAULT);
     if (uv_loop_close(app->loop) != 0)
         fprintf(stderr, "kaigi-client: the event loop did not close\n");
-    kc_ws_free(app->ws);
     kg_client_peer_del(app->pub_t.peer);
     kg_client_peer_del(app->sub_t.peer);
     kc_media_free(app);

@@ -207,6 +207,10 @@ kc_ws *kc_ws_new(uv_loop_t *loop, const char *url, const kc_ws_handler *h)
     info.options = LWS_SERVER_OPTION_LIBUV;
     info.foreign_loops = ws->loops;
     info.user = ws;
+    /* lws clears ws->ctx once the context is wholly gone: with a foreign
+     * loop that is only after the loop has run its handles' close
+     * callbacks. */
+    info.pcontext = &ws->ctx;
     ws->ctx = lws_create_context(&info);
     if (!ws->ctx) {
         fprintf(stderr, "kaigi-client: cannot create the WebSocket context\n");
@@ -265,13 +269,16 @@ void kc_ws_del(kc_ws *ws)
     ws->dead = true;
     if (ws->ctx)
         lws_context_destroy(ws->ctx);
-    ws->ctx = NULL;
 }
 
 void kc_ws_free(kc_ws *ws)
 {
     if (!ws)
         return;
+    /* The second call finishes a destruction the loop has made possible
+     * (as lws's foreign-loop examples do); a no-op if lws already did. */
+    if (ws->ctx)
+        lws_context_destroy(ws->ctx);
     while (ws->head) {
         out_msg *m = ws->head;
         ws->head = m->next;

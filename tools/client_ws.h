@@ -48,8 +48,9 @@ void kc_ws_close(kc_ws *ws);
  * closed its handles. Idempotent. */
 void kc_ws_del(kc_ws *ws);
 
-/* Frees ws itself: after kc_ws_del and after the loop has stopped, since
- * lws may still run callbacks while its handles close. */
+/* Finishes the context's destruction and frees ws: after kc_ws_del, once
+ * the loop has run out (lws may run callbacks while its handles close),
+ * and before uv_loop_close; run the loop once more afterwards. */
 void kc_ws_free(kc_ws *ws);
 
 #endif
