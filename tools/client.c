@@ -1,0 +1,518 @@
+/* kaigi-client: a headless participant. Joins a room over the signalling
+ * WebSocket, publishes a synthetic Opus tone and a VP8 test pattern over
+ * DTLS-SRTP, receives and decodes everyone else's media, and writes a
+ * JSON report of what it sent and what it could verify.
+ *
+ * Phases: connect + join → negotiate (publish offer/answer, subscribe
+ * offers) → publish for --duration → drain 500 ms → leave → report. Every
+ * phase has a timeout and a global watchdog bounds the whole run, so the
+ * program always ends. */
+#include <getopt.h>
+#include <jansson.h>
+#include <netdb.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "crypto/random.h"
+#include "tools/client.h"
+
+#define WATCHDOG_SLACK (15 * KG_SEC)
+#define LEAVE_GRACE_MS 1000 /* for the leave message and the close frame */
+#define GUARD_MS 3000       /* for lws to close its handles */
+
+static void finish(kc_app *app);
+
+kg_time kc_now(void)
+{
+    return uv_hrtime();
+}
+
+static uint64_t ms_until(kg_time t, kg_time now)
+{
+    return t > now ? (t - now + KG_MS - 1) / KG_MS : 0;
+}
+
+/* --- phases --------------------------------------------------------- */
+
+static void on_finish_timer(uv_timer_t *timer)
+{
+    finish(timer->data);
+}
+
+/* Sends leave and closes the WebSocket; finish() runs when it has closed,
+ * or after a grace period. */
+static void begin_leave(kc_app *app)
+{
+    if (app->phase >= KC_LEAVING)
+        return;
+    bool open = app->ws_open;
+    app->phase = KC_LEAVING;
+    uv_timer_stop(&app->media_timer);
+    uv_timer_stop(&app->connect_timer);
+    if (open && app->joined)
+        kc_signal_send_leave(app);
+    kc_ws_close(app->ws);
+    uv_timer_start(&app->phase_timer, on_finish_timer,
+                   open ? LEAVE_GRACE_MS : 0, 0);
+}
+
+void kc_fail(kc_app *app, int code, const char *fmt, ...)
+{
+    if (app->exit_code == 0) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(app->error, sizeof(app->error), fmt, ap);
+        va_end(ap);
+        app->exit_code = code;
+        fprintf(stderr, "kaigi-client: %s\n", app->error);
+    }
+    if (app->phase == KC_PUBLISHING)
+        app->publish_end = kc_now();
+    begin_leave(app);
+}
+
+static void on_drain_end(uv_timer_t *timer)
+{
+    begin_leave(timer->data);
+}
+
+static void on_duration_end(uv_timer_t *timer)
+{
+    kc_app *app = timer->data;
+    uv_timer_stop(&app->media_timer);
+    kc_garbage_close(app);
+    app->publish_end = kc_now();
+    app->phase = KC_DRAINING;
+    /* Keep receiving a little: the others' last packets are in flight. */
+    uv_timer_start(&app->phase_timer, on_drain_end, KC_DRAIN / KG_MS, 0);
+}
+
+static void on_media_timer(uv_timer_t *timer)
+{
+    kc_app *app = timer->data;
+    kg_time now = kc_now();
+    kg_time next = kc_pub_tick(app, now);
+    uv_timer_start(&app->media_timer, on_media_timer, ms_until(next, now), 0);
+}
+
+void kc_maybe_start_publishing(kc_app *app)
+{
+    if (app->phase != KC_NEGOTIATING || !kc_transport_connected(&app->pub_t))
+        return;
+    /* Waiting for the others' tracks, not just their presence, lines the
+     * clients up: each one has published by the time we start. */
+    if (app->opts.wait_remotes &&
+        (kc_remotes_with_tracks(app) < app->opts.wait_remotes ||
+         !kc_transport_connected(&app->sub_t)))
+        return;
+    kg_time now = kc_now();
+    app->phase = KC_PUBLISHING;
+    app->publish_start = now;
+    app->pub.next_audio = now;
+    app->pub.video_epoch = now;
+    app->pub.video_base = app->pub.frame_no;
+    uv_timer_start(&app->media_timer, on_media_timer, 0, 0);
+    uv_timer_start(&app->phase_timer, on_duration_end,
+                   (uint64_t)(app->opts.duration * 1000.0), 0);
+    int rc = kc_garbage_start(app);
+    if (rc < 0)
+        kc_fail(app, 1, "garbage socket: %s", kg_strerror(rc));
+}
+
+static void on_connect_timeout(uv_timer_t *timer)
+{
+    kc_app *app = timer->data;
+    const char *st = app->pub_t.peer
+                         ? kg_client_peer_state_name(
+                               kg_client_peer_state(app->pub_t.peer))
+                         : "no answer";
+    kc_fail(app, 1, "publish transport did not connect within %llu s (%s)",
+            (unsigned long long)(KC_CONNECT_TIMEOUT / KG_SEC), st);
+}
+
+void kc_arm_connect_timeout(kc_app *app)
+{
+    uv_timer_start(&app->connect_timer, on_connect_timeout,
+                   KC_CONNECT_TIMEOUT / KG_MS, 0);
+}
+
+void kc_on_transport_state(kc_app *app, kc_transport *t)
+{
+    enum kg_client_peer_state st = t->last_state;
+    bool is_pub = t == &app->pub_t;
+    if (st == KG_CLIENT_PEER_CONNECTED) {
+        if (t->profile == KG_SRTP_NONE) {
+            kc_fail(app, 1, "%s transport: negotiated SRTP profile is none",
+                    t->label);
+            return;
+        }
+        if (is_pub)
+            uv_timer_stop(&app->connect_timer);
+        kc_maybe_start_publishing(app);
+    } else if (st == KG_CLIENT_PEER_FAILED && app->phase < KC_LEAVING) {
+        int err = kg_client_peer_error(t->peer);
+        if (is_pub)
+            kc_fail(app, 1, "publish transport failed: %s", kg_strerror(err));
+        else
+            fprintf(stderr, "kaigi-client: subscribe transport failed: %s\n",
+                    kg_strerror(err));
+    }
+}
+
+static void on_watchdog(uv_timer_t *timer)
+{
+    kc_app *app = timer->data;
+    if (app->phase == KC_DONE) {
+        /* finish() re-armed it as a guard: lws kept the loop alive. */
+        fprintf(stderr, "kaigi-client: event loop did not wind down\n");
+        uv_stop(app->loop);
+        return;
+    }
+    kc_fail(app, 1, "watchdog: run took longer than duration + %llu s",
+            (unsigned long long)(WATCHDOG_SLACK / KG_SEC));
+}
+
+/* --- WebSocket events ----------------------------------------------- */
+
+static void ws_message(void *user, const char *text, size_t len)
+{
+    kc_signal_on_message(user, text, len);
+}
+
+static void ws_event(void *user, enum kc_ws_event ev, const char *detail)
+{
+    kc_app *app = user;
+    if (ev == KC_WS_OPEN) {
+        app->ws_open = true;
+        kc_signal_on_open(app);
+        return;
+    }
+    app->ws_open = false;
+    if (app->phase < KC_LEAVING)
+        kc_fail(app, 1, "%s: signalling connection closed (%s)",
+                app->joined ? "left early" : "join failed", detail);
+    else if (app->phase == KC_LEAVING)
+        /* Not from here: this runs inside lws, which finish() destroys. */
+        uv_timer_start(&app->phase_timer, on_finish_timer, 0, 0);
+}
+
+/* --- report --------------------------------------------------------- */
+
+static json_t *remote_json(const kc_remote *r)
+{
+    return json_pack("{s:s, s:I, s:I, s:f, s:I, s:I, s:I, s:b}", "name",
+                     r->name, "audio_packets", (json_int_t)r->audio_packets,
+                     "audio_frames_decoded",
+                     (json_int_t)r->audio_frames_decoded, "audio_peak_hz",
+                     kc_remote_peak_hz(r), "video_packets",
+                     (json_int_t)r->video_packets, "video_frames_decoded",
+                     (json_int_t)r->video_frames_decoded, "decode_errors",
+                     (json_int_t)r->decode_errors, "present", r->present);
+}
+
+static uint64_t unprotect_failures(const kc_app *app)
+{
+    uint64_t n = 0;
+    if (app->pub_t.peer)
+        n += kg_client_peer_get_stats(app->pub_t.peer)->unprotect_fail;
+    if (app->sub_t.peer)
+        n += kg_client_peer_get_stats(app->sub_t.peer)->unprotect_fail;
+    return n;
+}
+
+static json_t *report_json(const kc_app *app)
+{
+    const kc_sent *s = &app->sent;
+    json_t *remotes = json_object();
+    for (size_t i = 0; i < app->n_remotes; i++)
+        json_object_set_new(remotes, app->remotes[i].id,
+                            remote_json(&app->remotes[i]));
+    kg_time end = app->publish_end ? app->publish_end : kc_now();
+    double dur = app->publish_start
+                     ? (double)(end - app->publish_start) / (double)KG_SEC
+                     : 0.0;
+    json_t *r = json_pack(
+        "{s:b, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:f, s:I,"
+        " s:{s:I, s:I, s:I, s:I, s:I, s:I}, s:o, s:I, s:I, s:f}",
+        "joined", app->joined, "participant", app->participant, "room",
+        app->room, "node", app->node, "srtp_profile",
+        kg_srtp_profile_name(app->pub_t.profile), "subscribe_srtp_profile",
+        kg_srtp_profile_name(app->sub_t.profile), "dtls_cipher",
+        app->pub_t.cipher, "dtls_version", app->pub_t.version, "tone_hz",
+        app->opts.tone, "seed", (json_int_t)app->opts.seed, "sent",
+        "audio_packets", (json_int_t)s->audio_packets, "audio_frames",
+        (json_int_t)s->audio_frames, "video_packets",
+        (json_int_t)s->video_packets, "video_frames",
+        (json_int_t)s->video_frames, "keyframes", (json_int_t)s->keyframes,
+        "bytes", (json_int_t)s->bytes, "remotes", remotes,
+        "srtp_unprotect_failures", (json_int_t)unprotect_failures(app),
+        "subscribe_offers", (json_int_t)app->subscribe_offers, "duration_s",
+        dur);
+    const kc_garbage *g = &app->garbage;
+    if (r && app->opts.garbage)
+        json_object_set_new(
+            r, "garbage",
+            json_pack("{s:I, s:I, s:I, s:I, s:I}", "sent", (json_int_t)g->sent,
+                      "bad_srtp", (json_int_t)g->bad_srtp, "bad_stun",
+                      (json_int_t)g->bad_stun, "malformed",
+                      (json_int_t)g->malformed, "unknown_source",
+                      (json_int_t)g->unknown_source));
+    if (r && app->error[0])
+        json_object_set_new(r, "error", json_string(app->error));
+    return r;
+}
+
+static void write_report(kc_app *app)
+{
+    json_t *r = report_json(app);
+    int rc = -1;
+    if (r && strcmp(app->opts.report, "-") == 0) {
+        rc = json_dumpf(r, stdout, JSON_INDENT(2));
+        fputc('\n', stdout);
+        fflush(stdout);
+    } else if (r) {
+        rc = json_dump_file(r, app->opts.report, JSON_INDENT(2));
+    }
+    json_decref(r);
+    if (rc != 0) {
+        fprintf(stderr, "kaigi-client: cannot write the report to %s\n",
+                app->opts.report);
+        if (app->exit_code == 0)
+            app->exit_code = 1;
+    }
+}
+
+/* Ends the run from a libuv callback: the report goes out first, so that
+ * it exists even if a handle then refuses to close. */
+static void finish(kc_app *app)
+{
+    if (app->phase == KC_DONE)
+        return;
+    app->phase = KC_DONE;
+    write_report(app);
+    kc_garbage_close(app);
+    kc_transport_close(&app->pub_t);
+    kc_transport_close(&app->sub_t);
+    uv_close((uv_handle_t *)&app->phase_timer, NULL);
+    uv_close((uv_handle_t *)&app->media_timer, NULL);
+    uv_close((uv_handle_t *)&app->connect_timer, NULL);
+    kc_ws_del(app->ws);
+    uv_timer_start(&app->watchdog, on_watchdog, GUARD_MS, 0);
+    uv_unref((uv_handle_t *)&app->watchdog);
+}
+
+/* --- command line --------------------------------------------------- */
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+        "usage: kaigi-client --room R --name N [options]\n"
+        "  --server URL       signalling URL (default ws://127.0.0.1:8080/ws)\n"
+        "  --room R           room to join (required)\n"
+        "  --name N           display name (required)\n"
+        "  --duration S       seconds to publish (default 10)\n"
+        "  --report FILE|-    where to write the JSON report (default -)\n"
+        "  --tone HZ          audio tone (default 400 + 100 * (seed %% 10))\n"
+        "  --seed N           seed of the tone and the video pattern\n"
+        "                     (default random)\n"
+        "  --video-kbps K     VP8 target bitrate (default 500)\n"
+        "  --wait-remotes N   publish only once N others are present and\n"
+        "                     the subscribe transport is up (default 0)\n"
+        "  --garbage PPS      also send PPS malformed datagrams/s to kaigi's\n"
+        "                     media port while publishing (a test aid)\n"
+        "  --help             this text\n");
+}
+
+static int parse_num(const char *s, double lo, double hi, double *out)
+{
+    char *end;
+    double v = strtod(s, &end);
+    if (end == s || *end || !(v >= lo && v <= hi))
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/* Returns 0, 1 for --help, or -1 (with a message) for bad arguments. */
+static int parse_args(int argc, char **argv, kc_opts *o)
+{
+    static const struct option longs[] = {
+        {"server", required_argument, NULL, 's'},
+        {"room", required_argument, NULL, 'r'},
+        {"name", required_argument, NULL, 'n'},
+        {"duration", required_argument, NULL, 'd'},
+        {"report", required_argument, NULL, 'o'},
+        {"tone", required_argument, NULL, 't'},
+        {"seed", required_argument, NULL, 'S'},
+        {"video-kbps", required_argument, NULL, 'k'},
+        {"wait-remotes", required_argument, NULL, 'w'},
+        {"garbage", required_argument, NULL, 'g'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    double tone = 0, seed = -1, kbps = 500, wait = 0, garbage = 0;
+    o->server = "ws://127.0.0.1:8080/ws";
+    o->duration = 10;
+    o->report = "-";
+    int c, li = 0;
+    while ((c = getopt_long(argc, argv, "", longs, &li)) != -1) {
+        int bad = 0;
+        switch (c) {
+        case 's': o->server = optarg; break;
+        case 'r': o->room = optarg; break;
+        case 'n': o->name = optarg; break;
+        case 'o': o->report = optarg; break;
+        case 'd': bad = parse_num(optarg, 0.1, 86400, &o->duration); break;
+        case 't': bad = parse_num(optarg, 20, 20000, &tone); break;
+        case 'S': bad = parse_num(optarg, 0, UINT32_MAX, &seed); break;
+        case 'k': bad = parse_num(optarg, 30, 50000, &kbps); break;
+        case 'w': bad = parse_num(optarg, 0, KC_MAX_REMOTES - 1, &wait); break;
+        case 'g': bad = parse_num(optarg, 0, 100000, &garbage); break;
+        case 'h': return 1;
+        default: return -1;
+        }
+        if (bad) {
+            fprintf(stderr, "kaigi-client: bad value '%s' for --%s\n", optarg,
+                    longs[li].name);
+            return -1;
+        }
+    }
+    if (optind < argc || !o->room || !o->name || !*o->room || !*o->name) {
+        fprintf(stderr, "kaigi-client: --room and --name are required\n");
+        return -1;
+    }
+    o->seed = seed >= 0 ? (uint32_t)seed : kg_random_u32();
+    o->tone = tone > 0 ? tone : 400.0 + 100.0 * (o->seed % 10);
+    o->video_kbps = (unsigned)kbps;
+    o->wait_remotes = (unsigned)wait;
+    o->garbage = (unsigned)garbage;
+    return 0;
+}
+
+/* --- setup and teardown --------------------------------------------- */
+
+/* The local address the kernel would use toward the server (a UDP
+ * "connect" sends nothing): our media candidate must be reachable from
+ * it. Falls back to 127.0.0.1. */
+static void pick_bind_addr(const char *url, struct sockaddr_storage *out)
+{
+    char host[256], path[512];
+    int port;
+    memset(out, 0, sizeof(*out));
+    uv_ip4_addr("127.0.0.1", 0, (struct sockaddr_in *)out);
+    struct addrinfo hints = {.ai_socktype = SOCK_DGRAM}, *ai = NULL;
+    if (kc_ws_parse_url(url, host, sizeof(host), &port, path,
+                        sizeof(path)) < 0 ||
+        getaddrinfo(host, "9", &hints, &ai) != 0 || !ai)
+        return;
+    int fd = socket(ai->ai_family, SOCK_DGRAM, 0);
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    if (fd >= 0 && connect(fd, ai->ai_addr, ai->ai_addrlen) == 0 &&
+        getsockname(fd, (struct sockaddr *)&ss, &len) == 0) {
+        if (ss.ss_family == AF_INET)
+            ((struct sockaddr_in *)&ss)->sin_port = 0;
+        else
+            ((struct sockaddr_in6 *)&ss)->sin6_port = 0;
+        *out = ss;
+    }
+    if (fd >= 0)
+        close(fd);
+    freeaddrinfo(ai);
+}
+
+static int setup(kc_app *app)
+{
+    /* Timers first: teardown closes them whatever fails below. */
+    uv_timer_t *timers[] = {&app->watchdog, &app->phase_timer,
+                            &app->media_timer, &app->connect_timer};
+    for (size_t i = 0; i < KG_ARRAY_LEN(timers); i++) {
+        uv_timer_init(app->loop, timers[i]);
+        timers[i]->data = app;
+    }
+    app->cert = kg_dtls_cert_new();
+    app->dtls_ctx = app->cert ? kg_dtls_ctx_new(app->cert, KG_DTLS_CLIENT, 0)
+                              : NULL;
+    if (!app->dtls_ctx) {
+        fprintf(stderr, "kaigi-client: cannot create the DTLS context\n");
+        return -1;
+    }
+    if (kc_pub_init(app) < 0) {
+        fprintf(stderr, "kaigi-client: cannot create the encoders\n");
+        return -1;
+    }
+    app->rtcp_ssrc = kg_random_u32();
+    app->pub_t.on_rtcp = kc_pub_on_rtcp;
+    app->sub_t.on_rtp = kc_sub_on_rtp;
+    app->sub_t.on_rtcp = kc_sub_on_rtcp;
+    pick_bind_addr(app->opts.server, &app->bind_addr);
+    kg_time wd = (kg_time)(app->opts.duration * 1e9) + WATCHDOG_SLACK;
+    uv_timer_start(&app->watchdog, on_watchdog, wd / KG_MS, 0);
+    kc_ws_handler h = {app, ws_message, ws_event};
+    app->ws = kc_ws_new(app->loop, app->opts.server, &h);
+    if (!app->ws) {
+        kc_fail(app, 1, "join failed: cannot connect to %s", app->opts.server);
+        finish(app);
+    }
+    return 0;
+}
+
+static void close_leftover(uv_handle_t *h, void *arg)
+{
+    (void)arg;
+    if (!uv_is_closing(h)) {
+        fprintf(stderr, "kaigi-client: closing a leftover %s handle\n",
+                uv_handle_type_name(h->type));
+        uv_close(h, NULL);
+    }
+}
+
+static void teardown(kc_app *app)
+{
+    /* The guard timer, then whatever a forced stop left open. */
+    if (!uv_is_closing((uv_handle_t *)&app->watchdog))
+        uv_close((uv_handle_t *)&app->watchdog, NULL);
+    uv_walk(app->loop, close_leftover, NULL);
+    uv_run(app->loop, UV_RUN_DEFAULT);
+    kc_ws_free(app->ws);
+    uv_run(app->loop, UV_RUN_DEFAULT);
+    if (uv_loop_close(app->loop) != 0)
+        fprintf(stderr, "kaigi-client: the event loop did not close\n");
+    kg_client_peer_del(app->pub_t.peer);
+    kg_client_peer_del(app->sub_t.peer);
+    kc_media_free(app);
+    kg_dtls_ctx_del(app->dtls_ctx);
+    kg_dtls_cert_del(app->cert);
+}
+
+int main(int argc, char **argv)
+{
+    kc_app *app = calloc(1, sizeof(*app));
+    uv_loop_t loop;
+    if (!app || uv_loop_init(&loop) != 0) {
+        fprintf(stderr, "kaigi-client: out of memory\n");
+        return 1;
+    }
+    int rc = parse_args(argc, argv, &app->opts);
+    if (rc != 0) {
+        usage(rc > 0 ? stdout : stderr);
+        uv_loop_close(&loop);
+        free(app);
+        return rc > 0 ? 0 : 2;
+    }
+    app->loop = &loop;
+    snprintf(app->room, sizeof(app->room), "%s", app->opts.room);
+    if (setup(app) < 0) {
+        app->exit_code = 1;
+        finish(app);
+    } else {
+        uv_run(&loop, UV_RUN_DEFAULT);
+    }
+    teardown(app);
+    int code = app->exit_code;
+    free(app);
+    return code;
+}

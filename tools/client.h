@@ -1,0 +1,234 @@
+/* kaigi-client: shared state of the headless client. One libuv loop drives
+ * the signalling WebSocket, the two media transports (publish, subscribe)
+ * and the media timers; everything here lives on that loop's thread. */
+#ifndef KC_CLIENT_H
+#define KC_CLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "codec/audio.h"
+#include "codec/err.h"
+#include "codec/video.h"
+#include "codec/vp8.h"
+#include "crypto/dtls.h"
+#include "relay/client_peer.h"
+#include "relay/ice.h"
+#include "tools/client_ws.h"
+
+#define KC_MAX_REMOTES 64
+#define KC_MAX_SSRCS 256
+#define KC_ID_LEN 64
+#define KC_PKT_CAP 1500
+#define KC_CONNECT_TIMEOUT (10 * KG_SEC)
+#define KC_DRAIN (500 * KG_MS)
+#define KC_PEAK_WINDOW KG_AUDIO_RATE /* one second of mono samples */
+
+typedef struct kc_opts {
+    const char *server;
+    const char *room;
+    const char *name;
+    double duration;
+    const char *report;
+    double tone;
+    uint32_t seed;
+    unsigned video_kbps;
+    unsigned wait_remotes;
+    unsigned garbage; /* datagrams/s of junk toward kaigi, 0 = none */
+} kc_opts;
+
+struct kc_app;
+
+/* One media transport: a UDP socket, its timer, and the sans-IO peer. */
+typedef struct kc_transport {
+    struct kc_app *app;
+    const char *label; /* "publish" / "subscribe" */
+    uv_udp_t udp;
+    uv_timer_t timer;
+    bool handles_open;
+    kg_ice_creds local;
+    kg_ice_creds remote_creds;
+    struct sockaddr_storage local_addr;
+    struct sockaddr_storage remote;
+    kg_client_peer *peer; /* NULL until the remote SDP is known */
+    enum kg_client_peer_state last_state;
+    kg_srtp_profile profile;
+    char cipher[64];
+    char version[32];
+    uint64_t bytes_out;
+    /* Delivery of decrypted media. */
+    void (*on_rtp)(struct kc_transport *t, uint8_t *pkt, size_t len,
+                   kg_time now);
+    void (*on_rtcp)(struct kc_transport *t, uint8_t *pkt, size_t len,
+                    kg_time now);
+} kc_transport;
+
+typedef struct kc_remote {
+    char id[KC_ID_LEN];
+    char name[KC_ID_LEN * 2];
+    bool present;
+    uint64_t audio_packets;
+    uint64_t audio_frames_decoded;
+    uint64_t video_packets;
+    uint64_t video_frames_decoded;
+    uint64_t decode_errors;
+    /* The last second of decoded left-channel samples, for the tone scan. */
+    int16_t *window;
+    size_t window_pos;
+    size_t window_fill;
+} kc_remote;
+
+typedef struct kc_ssrc {
+    uint32_t ssrc;
+    bool video;
+    int remote; /* index into app->remotes */
+    kg_opus_dec *opus;
+    kg_vp8_dec *vp8;
+    kg_vp8_depacketizer depack;
+    bool depack_ok;
+    bool got_keyframe;
+    kg_time last_pli;
+} kc_ssrc;
+
+typedef struct kc_sent {
+    uint64_t audio_packets, audio_frames;
+    uint64_t video_packets, video_frames, keyframes;
+    uint64_t bytes;
+} kc_sent;
+
+/* The publishing side: encoders and RTP state of our two tracks. */
+typedef struct kc_pub {
+    uint32_t audio_ssrc, video_ssrc;
+    uint8_t audio_pt, video_pt;
+    uint8_t audio_level_id; /* 0: the answer dropped the extension */
+    uint16_t audio_seq, video_seq;
+    uint32_t audio_ts, video_ts;
+    uint16_t picture_id;
+    uint32_t frame_no;
+    bool first_audio;
+    kg_tone tone;
+    kg_opus_enc *opus;
+    kg_vp8_enc *vp8;
+    bool force_key;
+    kg_time last_forced_key;
+    kg_time next_audio, next_video;
+    kg_time video_epoch; /* when frame number video_base was due */
+    uint32_t video_base;
+} kc_pub;
+
+/* --garbage: the flood and what went out of it. */
+typedef struct kc_garbage {
+    uv_udp_t udp; /* the unvalidated source */
+    uv_timer_t timer;
+    bool open;
+    kg_time start;
+    uint64_t sent, next;
+    uint64_t bad_srtp, bad_stun, malformed, unknown_source;
+} kc_garbage;
+
+enum kc_phase {
+    KC_CONNECTING = 0, /* WebSocket and join */
+    KC_NEGOTIATING,    /* joined, publish offer out, transports coming up */
+    KC_PUBLISHING,
+    KC_DRAINING,
+    KC_LEAVING,
+    KC_DONE,
+};
+
+typedef struct kc_app {
+    kc_opts opts;
+    uv_loop_t *loop;
+    kc_ws *ws;
+    bool ws_open;
+    enum kc_phase phase;
+    int exit_code;
+    char error[256]; /* first fatal error, for stderr and the report */
+
+    uv_timer_t watchdog;   /* duration + 15 s: never hang */
+    uv_timer_t phase_timer; /* connect timeout, duration, drain, leave */
+    uv_timer_t media_timer;
+    uv_timer_t connect_timer; /* KC_CONNECT_TIMEOUT for the publish leg */
+
+    bool joined;
+    char participant[KC_ID_LEN];
+    char room[KC_ID_LEN + 1];
+    char node[KC_ID_LEN * 2];
+
+    kg_dtls_cert *cert;
+    kg_dtls_ctx *dtls_ctx;
+    struct sockaddr_storage bind_addr; /* local address for media */
+    kc_transport pub_t, sub_t;
+    bool sub_created;
+    bool publish_answered;
+    kg_time publish_answer_at;
+
+    kc_pub pub;
+    kc_sent sent;
+    kg_time publish_start, publish_end;
+    uint32_t rtcp_ssrc; /* sender SSRC of our PLIs */
+    kc_garbage garbage;
+
+    kc_remote remotes[KC_MAX_REMOTES];
+    size_t n_remotes;
+    kc_ssrc ssrcs[KC_MAX_SSRCS];
+    size_t n_ssrcs;
+    uint64_t subscribe_offers;
+    uint64_t rtp_malformed;
+    uint64_t rtp_unknown_ssrc;
+    uint64_t rtcp_in;
+} kc_app;
+
+/* client.c */
+kg_time kc_now(void);
+void kc_fail(kc_app *app, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void kc_maybe_start_publishing(kc_app *app);
+/* The publish transport must connect within KC_CONNECT_TIMEOUT. */
+void kc_arm_connect_timeout(kc_app *app);
+/* The transport's state changed (connected, failed). */
+void kc_on_transport_state(kc_app *app, kc_transport *t);
+
+/* client_signal.c: the signalling conversation. */
+void kc_signal_on_open(kc_app *app);
+void kc_signal_on_message(kc_app *app, const char *text, size_t len);
+int kc_signal_send_leave(kc_app *app);
+
+/* client_transport.c */
+int kc_transport_open(kc_app *app, kc_transport *t, const char *label,
+                      const struct sockaddr *bind_addr);
+/* Creates the peer toward the remote's candidate and starts ICE. */
+int kc_transport_start(kc_transport *t, const kg_ice_creds *remote,
+                       const char *remote_fp, const char *ip, uint16_t port);
+/* Protects and sends RTP/RTCP. Returns bytes sent or a negative error. */
+ssize_t kc_transport_send_rtp(kc_transport *t, uint8_t *pkt, size_t len,
+                              size_t cap);
+ssize_t kc_transport_send_rtcp(kc_transport *t, uint8_t *pkt, size_t len,
+                               size_t cap);
+/* Sends close_notify and stops the timers; then closes the handles. */
+void kc_transport_close(kc_transport *t);
+bool kc_transport_connected(const kc_transport *t);
+
+/* client_garbage.c */
+int kc_garbage_start(kc_app *app);
+void kc_garbage_close(kc_app *app);
+
+/* client_media.c */
+int kc_pub_init(kc_app *app);
+void kc_pub_free(kc_pub *pub);
+/* Sends every audio and video frame due at now; returns the next due. */
+kg_time kc_pub_tick(kc_app *app, kg_time now);
+void kc_pub_on_rtcp(kc_transport *t, uint8_t *pkt, size_t len, kg_time now);
+void kc_sub_on_rtp(kc_transport *t, uint8_t *pkt, size_t len, kg_time now);
+void kc_sub_on_rtcp(kc_transport *t, uint8_t *pkt, size_t len, kg_time now);
+kc_remote *kc_remote_get(kc_app *app, const char *id, bool create);
+/* Records that ssrc carries kind of remote (from a subscribe offer). */
+int kc_ssrc_map(kc_app *app, uint32_t ssrc, bool video, const char *remote);
+void kc_media_free(kc_app *app);
+/* How many present remotes have tracks in our subscribe offers. */
+size_t kc_remotes_with_tracks(const kc_app *app);
+/* The dominant frequency of a remote's last second of audio, 0 if none. */
+double kc_remote_peak_hz(const kc_remote *r);
+
+#endif

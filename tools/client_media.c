@@ -1,0 +1,440 @@
+/* kaigi-client's media: the synthetic Opus + VP8 publisher, and the
+ * receiver that decodes what kaigi forwards and measures it. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "codec/rtcp.h"
+#include "codec/rtp.h"
+#include "crypto/random.h"
+#include "tools/client.h"
+
+#define AUDIO_PERIOD (20 * KG_MS)
+#define VIDEO_FPS 30
+#define VIDEO_TS_STEP 3000 /* 90 kHz / 30 fps */
+#define VIDEO_MAX_PAYLOAD 1100
+#define KEYFRAME_MIN_GAP (300 * KG_MS)
+#define PLI_GAP (500 * KG_MS)
+/* A loop that fell this far behind skips frames rather than bursting
+ * them out: a real sender's capture clock would not wait either. */
+#define MAX_LAG (200 * KG_MS)
+#define TONE_AMPLITUDE 0.3
+#define MAX_OPUS_SAMPLES 5760 /* 120 ms per channel, libopus's maximum */
+
+int kc_pub_init(kc_app *app)
+{
+    kc_pub *pub = &app->pub;
+    pub->audio_ssrc = kg_random_u32();
+    do
+        pub->video_ssrc = kg_random_u32();
+    while (pub->video_ssrc == pub->audio_ssrc);
+    pub->audio_pt = 111;
+    pub->video_pt = 96;
+    pub->audio_seq = (uint16_t)kg_random_u32();
+    pub->video_seq = (uint16_t)kg_random_u32();
+    pub->audio_ts = kg_random_u32();
+    pub->video_ts = kg_random_u32();
+    pub->picture_id = (uint16_t)(kg_random_u32() & 0x7fff);
+    pub->first_audio = true;
+    kg_tone_init(&pub->tone, app->opts.tone, TONE_AMPLITUDE);
+    pub->opus = kg_opus_enc_new(32000);
+    pub->vp8 = kg_vp8_enc_new(640, 360, VIDEO_FPS, app->opts.video_kbps, 300);
+    if (!pub->opus || !pub->vp8)
+        return KG_ERR_NOMEM;
+    return 0;
+}
+
+void kc_pub_free(kc_pub *pub)
+{
+    kg_opus_enc_del(pub->opus);
+    kg_vp8_enc_del(pub->vp8);
+    pub->opus = NULL;
+    pub->vp8 = NULL;
+}
+
+static void send_rtp(kc_app *app, kg_rtp_hdr *h, const uint8_t *payload,
+                     size_t len)
+{
+    uint8_t pkt[KC_PKT_CAP + KG_SRTP_MAX_TRAILER];
+    ssize_t n = kg_rtp_write(h, payload, len, pkt, KC_PKT_CAP);
+    if (n < 0) {
+        fprintf(stderr, "kaigi-client: RTP write: %s\n", kg_strerror((int)n));
+        return;
+    }
+    n = kc_transport_send_rtp(&app->pub_t, pkt, (size_t)n, sizeof(pkt));
+    if (n > 0)
+        app->sent.bytes += (uint64_t)n;
+}
+
+/* RFC 6464 level of our constant tone: -dBov of its RMS, voice bit set. */
+static uint8_t tone_level(void)
+{
+    double rms = TONE_AMPLITUDE / sqrt(2.0);
+    double db = -20.0 * log10(rms);
+    int level = (int)lround(db);
+    if (level < 0)
+        level = 0;
+    if (level > 127)
+        level = 127;
+    return (uint8_t)(0x80 | level);
+}
+
+static void send_audio(kc_app *app)
+{
+    kc_pub *pub = &app->pub;
+    int16_t pcm[KG_AUDIO_FRAME * KG_AUDIO_CHANNELS];
+    uint8_t payload[1276]; /* the largest Opus frame */
+    kg_tone_fill(&pub->tone, pcm);
+    ssize_t n = kg_opus_encode(pub->opus, pcm, payload, sizeof(payload));
+    if (n < 0) {
+        fprintf(stderr, "kaigi-client: opus encode: %s\n", kg_strerror((int)n));
+        return;
+    }
+    kg_rtp_hdr h;
+    memset(&h, 0, sizeof(h));
+    h.version = 2;
+    h.marker = pub->first_audio; /* start of a talkspurt */
+    h.pt = pub->audio_pt;
+    h.seq = pub->audio_seq++;
+    h.ts = pub->audio_ts;
+    h.ssrc = pub->audio_ssrc;
+    uint8_t ext[8];
+    uint8_t level = tone_level();
+    if (pub->audio_level_id) {
+        kg_rtp_ext_elem e = {pub->audio_level_id, &level, 1};
+        ssize_t el = kg_rtp_ext_write(&e, 1, &h.ext_profile, ext, sizeof(ext));
+        if (el > 0) {
+            h.extension = true;
+            h.ext = ext;
+            h.ext_len = (size_t)el;
+        }
+    }
+    send_rtp(app, &h, payload, (size_t)n);
+    pub->first_audio = false;
+    pub->audio_ts += KG_AUDIO_FRAME;
+    app->sent.audio_packets++;
+    app->sent.audio_frames++;
+}
+
+static int emit_video(void *user, const uint8_t *payload, size_t len,
+                      bool last)
+{
+    kc_app *app = user;
+    kc_pub *pub = &app->pub;
+    kg_rtp_hdr h;
+    memset(&h, 0, sizeof(h));
+    h.version = 2;
+    h.marker = last; /* last packet of the frame */
+    h.pt = pub->video_pt;
+    h.seq = pub->video_seq++;
+    h.ts = pub->video_ts;
+    h.ssrc = pub->video_ssrc;
+    send_rtp(app, &h, payload, len);
+    app->sent.video_packets++;
+    return 0;
+}
+
+static void send_video(kc_app *app)
+{
+    kc_pub *pub = &app->pub;
+    const uint8_t *frame;
+    size_t len;
+    bool key;
+    int rc = kg_vp8_enc_frame(pub->vp8, pub->frame_no++, app->opts.seed,
+                              pub->force_key, &frame, &len, &key);
+    if (rc == 0) {
+        if (key)
+            pub->force_key = false;
+        rc = kg_vp8_packetize(frame, len, pub->picture_id, VIDEO_MAX_PAYLOAD,
+                              emit_video, app);
+        pub->picture_id = (pub->picture_id + 1) & 0x7fff;
+        app->sent.video_frames++;
+        if (key)
+            app->sent.keyframes++;
+    }
+    if (rc < 0 && rc != KG_ERR_AGAIN)
+        fprintf(stderr, "kaigi-client: VP8 frame: %s\n", kg_strerror(rc));
+    /* A dropped frame still takes its slot of the 90 kHz clock. */
+    pub->video_ts += VIDEO_TS_STEP;
+}
+
+static kg_time video_due(const kc_pub *pub, uint32_t n)
+{
+    return pub->video_epoch + (kg_time)n * KG_SEC / VIDEO_FPS;
+}
+
+kg_time kc_pub_tick(kc_app *app, kg_time now)
+{
+    kc_pub *pub = &app->pub;
+    if (now > pub->next_audio + MAX_LAG)
+        pub->next_audio = now;
+    while (pub->next_audio <= now) {
+        send_audio(app);
+        pub->next_audio += AUDIO_PERIOD;
+    }
+    uint32_t n = pub->frame_no - pub->video_base;
+    if (now > video_due(pub, n) + MAX_LAG) {
+        pub->video_epoch = now;
+        pub->video_base = pub->frame_no;
+        n = 0;
+    }
+    while (video_due(pub, n) <= now) {
+        send_video(app);
+        n++;
+    }
+    kg_time next = video_due(pub, n);
+    return pub->next_audio < next ? pub->next_audio : next;
+}
+
+/* PLI or FIR for our video SSRC: a receiver (kaigi, for a new subscriber
+ * or after loss) needs a keyframe. Rate-limited, since every subscriber's
+ * request may reach us. */
+static void request_keyframe(kc_app *app, kg_time now)
+{
+    kc_pub *pub = &app->pub;
+    if (pub->last_forced_key && now - pub->last_forced_key < KEYFRAME_MIN_GAP)
+        return;
+    pub->force_key = true;
+    pub->last_forced_key = now;
+}
+
+void kc_pub_on_rtcp(kc_transport *t, uint8_t *pkt, size_t len, kg_time now)
+{
+    kc_app *app = t->app;
+    size_t off = 0;
+    kg_rtcp_pkt p;
+    while (kg_rtcp_next(pkt, len, &off, &p) == 1) {
+        kg_rtcp_fb fb;
+        if (p.pt != KG_RTCP_PSFB || kg_rtcp_parse_fb(&p, &fb) < 0)
+            continue;
+        if (fb.fmt == KG_RTCP_FMT_PLI && fb.media_ssrc == app->pub.video_ssrc) {
+            request_keyframe(app, now);
+        } else if (fb.fmt == KG_RTCP_FMT_FIR) {
+            kg_rtcp_fir_item items[8];
+            int n = kg_rtcp_parse_fir(&fb, items, KG_ARRAY_LEN(items));
+            for (int i = 0; i < n; i++)
+                if (items[i].ssrc == app->pub.video_ssrc)
+                    request_keyframe(app, now);
+        }
+    }
+}
+
+/* --- receiving ---------------------------------------------------- */
+
+kc_remote *kc_remote_get(kc_app *app, const char *id, bool create)
+{
+    for (size_t i = 0; i < app->n_remotes; i++)
+        if (strcmp(app->remotes[i].id, id) == 0)
+            return &app->remotes[i];
+    if (!create || app->n_remotes == KC_MAX_REMOTES ||
+        strlen(id) >= KC_ID_LEN)
+        return NULL;
+    kc_remote *r = &app->remotes[app->n_remotes];
+    memset(r, 0, sizeof(*r));
+    r->window = calloc(KC_PEAK_WINDOW, sizeof(int16_t));
+    if (!r->window)
+        return NULL;
+    snprintf(r->id, sizeof(r->id), "%s", id);
+    app->n_remotes++;
+    return r;
+}
+
+static kc_ssrc *find_ssrc(kc_app *app, uint32_t ssrc)
+{
+    for (size_t i = 0; i < app->n_ssrcs; i++)
+        if (app->ssrcs[i].ssrc == ssrc)
+            return &app->ssrcs[i];
+    return NULL;
+}
+
+int kc_ssrc_map(kc_app *app, uint32_t ssrc, bool video, const char *remote)
+{
+    kc_remote *r = kc_remote_get(app, remote, true);
+    if (!r)
+        return KG_ERR_FULL;
+    int idx = (int)(r - app->remotes);
+    kc_ssrc *s = find_ssrc(app, ssrc);
+    if (s) {
+        /* kaigi keeps an SSRC per (receiver, track); if it ever reuses one
+         * for another publisher, attribute packets to the new owner. */
+        if (s->video == video) {
+            s->remote = idx;
+            return 0;
+        }
+        return KG_ERR_EXISTS;
+    }
+    if (app->n_ssrcs == KC_MAX_SSRCS)
+        return KG_ERR_FULL;
+    s = &app->ssrcs[app->n_ssrcs];
+    memset(s, 0, sizeof(*s));
+    s->ssrc = ssrc;
+    s->video = video;
+    s->remote = idx;
+    if (video) {
+        s->vp8 = kg_vp8_dec_new();
+        s->depack_ok = kg_vp8_depacketizer_init(&s->depack) == 0;
+        if (!s->vp8 || !s->depack_ok)
+            goto nomem;
+    } else if (!(s->opus = kg_opus_dec_new())) {
+        goto nomem;
+    }
+    app->n_ssrcs++;
+    return 0;
+nomem:
+    kg_vp8_dec_del(s->vp8);
+    if (s->depack_ok)
+        kg_vp8_depacketizer_free(&s->depack);
+    return KG_ERR_NOMEM;
+}
+
+static void on_audio(kc_remote *r, kc_ssrc *s, const kg_rtp_hdr *h)
+{
+    static int16_t pcm[MAX_OPUS_SAMPLES * KG_AUDIO_CHANNELS];
+    r->audio_packets++;
+    int n = kg_opus_decode(s->opus, h->payload, h->payload_len, pcm,
+                           MAX_OPUS_SAMPLES);
+    if (n < 0) {
+        r->decode_errors++;
+        return;
+    }
+    r->audio_frames_decoded++;
+    for (int i = 0; i < n; i++) {
+        r->window[r->window_pos] = pcm[i * KG_AUDIO_CHANNELS];
+        r->window_pos = (r->window_pos + 1) % KC_PEAK_WINDOW;
+    }
+    r->window_fill += (size_t)n;
+    if (r->window_fill > KC_PEAK_WINDOW)
+        r->window_fill = KC_PEAK_WINDOW;
+}
+
+/* Until a keyframe arrives nothing can be decoded: ask the sender (through
+ * kaigi) for one, at most every PLI_GAP. */
+static void maybe_send_pli(kc_app *app, kc_ssrc *s, kg_time now)
+{
+    if (s->got_keyframe || (s->last_pli && now - s->last_pli < PLI_GAP))
+        return;
+    uint8_t pkt[64 + KG_SRTP_MAX_TRAILER];
+    ssize_t n = kg_rtcp_write_pli(app->rtcp_ssrc, s->ssrc, pkt, 64);
+    if (n > 0 &&
+        kc_transport_send_rtcp(&app->sub_t, pkt, (size_t)n, sizeof(pkt)) > 0)
+        s->last_pli = now;
+}
+
+static void on_video(kc_app *app, kc_remote *r, kc_ssrc *s,
+                     const kg_rtp_hdr *h, kg_time now)
+{
+    r->video_packets++;
+    maybe_send_pli(app, s, now);
+    const uint8_t *frame;
+    size_t len;
+    int rc = kg_vp8_depacketizer_push(&s->depack, h->seq, h->ts, h->marker,
+                                      h->payload, h->payload_len, &frame,
+                                      &len);
+    if (rc < 0) {
+        r->decode_errors++;
+        return;
+    }
+    if (rc == 0 || len == 0)
+        return;
+    /* VP8 frame tag (RFC 6386 9.1): bit 0 clear means a keyframe. Delta
+     * frames before the first keyframe cannot decode; they are skipped,
+     * not counted as errors. */
+    if (!(frame[0] & 1))
+        s->got_keyframe = true;
+    if (!s->got_keyframe)
+        return;
+    /* KG_ERR_AGAIN: decoded but not shown (an alt-ref); still a frame the
+     * sender sent and we decoded. */
+    int drc = kg_vp8_decode(s->vp8, frame, len, NULL, NULL);
+    if (drc == 0 || drc == KG_ERR_AGAIN)
+        r->video_frames_decoded++;
+    else
+        r->decode_errors++;
+}
+
+void kc_sub_on_rtp(kc_transport *t, uint8_t *pkt, size_t len, kg_time now)
+{
+    kc_app *app = t->app;
+    kg_rtp_hdr h;
+    if (kg_rtp_parse(pkt, len, &h) < 0) {
+        app->rtp_malformed++;
+        return;
+    }
+    kc_ssrc *s = find_ssrc(app, h.ssrc);
+    if (!s) {
+        app->rtp_unknown_ssrc++;
+        return;
+    }
+    kc_remote *r = &app->remotes[s->remote];
+    if (s->video)
+        on_video(app, r, s, &h, now);
+    else
+        on_audio(r, s, &h);
+}
+
+void kc_sub_on_rtcp(kc_transport *t, uint8_t *pkt, size_t len, kg_time now)
+{
+    /* Sender reports from kaigi carry nothing the report needs. */
+    (void)pkt;
+    (void)len;
+    (void)now;
+    t->app->rtcp_in++;
+}
+
+size_t kc_remotes_with_tracks(const kc_app *app)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < app->n_remotes; i++) {
+        if (!app->remotes[i].present)
+            continue;
+        for (size_t j = 0; j < app->n_ssrcs; j++) {
+            if (app->ssrcs[j].remote == (int)i) {
+                n++;
+                break;
+            }
+        }
+    }
+    return n;
+}
+
+double kc_remote_peak_hz(const kc_remote *r)
+{
+    /* Less than a tenth of a second cannot resolve 10 Hz steps anyway. */
+    if (r->window_fill < KC_PEAK_WINDOW / 10)
+        return 0;
+    int16_t *lin = malloc(KC_PEAK_WINDOW * sizeof(int16_t));
+    if (!lin)
+        return 0;
+    /* Unroll the ring into time order, oldest sample first. */
+    size_t n = r->window_fill;
+    size_t start = (r->window_pos + KC_PEAK_WINDOW - n) % KC_PEAK_WINDOW;
+    for (size_t i = 0; i < n; i++)
+        lin[i] = r->window[(start + i) % KC_PEAK_WINDOW];
+    double best = 0, best_hz = 0;
+    for (int hz = 200; hz <= 2000; hz += 10) {
+        double p = kg_goertzel(lin, n, 1, hz, KG_AUDIO_RATE);
+        if (p > best) {
+            best = p;
+            best_hz = hz;
+        }
+    }
+    free(lin);
+    return best_hz;
+}
+
+void kc_media_free(kc_app *app)
+{
+    kc_pub_free(&app->pub);
+    for (size_t i = 0; i < app->n_ssrcs; i++) {
+        kc_ssrc *s = &app->ssrcs[i];
+        kg_opus_dec_del(s->opus);
+        kg_vp8_dec_del(s->vp8);
+        if (s->depack_ok)
+            kg_vp8_depacketizer_free(&s->depack);
+    }
+    app->n_ssrcs = 0;
+    for (size_t i = 0; i < app->n_remotes; i++)
+        free(app->remotes[i].window);
+    app->n_remotes = 0;
+}

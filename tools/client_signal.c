@@ -1,0 +1,330 @@
+/* kaigi-client's side of the signalling protocol (signalling/PROTOCOL.md):
+ * join, the publish offer/answer, the subscribe offers it answers, and
+ * the roster. */
+#include <arpa/inet.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "crypto/random.h"
+#include "signalling/sdp.h"
+#include "tools/client.h"
+
+/* One SDP text buffer for the loop's thread (messages are at most 64 KiB
+ * anyway). */
+static char sdp_text[KG_SDP_MAX_TEXT];
+
+static int send_json(kc_app *app, json_t *msg)
+{
+    if (!msg)
+        return KG_ERR_NOMEM;
+    char *text = json_dumps(msg, JSON_COMPACT);
+    json_decref(msg);
+    if (!text)
+        return KG_ERR_NOMEM;
+    int rc = kc_ws_send(app->ws, text);
+    free(text);
+    return rc < 0 ? KG_ERR_IO : 0;
+}
+
+void kc_signal_on_open(kc_app *app)
+{
+    json_t *m = json_pack("{s:s, s:s, s:s}", "type", "join", "room",
+                          app->opts.room, "name", app->opts.name);
+    if (send_json(app, m) < 0)
+        kc_fail(app, 1, "join failed: cannot send");
+}
+
+int kc_signal_send_leave(kc_app *app)
+{
+    return send_json(app, json_pack("{s:s}", "type", "leave"));
+}
+
+static void ip_string(const struct sockaddr_storage *ss, char *out,
+                      size_t cap, uint16_t *port)
+{
+    if (ss->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *a = (const void *)ss;
+        inet_ntop(AF_INET6, &a->sin6_addr, out, (socklen_t)cap);
+        *port = ntohs(a->sin6_port);
+    } else {
+        const struct sockaddr_in *a = (const void *)ss;
+        inet_ntop(AF_INET, &a->sin_addr, out, (socklen_t)cap);
+        *port = ntohs(a->sin_port);
+    }
+}
+
+/* Writes our SDP and sends it as {"type": type, "sdp": ...} plus version
+ * when version >= 0. */
+static int send_sdp(kc_app *app, const char *type, const kg_sdp *sdp,
+                    json_int_t version)
+{
+    ssize_t n = kg_sdp_write(sdp, sdp_text, sizeof(sdp_text));
+    if (n < 0)
+        return (int)n;
+    json_t *m = json_pack("{s:s, s:s}", "type", type, "sdp", sdp_text);
+    if (m && version >= 0)
+        json_object_set_new(m, "version", json_integer(version));
+    return send_json(app, m);
+}
+
+static void local_of(kc_app *app, kc_transport *t, kg_sdp_local *l,
+                     char *ip, size_t ipcap, uint64_t version)
+{
+    memset(l, 0, sizeof(*l));
+    ip_string(&t->local_addr, ip, ipcap, &l->cand_port);
+    l->ice_ufrag = t->local.ufrag;
+    l->ice_pwd = t->local.pwd;
+    l->fingerprint = kg_dtls_cert_fingerprint(app->cert);
+    l->cand_ip = ip;
+    l->sess_id = ((uint64_t)kg_random_u32() << 31) | kg_random_u32();
+    l->sess_version = version;
+}
+
+static void send_publish(kc_app *app)
+{
+    char ip[INET6_ADDRSTRLEN];
+    kg_sdp_local l;
+    local_of(app, &app->pub_t, &l, ip, sizeof(ip), 1);
+    kg_sdp *offer = kg_sdp_new();
+    int rc = offer ? kg_sdp_offer_publish(app->pub.audio_ssrc,
+                                          app->pub.video_ssrc, app->opts.name,
+                                          &l, offer)
+                   : KG_ERR_NOMEM;
+    if (rc == 0)
+        rc = send_sdp(app, "publish", offer, -1);
+    kg_sdp_del(offer);
+    if (rc < 0)
+        kc_fail(app, 1, "publish offer: %s", kg_strerror(rc));
+}
+
+static void on_joined(kc_app *app, json_t *msg)
+{
+    const char *id = json_string_value(json_object_get(msg, "participant"));
+    const char *room = json_string_value(json_object_get(msg, "room"));
+    const char *node = json_string_value(json_object_get(msg, "node"));
+    if (!id || strlen(id) >= sizeof(app->participant)) {
+        kc_fail(app, 1, "join failed: 'joined' without a participant id");
+        return;
+    }
+    app->joined = true;
+    snprintf(app->participant, sizeof(app->participant), "%s", id);
+    snprintf(app->room, sizeof(app->room), "%s", room ? room : app->opts.room);
+    snprintf(app->node, sizeof(app->node), "%s", node ? node : "");
+    size_t i;
+    json_t *p;
+    json_array_foreach(json_object_get(msg, "participants"), i, p) {
+        const char *pid = json_string_value(json_object_get(p, "id"));
+        const char *name = json_string_value(json_object_get(p, "name"));
+        kc_remote *r = pid ? kc_remote_get(app, pid, true) : NULL;
+        if (r) {
+            r->present = true;
+            snprintf(r->name, sizeof(r->name), "%s", name ? name : "");
+        }
+    }
+    app->phase = KC_NEGOTIATING;
+    int rc = kc_transport_open(app, &app->pub_t, "publish",
+                               (const struct sockaddr *)&app->bind_addr);
+    if (rc < 0) {
+        kc_fail(app, 1, "publish transport: %s", kg_strerror(rc));
+        return;
+    }
+    send_publish(app);
+    kc_arm_connect_timeout(app);
+}
+
+/* Starts t toward the transport an SDP from kaigi describes. */
+static int start_toward(kc_transport *t, const kg_sdp *sdp)
+{
+    const kg_sdp_transport *tr = kg_sdp_bundle_transport(sdp);
+    if (!tr || !tr->ice_ufrag[0] || !tr->ice_pwd[0] || !tr->fingerprint[0] ||
+        !tr->cand_ip[0] || !tr->cand_port)
+        return KG_ERR_UNSUPPORTED;
+    kg_ice_creds remote;
+    memset(&remote, 0, sizeof(remote));
+    if (strlen(tr->ice_ufrag) >= sizeof(remote.ufrag) ||
+        strlen(tr->ice_pwd) >= sizeof(remote.pwd))
+        return KG_ERR_UNSUPPORTED;
+    strcpy(remote.ufrag, tr->ice_ufrag);
+    strcpy(remote.pwd, tr->ice_pwd);
+    return kc_transport_start(t, &remote, tr->fingerprint, tr->cand_ip,
+                              tr->cand_port);
+}
+
+/* Takes payload types and the audio-level id from kaigi's answer: it
+ * answers with the offer's values, but the answer is what binds. */
+static void apply_publish_answer(kc_app *app, const kg_sdp *ans)
+{
+    kc_pub *pub = &app->pub;
+    pub->audio_level_id = 0;
+    for (size_t i = 0; i < ans->n_media; i++) {
+        const kg_sdp_media *m = &ans->media[i];
+        if (m->port == 0)
+            continue;
+        const kg_sdp_codec *c;
+        if (m->kind == KG_SDP_AUDIO &&
+            (c = kg_sdp_find_codec(m, "opus", 48000))) {
+            pub->audio_pt = c->pt;
+            pub->audio_level_id = kg_sdp_find_extmap(m, KG_SDP_EXT_AUDIO_LEVEL);
+        } else if (m->kind == KG_SDP_VIDEO &&
+                   (c = kg_sdp_find_codec(m, "VP8", 90000))) {
+            pub->video_pt = c->pt;
+        }
+    }
+}
+
+static void on_publish_answer(kc_app *app, json_t *msg)
+{
+    const char *text = json_string_value(json_object_get(msg, "sdp"));
+    if (app->publish_answered) /* a renegotiation we did not ask for */
+        return;
+    kg_sdp *ans = kg_sdp_new();
+    int rc = !text ? KG_ERR_MALFORMED
+             : !ans ? KG_ERR_NOMEM
+                    : kg_sdp_parse(text, strlen(text), ans);
+    if (rc == 0) {
+        apply_publish_answer(app, ans);
+        rc = start_toward(&app->pub_t, ans);
+    }
+    kg_sdp_del(ans);
+    if (rc < 0) {
+        kc_fail(app, 1, "publish answer unusable: %s", kg_strerror(rc));
+        return;
+    }
+    app->publish_answered = true;
+}
+
+/* Maps every SSRC of an offered, active section to its publisher: the
+ * msid stream id is the publishing participant's id. */
+static void map_ssrcs(kc_app *app, const kg_sdp *offer)
+{
+    for (size_t i = 0; i < offer->n_media; i++) {
+        const kg_sdp_media *m = &offer->media[i];
+        if (m->port == 0 || m->dir == KG_SDP_INACTIVE ||
+            m->kind == KG_SDP_OTHER)
+            continue;
+        for (size_t j = 0; j < m->n_ssrcs; j++) {
+            const char *msid = m->ssrcs[j].msid[0] ? m->ssrcs[j].msid : m->msid;
+            char stream[KC_ID_LEN];
+            size_t n = strcspn(msid, " ");
+            if (n == 0 || n >= sizeof(stream))
+                continue;
+            memcpy(stream, msid, n);
+            stream[n] = '\0';
+            int rc = kc_ssrc_map(app, m->ssrcs[j].ssrc,
+                                 m->kind == KG_SDP_VIDEO, stream);
+            if (rc < 0)
+                fprintf(stderr, "kaigi-client: ssrc %u: %s\n",
+                        m->ssrcs[j].ssrc, kg_strerror(rc));
+        }
+    }
+}
+
+static int answer_subscribe(kc_app *app, const kg_sdp *offer,
+                            json_int_t version)
+{
+    char ip[INET6_ADDRSTRLEN];
+    kg_sdp_local l;
+    local_of(app, &app->sub_t, &l, ip, sizeof(ip), (uint64_t)version + 1);
+    kg_sdp *ans = kg_sdp_new();
+    int rc = ans ? kg_sdp_answer_subscribe(offer, &l, ans) : KG_ERR_NOMEM;
+    if (rc == 0)
+        rc = send_sdp(app, "subscribe_answer", ans, version);
+    kg_sdp_del(ans);
+    return rc;
+}
+
+static void on_subscribe(kc_app *app, json_t *msg)
+{
+    const char *text = json_string_value(json_object_get(msg, "sdp"));
+    json_t *v = json_object_get(msg, "version");
+    if (!text || !json_is_integer(v)) {
+        fprintf(stderr, "kaigi-client: subscribe without sdp/version\n");
+        return;
+    }
+    kg_sdp *offer = kg_sdp_new();
+    int rc = offer ? kg_sdp_parse(text, strlen(text), offer) : KG_ERR_NOMEM;
+    if (rc == 0 && !app->sub_created) {
+        app->sub_created = true;
+        /* A socket we cannot bind is a local failure, not the server's. */
+        int orc = kc_transport_open(app, &app->sub_t, "subscribe",
+                                    (const struct sockaddr *)&app->bind_addr);
+        if (orc < 0) {
+            kg_sdp_del(offer);
+            kc_fail(app, 1, "subscribe transport: %s", kg_strerror(orc));
+            return;
+        }
+    }
+    if (rc == 0)
+        rc = answer_subscribe(app, offer, json_integer_value(v));
+    if (rc == 0) {
+        map_ssrcs(app, offer);
+        app->subscribe_offers++;
+        if (!app->sub_t.peer)
+            rc = start_toward(&app->sub_t, offer);
+    }
+    kg_sdp_del(offer);
+    if (rc < 0)
+        fprintf(stderr, "kaigi-client: subscribe offer %lld: %s\n",
+                (long long)json_integer_value(v), kg_strerror(rc));
+    kc_maybe_start_publishing(app);
+}
+
+static void on_participant(kc_app *app, json_t *msg, bool joined)
+{
+    json_t *p = json_object_get(msg, "participant");
+    const char *id = joined ? json_string_value(json_object_get(p, "id"))
+                            : json_string_value(p);
+    if (!id || strcmp(id, app->participant) == 0)
+        return;
+    kc_remote *r = kc_remote_get(app, id, joined);
+    if (!r)
+        return;
+    r->present = joined;
+    const char *name = json_string_value(json_object_get(p, "name"));
+    if (joined && name)
+        snprintf(r->name, sizeof(r->name), "%s", name);
+    kc_maybe_start_publishing(app);
+}
+
+/* Until the publish answer arrives, an error can only concern our join or
+ * publish, and without them there is nothing to do. Later errors (a
+ * subscribe answer kaigi did not like) are reported and survived. */
+static void on_error(kc_app *app, json_t *msg)
+{
+    const char *code = json_string_value(json_object_get(msg, "code"));
+    const char *text = json_string_value(json_object_get(msg, "message"));
+    code = code ? code : "?";
+    text = text ? text : "";
+    if (!app->joined)
+        kc_fail(app, 1, "join failed: %s: %s", code, text);
+    else if (!app->publish_answered)
+        kc_fail(app, 1, "publish failed: %s: %s", code, text);
+    else
+        fprintf(stderr, "kaigi-client: server error %s: %s\n", code, text);
+}
+
+void kc_signal_on_message(kc_app *app, const char *text, size_t len)
+{
+    json_error_t err;
+    json_t *msg = json_loadb(text, len, 0, &err);
+    const char *type = json_string_value(json_object_get(msg, "type"));
+    if (!type) {
+        fprintf(stderr, "kaigi-client: unreadable signalling message\n");
+    } else if (app->phase >= KC_LEAVING) {
+        /* Leaving: nothing more is negotiated. */
+    } else if (strcmp(type, "joined") == 0 && !app->joined) {
+        on_joined(app, msg);
+    } else if (strcmp(type, "publish_answer") == 0) {
+        on_publish_answer(app, msg);
+    } else if (strcmp(type, "subscribe") == 0 && app->joined) {
+        on_subscribe(app, msg);
+    } else if (strcmp(type, "participant_joined") == 0) {
+        on_participant(app, msg, true);
+    } else if (strcmp(type, "participant_left") == 0) {
+        on_participant(app, msg, false);
+    } else if (strcmp(type, "error") == 0) {
+        on_error(app, msg);
+    }
+    json_decref(msg);
+}
