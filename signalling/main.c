@@ -187,10 +187,8 @@ static void on_signal(uv_signal_t *h, int signum)
     fprintf(stderr, "kaigi: signal %d, shutting down\n", signum);
     uv_close((uv_handle_t *)&g_sigint, NULL);
     uv_close((uv_handle_t *)&g_sigterm, NULL);
-    if (g_server) {
-        kg_server_del(g_server);
-        g_server = NULL;
-    }
+    if (g_server)
+        kg_server_close(g_server);
 }
 
 static int make_data_dir(const char *dir)
@@ -266,6 +264,8 @@ int main(int argc, char **argv)
            strchr(o.listen_ip, ':') ? "]" : "", o.listen_port, o.udp_ip,
            o.udp_port, o.node);
     fflush(stdout);
+    uv_run(loop, UV_RUN_DEFAULT);
+    kg_server_finish(g_server);
     uv_run(loop, UV_RUN_DEFAULT);
     rc = uv_loop_close(loop);
     if (rc != 0)

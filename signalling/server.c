@@ -342,6 +342,10 @@ int kg_server_new(kg_server **out, const kg_server_config *cfg, char *err,
     info.foreign_loops = loops;
     info.user = s;
     info.pt_serv_buf_size = 8192;
+    /* lws clears s->ctx once the context is wholly gone: with a foreign
+     * loop that is only after the loop has run its handles' close
+     * callbacks (see kg_server_finish). */
+    info.pcontext = &s->ctx;
     s->ctx = lws_create_context(&info);
     if (!s->ctx) {
         snprintf(err, errlen, "cannot start the HTTP server on %s port %u",
@@ -354,11 +358,22 @@ int kg_server_new(kg_server **out, const kg_server_config *cfg, char *err,
     return 0;
 }
 
-void kg_server_del(kg_server *s)
+void kg_server_close(kg_server *s)
 {
     /* Closing the context closes every connection (their sessions leave
      * their rooms) before the workers stop. */
-    lws_context_destroy(s->ctx);
-    kg_sfu_del(s->sfu);
+    if (s->ctx)
+        lws_context_destroy(s->ctx);
+    if (s->sfu)
+        kg_sfu_del(s->sfu);
+    s->sfu = NULL;
+}
+
+void kg_server_finish(kg_server *s)
+{
+    /* The second destroy completes what the drained loop made possible,
+     * as lws's foreign-loop examples do; a no-op if lws already did. */
+    if (s->ctx)
+        lws_context_destroy(s->ctx);
     free(s);
 }

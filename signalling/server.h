@@ -26,8 +26,12 @@ typedef struct kg_server_config {
 int kg_server_new(kg_server **out, const kg_server_config *cfg, char *err,
                   size_t errlen);
 
-/* Closes every connection and the workers; run the loop afterwards so
- * the last handles close. */
-void kg_server_del(kg_server *s);
+/* Closes every connection and stops the workers (from a callback on the
+ * loop is fine). Run the loop until it ends afterwards, then call
+ * kg_server_finish. */
+void kg_server_close(kg_server *s);
+
+/* Frees what is left once the loop has ended. */
+void kg_server_finish(kg_server *s);
 
 #endif
