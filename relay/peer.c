@@ -1,6 +1,7 @@
 #include "relay/peer.h"
 
 #include <netinet/in.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -149,8 +150,30 @@ int kg_peer_unprotect(kg_peer *p, uint8_t *pkt, size_t *len, bool rtcp)
     if (p->state != KG_PEER_CONNECTED)
         return KG_ERR_STATE;
     size_t in_len = *len;
+    size_t slot = SIZE_MAX;
+    if (rtcp) {
+        if (in_len < 8) {
+            p->stats.malformed++;
+            return KG_ERR_MALFORMED;
+        }
+        uint32_t ssrc = (uint32_t)pkt[4] << 24 | (uint32_t)pkt[5] << 16 |
+                        (uint32_t)pkt[6] << 8 | pkt[7];
+        bool known = false;
+        for (size_t i = 0; i < p->n_rtcp_ssrc && !known; i++)
+            known = p->rtcp_ssrc[i] == ssrc;
+        if (!known) {
+            if (p->n_rtcp_ssrc == KG_PEER_MAX_RTCP_SSRC) {
+                p->stats.ssrc_refused++;
+                return KG_ERR_FULL;
+            }
+            slot = p->n_rtcp_ssrc;
+            p->rtcp_ssrc[slot] = ssrc;
+        }
+    }
     int rc = rtcp ? kg_srtcp_unprotect(p->srtp, pkt, len)
                   : kg_srtp_unprotect(p->srtp, pkt, len);
+    if (rc == 0 && slot != SIZE_MAX)
+        p->n_rtcp_ssrc++; /* remember it only once it authenticated */
     if (rc == KG_ERR_AUTH)
         p->stats.srtp_auth_fail++;
     else if (rc == KG_ERR_REPLAY)

@@ -35,7 +35,14 @@ typedef struct kg_peer_stats {
     uint64_t malformed;
     uint64_t stun_ok, stun_bad;
     uint64_t dtls_in;
+    uint64_t ssrc_refused; /* SRTCP from one SSRC too many */
 } kg_peer_stats;
+
+/* libsrtp keeps a stream per SSRC that authenticates: an admitted but
+ * hostile client could grow that without bound, so a transport accepts
+ * SRTCP from at most this many SSRCs (RTP SSRCs are checked against the
+ * SDP by the worker before decryption). */
+#define KG_PEER_MAX_RTCP_SSRC 16
 
 typedef struct kg_peer {
     enum kg_peer_state state;
@@ -47,6 +54,8 @@ typedef struct kg_peer {
     kg_dtls_ctx *dtls_ctx; /* borrowed, per worker */
     int fail_reason;       /* KG_ERR_* when FAILED */
     kg_peer_stats stats;
+    uint32_t rtcp_ssrc[KG_PEER_MAX_RTCP_SSRC];
+    size_t n_rtcp_ssrc;
     void *user; /* the worker's owner of this transport */
 } kg_peer;
 
@@ -83,8 +92,9 @@ kg_time kg_peer_deadline(const kg_peer *p);
 int kg_peer_on_timeout(kg_peer *p, kg_time now);
 
 /* Decrypts an SRTP (rtcp false) or SRTCP (rtcp true) packet in place.
- * Returns 0, KG_ERR_STATE before CONNECTED, KG_ERR_AUTH, KG_ERR_REPLAY;
- * each failure is counted in stats. */
+ * Returns 0, KG_ERR_STATE before CONNECTED, KG_ERR_AUTH, KG_ERR_REPLAY,
+ * KG_ERR_FULL (SRTCP from a new SSRC past KG_PEER_MAX_RTCP_SSRC),
+ * KG_ERR_MALFORMED; each failure is counted in stats. */
 int kg_peer_unprotect(kg_peer *p, uint8_t *pkt, size_t *len, bool rtcp);
 
 /* Encrypts in place (cap is the buffer size). Returns 0 or an error. */

@@ -337,12 +337,34 @@ static void handle_rtcp(kg_worker *w, wtransport *t, const uint8_t *pkt,
         w->st.malformed++;
 }
 
+/* RTP is only expected on a publish transport, from an SSRC its offer
+ * announced. */
+static bool rtp_ssrc_expected(const wtransport *t, const uint8_t *pkt,
+                              size_t len)
+{
+    if (t->role != KG_ROLE_PUBLISH || !t->part->room || len < 12)
+        return false;
+    uint32_t ssrc = (uint32_t)pkt[8] << 24 | (uint32_t)pkt[9] << 16 |
+                    (uint32_t)pkt[10] << 8 | pkt[11];
+    return kg_room_find_track(t->part->room, t->part, ssrc) != NULL;
+}
+
 static void handle_srtp(kg_worker *w, wtransport *t, uint8_t *pkt,
                         size_t len, kg_time now)
 {
     /* RFC 5761 section 4: RTCP packet types 192..223 in the second byte. */
     bool rtcp = len >= 2 && pkt[1] >= 192 && pkt[1] <= 223;
+    if (!rtcp && !rtp_ssrc_expected(t, pkt, len)) {
+        /* Refused before decryption: costs nothing, and libsrtp never
+         * makes a stream for an SSRC the SDP did not announce. */
+        w->st.ssrc_refused++;
+        return;
+    }
     int rc = kg_peer_unprotect(&t->peer, pkt, &len, rtcp);
+    if (rc == KG_ERR_FULL) {
+        w->st.ssrc_refused++;
+        return;
+    }
     if (rc == KG_ERR_AUTH) {
         w->st.srtp_auth_fail++;
         return;

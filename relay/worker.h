@@ -63,6 +63,7 @@ typedef struct kg_worker_stats {
     uint64_t rtp_in, rtcp_in, rtp_forwarded, rtcp_feedback_in, pli_sent;
     uint64_t transports, transports_connected, participants, rooms;
     uint64_t consent_timeouts;
+    uint64_t ssrc_refused; /* SRTP/SRTCP from an SSRC not negotiated */
 } kg_worker_stats;
 
 typedef void (*kg_worker_event_fn)(void *user, const kg_worker_event *ev);

@@ -806,6 +806,7 @@ json_t *kg_sfu_stats_json(kg_sfu *s)
     W(participants);
     W(rooms);
     W(consent_timeouts);
+    W(ssrc_refused);
 #undef W
     return json_pack("{s:s, s:I, s:I, s:{s:I, s:I, s:I, s:I}, s:[o]}",
                      "node", s->node, "rooms", (json_int_t)rooms,

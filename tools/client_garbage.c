@@ -26,13 +26,20 @@ static void send_from(uv_udp_t *udp, const struct sockaddr_storage *to,
 }
 
 /* An RTP header with random fields and a random "ciphertext + tag": the
- * tag cannot verify. */
-static size_t bad_srtp(uint8_t *buf, const uint8_t *rnd)
+ * tag cannot verify. With ssrc non-zero the header carries that SSRC (one
+ * the SDP announced), so kaigi must reach the tag check to refuse it. */
+static size_t bad_srtp(uint8_t *buf, const uint8_t *rnd, uint32_t ssrc)
 {
     size_t len = 60 + rnd[0] % 160;
     memcpy(buf, rnd, len);
     buf[0] = 0x80; /* V=2, no padding, extension or CSRC */
     buf[1] = 96;
+    if (ssrc) {
+        buf[8] = (uint8_t)(ssrc >> 24);
+        buf[9] = (uint8_t)(ssrc >> 16);
+        buf[10] = (uint8_t)(ssrc >> 8);
+        buf[11] = (uint8_t)ssrc;
+    }
     return len;
 }
 
@@ -79,7 +86,7 @@ static void send_one(kc_app *app, const uint8_t *rnd)
     size_t len = 0;
     switch (g->next++ % 6) {
     case 0:
-        len = bad_srtp(buf, rnd);
+        len = bad_srtp(buf, rnd, app->pub.video_ssrc);
         send_from(&t->udp, &t->remote, buf, len, &g->bad_srtp);
         break;
     case 1:
@@ -103,7 +110,7 @@ static void send_one(kc_app *app, const uint8_t *rnd)
         send_from(&g->udp, &t->remote, buf, len, &g->unknown_source);
         break;
     default:
-        len = bad_srtp(buf, rnd);
+        len = bad_srtp(buf, rnd, 0);
         send_from(&g->udp, &t->remote, buf, len, &g->unknown_source);
         break;
     }
