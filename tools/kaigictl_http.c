@@ -175,13 +175,6 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void set_err(char *err, size_t cap, const kctl_url *url,
-                    const char *why)
-{
-    (void)url;
-    snprintf(err, cap, "%s", why);
-}
-
 int kctl_http_request(const kctl_url *url, const char *method,
                       const char *path, const char *auth, const char *body,
                       int timeout_ms, kctl_http_resp *out, char *err,
@@ -201,7 +194,7 @@ int kctl_http_request(const kctl_url *url, const char *method,
     info.timeout_secs = info.connect_timeout_secs;
     struct lws_context *ctx = lws_create_context(&info);
     if (!ctx) {
-        set_err(err, errcap, url, "could not start the HTTP client");
+        snprintf(err, errcap, "%s", "could not start the HTTP client");
         return KG_ERR_NOMEM;
     }
 
@@ -236,14 +229,14 @@ int kctl_http_request(const kctl_url *url, const char *method,
 
     if (r.err) {
         free(r.rx);
-        set_err(err, errcap, url, r.why);
+        snprintf(err, errcap, "%s", r.why);
         return r.err;
     }
     out->status = r.status;
     out->body = r.rx ? r.rx : calloc(1, 1);
     out->len = r.rx_len;
     if (!out->body) {
-        set_err(err, errcap, url, "out of memory");
+        snprintf(err, errcap, "%s", "out of memory");
         return KG_ERR_NOMEM;
     }
     return 0;
