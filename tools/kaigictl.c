@@ -380,7 +380,8 @@ int main(int argc, char **argv)
     char err[256];
     if (kctl_args_parse(argc, argv, (int64_t)time(NULL), &cmd, err,
                         sizeof err) < 0) {
-        fprintf(stderr, "kaigictl: %s\n\n%s", err, usage_text);
+        fprintf(stderr, "kaigictl: %s\n(kaigictl --help lists the commands)\n",
+                err);
         return EXIT_USAGE;
     }
     if (cmd.help) {

@@ -205,7 +205,6 @@ int kctl_http_request(const kctl_url *url, const char *method,
     ci.port = url->port;
     ci.path = path;
     ci.host = url->hostport;
-    ci.origin = url->hostport;
     ci.method = method;
     ci.protocol = protocols[0].name;
     ci.opaque_user_data = &r;
