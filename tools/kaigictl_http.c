@@ -206,6 +206,9 @@ int kctl_http_request(const kctl_url *url, const char *method,
     ci.path = path;
     ci.host = url->hostport;
     ci.method = method;
+    /* lws follows redirects by default and would send the Authorization
+     * header along to wherever Location points: a 3xx is an answer. */
+    ci.ssl_connection = LCCSCF_HTTP_NO_FOLLOW_REDIRECT;
     ci.protocol = protocols[0].name;
     ci.opaque_user_data = &r;
     struct lws *wsi = NULL;
