@@ -47,24 +47,29 @@ static const char usage_text[] =
 /* Writes s with control bytes (C0, DEL, and C1 as UTF-8) shown as '?':
  * titles and nicknames come from other people. Returns the number of
  * characters (UTF-8 lead bytes) written, for padding columns. */
-static int put_safe(const char *s)
+static int fput_safe(FILE *f, const char *s)
 {
     const unsigned char *p = (const unsigned char *)(s ? s : "-");
     int cols = 0;
     for (; *p; p++) {
         if (*p < 0x20 || *p == 0x7f) {
-            putchar('?');
+            fputc('?', f);
         } else if (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) {
-            putchar('?');
+            fputc('?', f);
             p++;
         } else {
-            putchar(*p);
+            fputc(*p, f);
             if ((*p & 0xc0) == 0x80)
                 continue;
         }
         cols++;
     }
     return cols;
+}
+
+static int put_safe(const char *s)
+{
+    return fput_safe(stdout, s);
 }
 
 /* put_safe, then spaces up to width (and at least one). */
@@ -245,15 +250,17 @@ static void report_error(const kctl_http_resp *resp)
     const char *msg = json_string_value(json_object_get(o, "message"));
     fprintf(stderr, "kaigictl: ");
     if (code) {
-        fprintf(stderr, "%s", code);
+        fput_safe(stderr, code);
         if (msg) {
             fprintf(stderr, ": ");
-            for (const char *p = msg; *p; p++)
-                fputc((unsigned char)*p < 0x20 ? '?' : *p, stderr);
+            fput_safe(stderr, msg);
         }
         const char *opens = json_string_value(json_object_get(o, "opens_at"));
-        if (opens && kctl_secret_ok(opens))
-            fprintf(stderr, " (opens at %s)", opens);
+        if (opens) {
+            fprintf(stderr, " (opens at ");
+            fput_safe(stderr, opens);
+            fprintf(stderr, ")");
+        }
         fprintf(stderr, " [HTTP %d]\n", resp->status);
         if (resp->status == 401)
             fprintf(stderr, "kaigictl: check the admin token (--token, "
