@@ -354,7 +354,7 @@ static int read_private_file(const char *dir, const char *name, void *buf,
         rc = fail(err, errlen, KG_ERR_IO, "%s is not a regular file", path);
     } else if (sb.st_mode & 077) {
         rc = fail(err, errlen, KG_ERR_DENIED,
-                  "%s has mode %04o: group or others may read it; "
+                  "%s has mode %04o: group or others have access; "
                   "chmod 600 it (and consider it leaked)",
                   path, (unsigned)(sb.st_mode & 07777));
     } else if ((size_t)sb.st_size > cap) {

@@ -841,7 +841,7 @@ static void test_invites(void **state)
     kg_store_close(st);
 }
 
-/* --- audit ---------------------------------------------------------------- */
+/* --- audit --------------------------------------------------------------- */
 
 typedef struct audit_log {
     int n;
@@ -922,7 +922,7 @@ static void test_audit(void **state)
     kg_store_close(st);
 }
 
-/* --- persistence ---------------------------------------------------------- */
+/* --- persistence --------------------------------------------------------- */
 
 static void test_reopen_keeps_everything(void **state)
 {
