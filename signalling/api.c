@@ -296,6 +296,7 @@ static void create_meeting(const kg_api *api, const kg_api_req *req,
               kg_strerror(rc));
         return;
     }
+    kg_store_audit(api->store, out.id, "created", NULL, req->now);
     json_t *j = meeting_json(&out);
     char link[512];
     snprintf(link, sizeof(link), "%s/?meeting=%s&host_key=%s", api->base_url,
