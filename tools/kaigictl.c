@@ -256,7 +256,7 @@ static void report_error(const kctl_http_resp *resp)
             fput_safe(stderr, msg);
         }
         const char *opens = json_string_value(json_object_get(o, "opens_at"));
-        if (opens) {
+        if (opens && !(msg && strstr(msg, opens))) {
             fprintf(stderr, " (opens at ");
             fput_safe(stderr, opens);
             fprintf(stderr, ")");
