@@ -33,9 +33,10 @@
  *   full the oldest notice is dropped (kg_policy_events_dropped counts
  *   it). One call makes at most 2 * KG_POLICY_MAX + 4 events, so a
  *   caller that drains after each call never loses a command.
- *   WAITING_LIST, JOINED... carry no list: the caller reads
- *   kg_policy_attendees when it handles them (two WAITING_LIST in a row
- *   are queued as one). ENDED, SETTINGS and WAITING_LIST carry pid 0.
+ *   WAITING_LIST carries no list: the caller reads kg_policy_attendees
+ *   when it handles it (two in a row are queued as one). ENDED, SETTINGS
+ *   and WAITING_LIST carry pid 0; the others carry the pid and nickname
+ *   they are about.
  * - Admitted people produce ADMITTED then JOINED; leaving, being removed
  *   or dropping produce LEFT; every change to the waiting list produces
  *   WAITING_LIST, and so does a change of host while people wait.
