@@ -362,8 +362,16 @@ static bool register_transport(kg_session *ss, enum kg_role role,
 }
 
 /* Learns the tracks a publish offer sends. Returns true if any is new. */
+/* True when the publish message marks m-section mid as a screen share
+ * ({"sources": {"1": "screen"}}). */
+static bool is_screen(json_t *sources, const char *mid)
+{
+    const char *v = json_string_value(json_object_get(sources, mid));
+    return v && strcmp(v, "screen") == 0;
+}
+
 static bool learn_tracks(kg_session *ss, const kg_sdp *offer,
-                         const kg_sdp *answer)
+                         const kg_sdp *answer, json_t *sources)
 {
     bool added = false;
     for (size_t i = 0; i < offer->n_media && i < answer->n_media; i++) {
@@ -379,6 +387,14 @@ static bool learn_tracks(kg_session *ss, const kg_sdp *offer,
         }
         if (have || ss->n_tracks == MAX_TRACKS)
             continue;
+        if (m->kind == KG_SDP_VIDEO && is_screen(sources, m->mid) &&
+            ss->live && !kg_policy_may_share(ss->live->policy, ss->num)) {
+            /* Never routed: receivers cannot get a screen the policy
+             * does not allow, whatever the client does. */
+            send_error(ss, "share_denied",
+                       "screen sharing is for the host only here");
+            continue;
+        }
         sess_track *t = &ss->tracks[ss->n_tracks++];
         t->kind = m->kind;
         t->ssrc = ssrc;
@@ -904,7 +920,7 @@ static void on_join(kg_session *ss, json_t *msg)
 
 static void on_publish(kg_session *ss, json_t *msg)
 {
-    static const char *const allowed[] = {"type", "sdp", NULL};
+    static const char *const allowed[] = {"type", "sdp", "sources", NULL};
     kg_sfu *s = ss->sfu;
     const char *bad = unknown_field(msg, allowed);
     if (bad) {
@@ -954,7 +970,14 @@ static void on_publish(kg_session *ss, json_t *msg)
     }
     send_json(ss, json_pack("{s:s, s:s}", "type", "publish_answer", "sdp",
                             s->sdp_buf));
-    if (learn_tracks(ss, offer, answer)) {
+    json_t *sources = json_object_get(msg, "sources");
+    if (sources && !json_is_object(sources)) {
+        send_error(ss, "bad_request",
+                   "field 'sources' must map mids to \"camera\", "
+                   "\"microphone\" or \"screen\"");
+        goto out;
+    }
+    if (learn_tracks(ss, offer, answer, sources)) {
         for (kg_session *o = ss->room->members; o; o = o->room_next) {
             if (o == ss)
                 continue;
