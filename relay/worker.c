@@ -37,6 +37,7 @@ struct wpart {
     uint64_t id;
     kg_room *room;
     wtransport *t[2]; /* by enum kg_role */
+    bool muted;       /* by the host: its audio is not forwarded */
     wpart *next;
 };
 
@@ -276,6 +277,8 @@ static void forward_rtp(kg_worker *w, wtransport *t, uint8_t *pkt,
     kg_track *tr = kg_room_find_track(t->part->room, t->part, h.ssrc);
     if (!tr)
         return; /* not announced in the SDP: not forwarded */
+    if (tr->kind == KG_TRACK_AUDIO && t->part->muted)
+        return; /* muted by the host: kaigi stops forwarding it */
     size_t n = kg_room_route(tr, &h, w->fwd, MAX_FANOUT);
     if (len + KG_SRTP_MAX_TRAILER > sizeof(w->tx)) {
         w->st.malformed++;
@@ -615,6 +618,12 @@ static void run_cmd(kg_worker *w, const kg_worker_cmd *c)
     case KG_CMD_LEAVE:
         cmd_leave(w, c);
         break;
+    case KG_CMD_MUTE: {
+        wpart *p = find_part(w, c->participant);
+        if (p)
+            p->muted = c->mute;
+        break;
+    }
     }
 }
 

@@ -22,6 +22,7 @@ enum kg_cmd_type {
     KG_CMD_TRACK,     /* participant publishes ssrc of kind */
     KG_CMD_ROUTE,     /* track (pub, ssrc) → sub as out_ssrc/out_pt */
     KG_CMD_LEAVE,     /* participant leaves: transports, tracks, routes */
+    KG_CMD_MUTE,      /* stop (mute) or resume forwarding its audio */
 };
 
 typedef struct kg_worker_cmd {
@@ -37,6 +38,7 @@ typedef struct kg_worker_cmd {
     uint64_t sub;            /* ROUTE */
     uint32_t out_ssrc;       /* ROUTE */
     uint8_t out_pt;          /* ROUTE */
+    bool mute;               /* MUTE */
     struct kg_worker_cmd *next;
 } kg_worker_cmd;
 

@@ -7,13 +7,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <uv.h>
 
 #include "codec/err.h"
 #include "crypto/dtls.h"
+#include "signalling/api.h"
 #include "signalling/server.h"
+#include "signalling/store.h"
 
 typedef struct opts {
     char listen_ip[64];
@@ -25,6 +28,9 @@ typedef struct opts {
     char node[64];
     bool legacy_srtp;
     unsigned long max_participants;
+    bool open_rooms;
+    bool demo;
+    int pin_digits;
 } opts;
 
 static void usage(FILE *f)
@@ -46,6 +52,15 @@ static void usage(FILE *f)
             "(default 1000)\n"
             "  --allow-legacy-srtp    also offer SRTP_AES128_CM_SHA1_80 "
             "(default off: AEAD GCM only)\n"
+            "  --pin-digits N         digits of each meeting's PIN, 6-12 "
+            "(default 8)\n"
+            "  --demo                 create a demo meeting open now for 8 "
+            "hours and print\n"
+            "                         its ID, PIN and host link\n"
+            "  --open-rooms           also allow ad-hoc rooms joined by name "
+            "with no PIN\n"
+            "                         (tests and benchmarks only; never on a "
+            "public address)\n"
             "  --version              print the version\n"
             "  --help                 this text\n"
             "\n"
@@ -93,7 +108,7 @@ static bool parse_hostport(const char *s, char *ip, size_t iplen,
 static int parse_opts(int argc, char **argv, opts *o)
 {
     enum { O_LISTEN = 256, O_UDP, O_PUBLIC, O_DATA, O_NODE, O_MAXP, O_LEGACY,
-           O_VERSION, O_HELP };
+           O_VERSION, O_HELP, O_OPEN, O_DEMO, O_PIN };
     static const struct option longopts[] = {
         {"listen", required_argument, NULL, O_LISTEN},
         {"udp", required_argument, NULL, O_UDP},
@@ -102,6 +117,9 @@ static int parse_opts(int argc, char **argv, opts *o)
         {"node", required_argument, NULL, O_NODE},
         {"max-participants", required_argument, NULL, O_MAXP},
         {"allow-legacy-srtp", no_argument, NULL, O_LEGACY},
+        {"open-rooms", no_argument, NULL, O_OPEN},
+        {"demo", no_argument, NULL, O_DEMO},
+        {"pin-digits", required_argument, NULL, O_PIN},
         {"version", no_argument, NULL, O_VERSION},
         {"help", no_argument, NULL, O_HELP},
         {NULL, 0, NULL, 0},
@@ -159,6 +177,22 @@ static int parse_opts(int argc, char **argv, opts *o)
         case O_LEGACY:
             o->legacy_srtp = true;
             break;
+        case O_OPEN:
+            o->open_rooms = true;
+            break;
+        case O_DEMO:
+            o->demo = true;
+            break;
+        case O_PIN:
+            errno = 0;
+            o->pin_digits = (int)strtol(optarg, &end, 10);
+            if (errno || *end || o->pin_digits < KG_PIN_MIN ||
+                o->pin_digits > KG_PIN_MAX) {
+                fprintf(stderr, "kaigi: --pin-digits wants %d..%d\n",
+                        KG_PIN_MIN, KG_PIN_MAX);
+                return 2;
+            }
+            break;
         case O_VERSION:
             printf("kaigi 0.1.0\n");
             return 0;
@@ -206,6 +240,31 @@ static int make_data_dir(const char *dir)
     return 0;
 }
 
+/* --demo: a meeting open from now for 8 hours, without a waiting room so
+ * that the people the operator gives the PIN to get straight in. Its
+ * credentials go to the operator's terminal only (stdout), never a log. */
+static int print_demo(kg_store *st, const char *base_url)
+{
+    kg_meeting m, out;
+    memset(&m, 0, sizeof(m));
+    snprintf(m.title, sizeof(m.title), "kaigi demo");
+    m.start = (int64_t)time(NULL);
+    m.duration = 8 * 3600;
+    kg_meeting_settings_default(&m.settings);
+    m.settings.waiting_room = false;
+    m.settings.join_before_host = true;
+    char host_key[KG_HOST_KEY_LEN + 1], pin[KG_PIN_MAX + 1];
+    if (kg_store_meeting_create(st, &m, KG_PIN_DEFAULT, &out, host_key, pin))
+        return -1;
+    printf("demo meeting: %s/?meeting=%s\n"
+           "  meeting ID: %s\n  PIN:        %s\n"
+           "  host link:  %s/?meeting=%s&host_key=%s\n",
+           base_url, out.id, out.id, pin, base_url, out.id, host_key);
+    memset(pin, 0, sizeof(pin));
+    memset(host_key, 0, sizeof(host_key));
+    return 0;
+}
+
 static int sockaddr_of(const char *ip, uint16_t port,
                        struct sockaddr_storage *ss)
 {
@@ -222,7 +281,8 @@ int main(int argc, char **argv)
               .udp_ip = "127.0.0.1",
               .udp_port = 40000,
               .data_dir = "data",
-              .max_participants = 1000};
+              .max_participants = 1000,
+              .pin_digits = KG_PIN_DEFAULT};
     if (gethostname(o.node, sizeof(o.node) - 1) != 0 || !o.node[0])
         snprintf(o.node, sizeof(o.node), "kaigi");
     int rc = parse_opts(argc, argv, &o);
@@ -248,6 +308,14 @@ int main(int argc, char **argv)
                 .dtls_flags = o.legacy_srtp ? KG_DTLS_ALLOW_LEGACY_SRTP : 0,
                 .max_participants = o.max_participants},
     };
+    char base_url[128];
+    snprintf(base_url, sizeof(base_url), "http://%s%s%s:%u",
+             strchr(o.listen_ip, ':') ? "[" : "", o.listen_ip,
+             strchr(o.listen_ip, ':') ? "]" : "", o.listen_port);
+    cfg.sfu.data_dir = o.data_dir;
+    cfg.sfu.open_rooms = o.open_rooms;
+    cfg.sfu.base_url = base_url;
+    cfg.sfu.pin_digits = o.pin_digits;
     char err[256] = "";
     rc = kg_server_new(&g_server, &cfg, err, sizeof(err));
     if (rc != 0) {
@@ -258,11 +326,11 @@ int main(int argc, char **argv)
     uv_signal_init(loop, &g_sigterm);
     uv_signal_start(&g_sigint, on_signal, SIGINT);
     uv_signal_start(&g_sigterm, on_signal, SIGTERM);
-    printf("kaigi: listening on http://%s%s%s:%u/ (WebSocket /ws), media "
-           "udp %s:%u, node %s\n",
-           strchr(o.listen_ip, ':') ? "[" : "", o.listen_ip,
-           strchr(o.listen_ip, ':') ? "]" : "", o.listen_port, o.udp_ip,
-           o.udp_port, o.node);
+    printf("kaigi: listening on %s/ (WebSocket /ws), media udp %s:%u, "
+           "node %s, data in %s\n",
+           base_url, o.udp_ip, o.udp_port, o.node, o.data_dir);
+    if (o.demo && print_demo(kg_server_store(g_server), base_url) != 0)
+        fprintf(stderr, "kaigi: could not create the demo meeting\n");
     fflush(stdout);
     uv_run(loop, UV_RUN_DEFAULT);
     kg_server_finish(g_server);

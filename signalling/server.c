@@ -7,11 +7,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <libwebsockets.h>
 
 #include "codec/err.h"
+#include "signalling/api.h"
 
 typedef struct out_msg {
     struct out_msg *next;
@@ -30,6 +32,13 @@ typedef struct conn {
     bool rx_overflow;
     char *http_body; /* HTTP response body waiting for WRITEABLE */
     size_t http_len;
+    /* a POST/PUT waiting for its body */
+    enum kg_http_method method;
+    char path[128];
+    char auth[160];
+    char *req_body;
+    size_t req_len;
+    bool req_too_large;
 } conn;
 
 struct kg_server {
@@ -90,6 +99,8 @@ static void conn_free_queue(conn *c)
     c->rx = NULL;
     free(c->http_body);
     c->http_body = NULL;
+    free(c->req_body);
+    c->req_body = NULL;
 }
 
 static int ws_writeable(conn *c)
@@ -171,27 +182,87 @@ static int http_respond(struct lws *wsi, conn *c, unsigned status,
     return 0;
 }
 
+static enum kg_http_method http_method(struct lws *wsi)
+{
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) > 0)
+        return KG_HTTP_GET;
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) > 0)
+        return KG_HTTP_POST;
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_PUT_URI) > 0)
+        return KG_HTTP_PUT;
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_DELETE_URI) > 0)
+        return KG_HTTP_DELETE;
+    return KG_HTTP_OTHER;
+}
+
+static int respond_json(struct lws *wsi, conn *c, unsigned status, json_t *j)
+{
+    if (!j)
+        return http_respond(wsi, c, status, "application/json", "", 0);
+    char *text = json_dumps(j, JSON_INDENT(2));
+    json_decref(j);
+    if (!text)
+        return 1;
+    size_t len = strlen(text);
+    text[len] = '\n';
+    int rc = http_respond(wsi, c, status, "application/json", text, len + 1);
+    free(text);
+    return rc;
+}
+
+static int api_request(struct lws *wsi, conn *c, kg_server *s)
+{
+    kg_api_req req = {.method = c->method,
+                      .path = c->path,
+                      .authorization = c->auth,
+                      .body = c->req_body,
+                      .body_len = c->req_too_large ? KG_API_MAX_BODY + 1
+                                                   : c->req_len,
+                      .now = (int64_t)time(NULL)};
+    kg_api_resp resp = {0};
+    kg_api_meetings(kg_sfu_api(s->sfu), &req, &resp);
+    memset(c->auth, 0, sizeof(c->auth));
+    return respond_json(wsi, c, resp.status, resp.body);
+}
+
 static int http_request(struct lws *wsi, conn *c, kg_server *s,
                         const char *uri)
 {
-    if (lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) <= 0)
-        return http_respond(wsi, c, 405, "text/plain", "method not allowed\n",
-                            19);
-    if (strcmp(uri, "/") == 0)
+    c->method = http_method(wsi);
+    if (strcmp(uri, "/") == 0 && c->method == KG_HTTP_GET)
         return http_respond(wsi, c, 200, "text/html", landing_html,
                             sizeof(landing_html) - 1);
-    if (strcmp(uri, "/api/stats") == 0) {
-        json_t *j = kg_sfu_stats_json(s->sfu);
-        char *text = json_dumps(j, JSON_INDENT(2));
-        json_decref(j);
-        if (!text)
-            return 1;
-        int rc = http_respond(wsi, c, 200, "application/json", text,
-                              strlen(text));
-        free(text);
-        return rc;
+    if (strcmp(uri, "/api/stats") == 0 && c->method == KG_HTTP_GET)
+        return respond_json(wsi, c, 200, kg_sfu_stats_json(s->sfu));
+    if (strncmp(uri, "/api/meetings", 13) == 0 &&
+        (uri[13] == '\0' || uri[13] == '/') && strlen(uri) < sizeof(c->path)) {
+        snprintf(c->path, sizeof(c->path), "%s", uri);
+        if (lws_hdr_copy(wsi, c->auth, sizeof(c->auth),
+                         WSI_TOKEN_HTTP_AUTHORIZATION) < 0)
+            c->auth[0] = '\0';
+        if (c->method == KG_HTTP_POST || c->method == KG_HTTP_PUT)
+            return 0; /* answered at LWS_CALLBACK_HTTP_BODY_COMPLETION */
+        return api_request(wsi, c, s);
     }
-    return http_respond(wsi, c, 404, "text/plain", "not found\n", 10);
+    return respond_json(wsi, c, 404,
+                        json_pack("{s:s, s:s}", "error", "not_found",
+                                  "message", "no such endpoint"));
+}
+
+static void http_body(conn *c, const void *in, size_t len)
+{
+    if (c->req_too_large)
+        return;
+    if (c->req_len + len > KG_API_MAX_BODY) {
+        c->req_too_large = true;
+        return;
+    }
+    if (!c->req_body && !(c->req_body = malloc(KG_API_MAX_BODY))) {
+        c->req_too_large = true;
+        return;
+    }
+    memcpy(c->req_body + c->req_len, in, len);
+    c->req_len += len;
 }
 
 static int http_writeable(struct lws *wsi, conn *c)
@@ -227,6 +298,11 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason,
     switch (reason) {
     case LWS_CALLBACK_HTTP:
         return http_request(wsi, c, s, in ? (const char *)in : "");
+    case LWS_CALLBACK_HTTP_BODY:
+        http_body(c, in, len);
+        return 0;
+    case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+        return api_request(wsi, c, s);
     case LWS_CALLBACK_HTTP_WRITEABLE:
         return http_writeable(wsi, c);
     case LWS_CALLBACK_CLOSED_HTTP:
@@ -234,10 +310,12 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason,
         break;
     case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
         return uri_is_ws(wsi) ? 0 : 1;
-    case LWS_CALLBACK_ESTABLISHED:
+    case LWS_CALLBACK_ESTABLISHED: {
         memset(c, 0, sizeof(*c));
         c->wsi = wsi;
-        c->session = kg_session_open(s->sfu, c);
+        char peer[64] = "";
+        lws_get_peer_simple(wsi, peer, sizeof(peer));
+        c->session = kg_session_open(s->sfu, c, peer);
         if (!c->session) {
             const char full[] = "{\"type\":\"error\",\"code\":\"room_full\","
                                 "\"message\":\"server is full\"}";
@@ -245,6 +323,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason,
             conn_close(c);
         }
         break;
+    }
     case LWS_CALLBACK_RECEIVE:
         ws_receive(c, in, len);
         break;
@@ -367,6 +446,11 @@ void kg_server_close(kg_server *s)
     if (s->sfu)
         kg_sfu_del(s->sfu);
     s->sfu = NULL;
+}
+
+struct kg_store *kg_server_store(kg_server *s)
+{
+    return kg_sfu_store(s->sfu);
 }
 
 void kg_server_finish(kg_server *s)

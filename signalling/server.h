@@ -31,6 +31,9 @@ int kg_server_new(kg_server **out, const kg_server_config *cfg, char *err,
  * kg_server_finish. */
 void kg_server_close(kg_server *s);
 
+/* The meetings store of this server. */
+struct kg_store *kg_server_store(kg_server *s);
+
 /* Frees what is left once the loop has ended. */
 void kg_server_finish(kg_server *s);
 

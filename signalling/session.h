@@ -34,6 +34,10 @@ typedef struct kg_sfu_config {
     const char *node;                /* this server's name */
     unsigned dtls_flags;             /* KG_DTLS_ALLOW_LEGACY_SRTP */
     size_t max_participants;         /* whole server */
+    const char *data_dir;            /* the meetings store */
+    bool open_rooms;                 /* allow ad-hoc {"room": ...} joins */
+    const char *base_url;            /* for links: "http://127.0.0.1:8080" */
+    int pin_digits;                  /* KG_PIN_MIN..KG_PIN_MAX */
 } kg_sfu_config;
 
 /* Creates the certificate and starts the media worker. Returns 0 or a
@@ -45,14 +49,23 @@ int kg_sfu_new(kg_sfu **out, const kg_sfu_config *cfg, const kg_conn_ops *ops);
  * the last handles close. */
 void kg_sfu_del(kg_sfu *s);
 
-/* A new WebSocket connection. NULL if the server is full. */
-kg_session *kg_session_open(kg_sfu *s, void *conn);
+/* A new WebSocket connection from peer (numeric address, kept in memory
+ * only, for rate limits). NULL if the server is full. */
+kg_session *kg_session_open(kg_sfu *s, void *conn, const char *peer);
 
 /* One complete text message from the connection. */
 void kg_session_on_message(kg_session *ss, const char *text, size_t len);
 
 /* The connection is gone: leave the room, free the session. */
 void kg_session_closed(kg_session *ss);
+
+/* The REST API over this server's store. */
+struct kg_api;
+const struct kg_api *kg_sfu_api(kg_sfu *s);
+
+/* The meetings store (for --demo). */
+struct kg_store;
+struct kg_store *kg_sfu_store(kg_sfu *s);
 
 /* Server-wide statistics as JSON (caller owns the reference). */
 json_t *kg_sfu_stats_json(kg_sfu *s);

@@ -13,6 +13,14 @@
  *
  * Every write is one transaction: a kill -9 at any moment loses no
  * committed meeting. Runs on the signalling thread only.
+ *
+ * KG_ERR_NOTFOUND (an unknown meeting, token) is for internal use: the
+ * API layer must not let a client tell "no such meeting" from "wrong PIN"
+ * or "wrong host key", or IDs could be enumerated.
+ *
+ * The store reads the wall clock only for the "created" columns; audit
+ * times are given by the caller. Creating a meeting writes no audit
+ * entry: the caller logs "created" with its own time.
  */
 #ifndef KG_STORE_H
 #define KG_STORE_H
@@ -30,7 +38,11 @@ typedef struct kg_store kg_store;
 /* Opens (creating if missing, 0700) data_dir and kaigi.db in it, applies
  * migrations up to KG_STORE_SCHEMA_VERSION (PRAGMA user_version), makes
  * secret.key and admin.token on first start. Refuses a database from a
- * newer schema. Returns 0 or an error with a one-line reason in err. */
+ * newer schema. Returns 0 or an error with a one-line reason in err:
+ * KG_ERR_UNSUPPORTED (newer schema), KG_ERR_DENIED (secret.key or
+ * admin.token readable by group/others), KG_ERR_INVAL (secret.key not 32
+ * bytes, admin.token malformed), KG_ERR_NOTFOUND (secret.key missing
+ * while the database holds PINs), KG_ERR_IO. */
 int kg_store_open(const char *data_dir, kg_store **out, char *err,
                   size_t errlen);
 void kg_store_close(kg_store *st);
@@ -43,7 +55,12 @@ bool kg_store_check_admin(kg_store *st, const char *token);
  * pin_digits digits (never one the store already knows, for any meeting,
  * ended or deleted ones included). Writes the record to out and the
  * secrets, NUL-terminated, to host_key and pin: they exist in clear only
- * in this return. Returns 0, KG_ERR_INVAL (bad field), KG_ERR_IO. */
+ * in this return. Fields: title 1..KG_TITLE_MAX bytes of UTF-8 without
+ * control characters, start > 0, duration 60..86400, screen_share a
+ * kg_share_policy, pin_digits KG_PIN_MIN..KG_PIN_MAX. Returns 0,
+ * KG_ERR_INVAL (bad field), KG_ERR_FULL (no unused PIN of that length
+ * found in 64 draws: the PIN space is nearly spent, use longer PINs),
+ * KG_ERR_IO. */
 int kg_store_meeting_create(kg_store *st, const kg_meeting *in,
                             int pin_digits, kg_meeting *out,
                             char host_key[KG_HOST_KEY_LEN + 1],
@@ -52,14 +69,17 @@ int kg_store_meeting_create(kg_store *st, const kg_meeting *in,
 /* Returns 0, KG_ERR_NOTFOUND, KG_ERR_IO. */
 int kg_store_meeting_get(kg_store *st, const char *id, kg_meeting *out);
 
-/* Replaces title, start, duration and settings of meeting in->id. */
+/* Replaces title, start, duration and settings of meeting in->id (same
+ * field rules as create). Returns 0, KG_ERR_INVAL, KG_ERR_NOTFOUND,
+ * KG_ERR_IO. */
 int kg_store_meeting_update(kg_store *st, const kg_meeting *in);
 
 /* Deletes a meeting and its invites (its audit log stays, its PIN's HMAC
  * stays so the PIN is never reused). Returns 0 or KG_ERR_NOTFOUND. */
 int kg_store_meeting_delete(kg_store *st, const char *id);
 
-/* Calls fn for every meeting, by start time. Returns 0 or an error. */
+/* Calls fn for every meeting, by start time (then ID). fn may read the
+ * store but must not write to it. Returns 0 or an error. */
 int kg_store_meeting_list(kg_store *st,
                           void (*fn)(void *user, const kg_meeting *m),
                           void *user);
@@ -96,5 +116,14 @@ int kg_store_audit_list(kg_store *st, const char *meeting_id,
                         void (*fn)(void *user, int64_t ts, const char *event,
                                    const char *nickname),
                         void *user);
+
+/* TEST ONLY: makes the store take the random digits of meeting IDs
+ * (len KG_MEETING_ID_LEN) and PINs (len = pin digits) from fn instead of
+ * the CSPRNG, so a test can force a collision and see it retried. fn
+ * writes len digits plus a NUL into out and returns 0. NULL restores the
+ * CSPRNG. Never called outside tests. */
+void kg_store_test_digits(kg_store *st,
+                          int (*fn)(void *user, char *out, size_t len),
+                          void *user);
 
 #endif

@@ -14,7 +14,7 @@
 #define VIDEO_FPS 30
 #define VIDEO_TS_STEP 3000 /* 90 kHz / 30 fps */
 #define VIDEO_MAX_PAYLOAD 1100
-#define KEYFRAME_MIN_GAP (300 * KG_MS)
+#define KEYFRAME_MIN_GAP (100 * KG_MS)
 #define PLI_GAP (500 * KG_MS)
 /* A loop that fell this far behind skips frames rather than bursting
  * them out: a real sender's capture clock would not wait either. */

@@ -158,7 +158,7 @@ def start_kaigi(args, tmp):
     proc = subprocess.Popen(
         [args.kaigi, "--listen", f"{HOST}:{http_port}", "--udp",
          f"{HOST}:{udp_port}", "--data", os.path.join(tmp, "data"),
-         "--node", "e2e-node"], stdout=log, stderr=subprocess.STDOUT)
+         "--node", "e2e-node", "--open-rooms"], stdout=log, stderr=subprocess.STDOUT)
     wait_up(http_port, proc)
     return proc, log, http_port, udp_port
 

@@ -1,0 +1,301 @@
+#!/usr/bin/env python3
+"""End-to-end test of the meetings server over loopback, real processes.
+
+kaigi (no ad-hoc rooms) + kaigictl-free REST calls + kaigi-clients:
+  - join-info before its window: 403 not_yet with opens_at;
+  - a host (host key, --admit-all) and two participants (PIN) with the
+    waiting room on: both wait with no transport, get admitted, and see
+    each other; media received while waiting is 0;
+  - the host removes one: its report says removed;
+  - the host locks: a late joiner is refused "locked", the host is told;
+  - a one-time invite admits once, then is spent;
+  - wrong PINs from one address end in a lock-out;
+  - the audit log has the events, with nicknames and no addresses;
+  - kill -9 and restart: every meeting is still there, and the database
+    files hold no PIN, host key or invite token in clear.
+
+Usage: meetings_test.py KAIGI KAIGI_CLIENT
+Only 127.0.0.1 is ever used.
+"""
+import argparse
+import datetime
+import glob
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+HOST = "127.0.0.1"
+
+
+def free_port(kind):
+    s = socket.socket(socket.AF_INET, kind)
+    s.bind((HOST, 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def rfc3339(t):
+    return datetime.datetime.fromtimestamp(
+        t, tz=datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class Kaigi:
+    def __init__(self, binary, tmp):
+        self.binary = binary
+        self.tmp = tmp
+        self.data = os.path.join(tmp, "data")
+        self.http = free_port(socket.SOCK_STREAM)
+        self.udp = free_port(socket.SOCK_DGRAM)
+        self.proc = None
+        self.log = None
+
+    def start(self):
+        self.log = open(os.path.join(self.tmp, "kaigi.log"), "a")
+        self.proc = subprocess.Popen(
+            [self.binary, "--listen", f"{HOST}:{self.http}", "--udp",
+             f"{HOST}:{self.udp}", "--data", self.data, "--node", "e2e"],
+            stdout=self.log, stderr=subprocess.STDOUT)
+        end = time.monotonic() + 10
+        while time.monotonic() < end:
+            if self.proc.poll() is not None:
+                raise SystemExit(f"kaigi exited with {self.proc.returncode}")
+            try:
+                self.call("GET", "/api/stats", auth=None)
+                break
+            except OSError:
+                time.sleep(0.05)
+        with open(os.path.join(self.data, "admin.token")) as f:
+            self.token = f.read().strip()
+
+    def stop(self, sig=signal.SIGTERM):
+        self.proc.send_signal(sig)
+        self.proc.wait(timeout=10)
+        self.log.close()
+        return self.proc.returncode
+
+    def call(self, method, path, body=None, auth="admin"):
+        headers = {"Content-Type": "application/json"}
+        if auth == "admin":
+            headers["Authorization"] = f"Bearer {self.token}"
+        elif auth:
+            headers["Authorization"] = auth
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(f"http://{HOST}:{self.http}{path}",
+                                     data=data, method=method,
+                                     headers=headers)
+        try:
+            with urllib.request.urlopen(req, timeout=5) as r:
+                text = r.read()
+                return r.status, json.loads(text) if text.strip() else None
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read() or b"null")
+
+    @property
+    def ws(self):
+        return f"ws://{HOST}:{self.http}/ws"
+
+
+class Checks:
+    def __init__(self):
+        self.failed = []
+
+    def __call__(self, ok, what):
+        print(("ok   " if ok else "FAIL ") + what)
+        if not ok:
+            self.failed.append(what)
+
+
+def client(args, k, tmp, name, extra, duration=4):
+    report = os.path.join(tmp, f"{name}.json")
+    log = open(os.path.join(tmp, f"{name}.log"), "w")
+    cmd = [args.client, "--server", k.ws, "--name", name, "--duration",
+           str(duration), "--report", report] + extra
+    return name, report, subprocess.Popen(cmd, stdout=log,
+                                          stderr=subprocess.STDOUT), log
+
+
+def finish(procs, timeout=40):
+    out = {}
+    end = time.monotonic() + timeout
+    for name, report, p, log in procs:
+        try:
+            p.wait(timeout=max(1, end - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+        log.close()
+        try:
+            with open(report) as f:
+                out[name] = json.load(f)
+        except (OSError, ValueError):
+            out[name] = {}
+        out[name]["exit"] = p.returncode
+    return out
+
+
+def notice_types(report):
+    return [n.get("type") for n in report.get("notices", [])]
+
+
+def test_window_and_meeting(check, k):
+    now = int(time.time())
+    st, later = k.call("POST", "/api/meetings", {
+        "title": "Later", "start": rfc3339(now + 3600), "duration": 600})
+    check(st == 201, f"create a meeting an hour ahead ({st})")
+    st, body = k.call("GET", f"/api/meetings/{later['id']}/join-info",
+                      auth=f"HostKey {later['host_key']}")
+    check(st == 403 and body.get("error") == "not_yet"
+          and body.get("opens_at") == rfc3339(now + 3600 - 300),
+          f"join-info an hour early: {st} {body}")
+    st, m = k.call("POST", "/api/meetings", {
+        "title": "Now", "start": rfc3339(now - 60), "duration": 900})
+    check(st == 201 and len(m["id"]) == 11, "create a meeting open now")
+    st, info = k.call("GET", f"/api/meetings/{m['id']}/join-info",
+                      auth=f"HostKey {m['host_key']}")
+    check(st == 200 and len(info.get("pin", "")) == 8,
+          "join-info inside the window gives the PIN")
+    return later, m, info["pin"]
+
+
+def test_waiting_room(check, args, k, tmp, m, pin):
+    host = client(args, k, tmp, "host",
+                  ["--meeting", m["id"], "--host-key", m["host_key"],
+                   "--admit-all", "--remove", "mallory", "--wait-remotes",
+                   "2"], duration=5)
+    time.sleep(0.5)
+    procs = [host]
+    for name in ["aiko", "mallory"]:
+        procs.append(client(args, k, tmp, name,
+                            ["--meeting", m["id"], "--pin", pin,
+                             "--wait-remotes", "1"], duration=5))
+    r = finish(procs)
+    h, a, x = r["host"], r["aiko"], r["mallory"]
+    check(h.get("host") is True and h.get("admitted") is True,
+          "the host is admitted at once and is host")
+    for name, rep in [("aiko", a), ("mallory", x)]:
+        check(rep.get("waited") is True, f"{name} waited in the waiting room")
+        check(rep.get("media_while_waiting") == 0,
+              f"{name} received no media while waiting")
+        check(rep.get("admitted") is True, f"{name} was admitted by the host")
+    check(x.get("removed") is True, "mallory's report says removed")
+    hid = h.get("participant")
+    got = a.get("remotes", {}).get(hid, {})
+    check(got.get("video_frames_decoded", 0) > 0,
+          f"aiko decoded the host's video ({got.get('video_frames_decoded')})")
+    check("join_notice" in notice_types(h), "the host got join notices")
+    check(a.get("srtp_profile") == "AEAD_AES_256_GCM",
+          "an admitted participant is on AEAD_AES_256_GCM")
+
+
+def test_lock_and_invite(check, args, k, tmp, m, pin):
+    st, inv = k.call("POST", f"/api/meetings/{m['id']}/invites",
+                     {"count": 1}, auth=f"HostKey {m['host_key']}")
+    check(st == 201, "the host makes a one-time invite")
+    token = inv["invites"][0]["token"]
+    host = client(args, k, tmp, "host2",
+                  ["--meeting", m["id"], "--host-key", m["host_key"],
+                   "--admit-all", "--lock-after", "2"], duration=5)
+    time.sleep(0.7)
+    ren = client(args, k, tmp, "ren", ["--invite", token], duration=2)
+    r1 = finish([ren], timeout=20)
+    check(r1["ren"].get("admitted") is True, "an invite admits once")
+    again = client(args, k, tmp, "ren2", ["--invite", token], duration=1)
+    r2 = finish([again], timeout=20)
+    check(r2["ren2"].get("error") == "wrong_credentials",
+          f"a spent invite is refused ({r2['ren2'].get('error')})")
+    time.sleep(2.0)  # the host has locked by now
+    late = client(args, k, tmp, "late", ["--meeting", m["id"], "--pin", pin],
+                  duration=1)
+    r3 = finish([late, host], timeout=30)
+    check(r3["late"].get("error") == "locked",
+          f"a join to a locked meeting is refused ({r3['late'].get('error')})")
+    check("lock_attempt" in notice_types(r3["host2"]),
+          "the host is told who tried the locked meeting")
+
+
+def test_brute_force(check, args, k, tmp, m):
+    errors = []
+    for i in range(7):
+        c = client(args, k, tmp, f"guess{i}",
+                   ["--meeting", m["id"], "--pin", f"{i:08d}"], duration=1)
+        errors.append(finish([c], timeout=15)[f"guess{i}"].get("error"))
+    check(errors[:5] == ["wrong_credentials"] * 5,
+          f"wrong PINs are refused ({errors[:5]})")
+    check(errors[5:] == ["locked_out"] * 2,
+          f"then the address is locked out ({errors[5:]})")
+    st, stats = k.call("GET", "/api/stats", auth=None)
+    sig = stats["signalling"]
+    check(sig["credential_failures"] >= 5 and sig["lockouts_source"] >= 1,
+          "failures and lock-outs are counted")
+
+
+def test_audit(check, k, m):
+    st, body = k.call("GET", f"/api/meetings/{m['id']}/audit")
+    events = [e["event"] for e in body.get("events", [])]
+    for ev in ["host_joined", "admitted", "removed", "locked"]:
+        check(ev in events, f"audit log has '{ev}'")
+    text = json.dumps(body)
+    check("127.0.0.1" not in text, "audit log holds no address")
+
+
+def test_restart(check, k, secrets):
+    st, before = k.call("GET", "/api/meetings")
+    ids = sorted(x["id"] for x in before["meetings"])
+    k.stop(signal.SIGKILL)
+    k.start()
+    st, after = k.call("GET", "/api/meetings")
+    check(sorted(x["id"] for x in after["meetings"]) == ids,
+          f"after kill -9 all {len(ids)} meetings are there")
+    blobs = b""
+    for path in glob.glob(os.path.join(k.data, "kaigi.db*")):
+        with open(path, "rb") as f:
+            blobs += f.read()
+    leaked = [s for s in secrets if s.encode() in blobs]
+    check(blobs and not leaked,
+          f"no PIN, host key or token in the database files ({len(leaked)})")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("kaigi")
+    ap.add_argument("client")
+    args = ap.parse_args()
+    check = Checks()
+    with tempfile.TemporaryDirectory(prefix="kaigi-mtg-") as tmp:
+        k = Kaigi(args.kaigi, tmp)
+        k.start()
+        try:
+            later, m, pin = test_window_and_meeting(check, k)
+            test_waiting_room(check, args, k, tmp, m, pin)
+            test_lock_and_invite(check, args, k, tmp, m, pin)
+            st, m2 = k.call("POST", "/api/meetings", {
+                "title": "Target", "start": rfc3339(int(time.time())),
+                "duration": 900})
+            test_brute_force(check, args, k, tmp, m2)
+            test_audit(check, k, m)
+            secrets = [pin, m["host_key"], later["host_key"], m2["host_key"]]
+            test_restart(check, k, secrets)
+            check(k.stop() == 0, "kaigi exits cleanly on SIGTERM")
+        finally:
+            if k.proc and k.proc.poll() is None:
+                k.proc.kill()
+        if check.failed:
+            for path in sorted(glob.glob(os.path.join(tmp, "*.log"))):
+                with open(path) as f:
+                    sys.stdout.write(f"--- {os.path.basename(path)}\n"
+                                     + f.read()[-3000:])
+    print(f"{len(check.failed)} check(s) failed" if check.failed else
+          "all checks passed")
+    return 1 if check.failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
