@@ -3,7 +3,8 @@
  * DTLS-SRTP, receives and decodes everyone else's media, and writes a
  * JSON report of what it sent and what it could verify.
  *
- * Phases: connect + join → negotiate (publish offer/answer, subscribe
+ * Phases: connect + join (+ the waiting room of a scheduled meeting,
+ * with no media transport at all) → negotiate (publish offer/answer, subscribe
  * offers) → publish for --duration → drain 500 ms → leave → report. Every
  * phase has a timeout and a global watchdog bounds the whole run, so the
  * program always ends. */
@@ -19,7 +20,6 @@
 #include "crypto/random.h"
 #include "tools/client.h"
 
-#define WATCHDOG_SLACK (15 * KG_SEC)
 #define LEAVE_GRACE_MS 1000 /* for the leave message and the close frame */
 #define GUARD_MS 3000       /* for lws to close its handles */
 
@@ -52,7 +52,8 @@ static void begin_leave(kc_app *app)
     app->phase = KC_LEAVING;
     uv_timer_stop(&app->media_timer);
     uv_timer_stop(&app->connect_timer);
-    if (open && app->joined)
+    /* After removed or ended, kaigi is closing the socket itself. */
+    if (open && app->joined && !app->meeting.removed && !app->meeting.ended)
         kc_signal_send_leave(app);
     kc_ws_close(app->ws);
     uv_timer_start(&app->phase_timer, on_finish_timer,
@@ -69,6 +70,13 @@ void kc_fail(kc_app *app, int code, const char *fmt, ...)
         app->exit_code = code;
         fprintf(stderr, "kaigi-client: %s\n", app->error);
     }
+    kc_end(app, code);
+}
+
+void kc_end(kc_app *app, int code)
+{
+    if (app->exit_code == 0)
+        app->exit_code = code;
     if (app->phase == KC_PUBLISHING)
         app->publish_end = kc_now();
     begin_leave(app);
@@ -171,8 +179,19 @@ static void on_watchdog(uv_timer_t *timer)
         uv_stop(app->loop);
         return;
     }
+    if (app->meeting.waited && !app->joined) {
+        kc_fail(app, 1, "still in the waiting room after %g s",
+                app->opts.max_wait);
+        return;
+    }
     kc_fail(app, 1, "watchdog: run took longer than duration + %llu s",
-            (unsigned long long)(WATCHDOG_SLACK / KG_SEC));
+            (unsigned long long)(KC_WATCHDOG_SLACK / KG_SEC));
+}
+
+void kc_watchdog_rearm(kc_app *app, kg_time ns)
+{
+    if (app->phase < KC_LEAVING)
+        uv_timer_start(&app->watchdog, on_watchdog, ns / KG_MS, 0);
 }
 
 /* --- WebSocket events ----------------------------------------------- */
@@ -262,6 +281,8 @@ static json_t *report_json(const kc_app *app)
                       (json_int_t)g->unknown_source));
     if (r && app->error[0])
         json_object_set_new(r, "error", json_string(app->error));
+    if (r)
+        kc_meeting_report(app, r);
     return r;
 }
 
@@ -296,6 +317,7 @@ static void finish(kc_app *app)
     kc_garbage_close(app);
     kc_transport_close(&app->pub_t);
     kc_transport_close(&app->sub_t);
+    kc_meeting_close(app);
     uv_close((uv_handle_t *)&app->phase_timer, NULL);
     uv_close((uv_handle_t *)&app->media_timer, NULL);
     uv_close((uv_handle_t *)&app->connect_timer, NULL);
@@ -309,9 +331,14 @@ static void finish(kc_app *app)
 static void usage(FILE *f)
 {
     fprintf(f,
-        "usage: kaigi-client --room R --name N [options]\n"
+        "usage: kaigi-client CREDENTIALS --name N [options]\n"
+        "CREDENTIALS, exactly one of:\n"
+        "  --meeting ID --pin PIN       a scheduled meeting, with its PIN\n"
+        "  --invite TOKEN               a one-time invite\n"
+        "  --meeting ID --host-key KEY  a scheduled meeting, as its host\n"
+        "  --room R                     an ad-hoc room (kaigi --open-rooms)\n"
+        "options:\n"
         "  --server URL       signalling URL (default ws://127.0.0.1:8080/ws)\n"
-        "  --room R           room to join (required)\n"
         "  --name N           display name (required)\n"
         "  --duration S       seconds to publish (default 10)\n"
         "  --report FILE|-    where to write the JSON report (default -)\n"
@@ -319,11 +346,22 @@ static void usage(FILE *f)
         "  --seed N           seed of the tone and the video pattern\n"
         "                     (default random)\n"
         "  --video-kbps K     VP8 target bitrate (default 500)\n"
-        "  --wait-remotes N   publish only once N others are present and\n"
-        "                     the subscribe transport is up (default 0)\n"
+        "  --wait-remotes N   publish only once N others are admitted with\n"
+        "                     tracks and the subscribe transport is up\n"
+        "                     (default 0)\n"
+        "  --max-wait S       give up after S s in the waiting room\n"
+        "                     (default 120)\n"
         "  --garbage PPS      also send PPS malformed datagrams/s to kaigi's\n"
         "                     media port while publishing (a test aid)\n"
-        "  --help             this text\n");
+        "host controls (acted on while kaigi says we are host):\n"
+        "  --admit-all        admit everyone on each waiting_list\n"
+        "  --remove WHO       remove WHO (name or id) 1 s after it is in\n"
+        "  --lock-after S     lock the meeting S s after joining\n"
+        "  --end-after S      end the meeting S s after joining\n"
+        "  --leave-to WHO     on leaving, hand the host role to WHO\n"
+        "  --help             this text\n"
+        "exit status: 0 done (also when removed or the meeting ended),\n"
+        "1 failure or join error, 2 usage, 3 denied from the waiting room\n");
 }
 
 static int parse_num(const char *s, double lo, double hi, double *out)
@@ -336,12 +374,69 @@ static int parse_num(const char *s, double lo, double hi, double *out)
     return 0;
 }
 
+static bool given(const char *s)
+{
+    return s && *s;
+}
+
+/* Exactly one way in: room, invite, or meeting with one of pin and
+ * host_key. Returns 0 or -1 with a message. */
+static int check_credentials(const kc_opts *o)
+{
+    int ways = given(o->room) + given(o->invite) + given(o->meeting);
+    bool ok = ways == 1 &&
+              (given(o->meeting) ? given(o->pin) != given(o->host_key)
+                                 : !o->pin && !o->host_key);
+    bool empty = (o->room && !*o->room) || (o->invite && !*o->invite) ||
+                 (o->meeting && !*o->meeting) || (o->pin && !*o->pin) ||
+                 (o->host_key && !*o->host_key);
+    if (ok && !empty)
+        return 0;
+    fprintf(stderr, "kaigi-client: give exactly one of --meeting with --pin,"
+                    " --invite, --meeting with --host-key, --room\n");
+    return -1;
+}
+
+/* One option's value; returns 0 or -1 for a bad value, 1 for --help, 2
+ * for an unknown option. */
+static int take_opt(int c, kc_opts *o, double *nums)
+{
+    switch (c) {
+    case 's': o->server = optarg; return 0;
+    case 'r': o->room = optarg; return 0;
+    case 'm': o->meeting = optarg; return 0;
+    case 'p': o->pin = optarg; return 0;
+    case 'i': o->invite = optarg; return 0;
+    case 'K': o->host_key = optarg; return 0;
+    case 'n': o->name = optarg; return 0;
+    case 'o': o->report = optarg; return 0;
+    case 'A': o->admit_all = true; return 0;
+    case 'R': o->remove = optarg; return 0;
+    case 'T': o->leave_to = optarg; return 0;
+    case 'd': return parse_num(optarg, 0.1, 86400, &o->duration);
+    case 't': return parse_num(optarg, 20, 20000, &nums[0]);
+    case 'S': return parse_num(optarg, 0, UINT32_MAX, &nums[1]);
+    case 'k': return parse_num(optarg, 30, 50000, &nums[2]);
+    case 'w': return parse_num(optarg, 0, KC_MAX_REMOTES - 1, &nums[3]);
+    case 'g': return parse_num(optarg, 0, 100000, &nums[4]);
+    case 'W': return parse_num(optarg, 0.1, 86400, &o->max_wait);
+    case 'L': return parse_num(optarg, 0.001, 86400, &o->lock_after);
+    case 'E': return parse_num(optarg, 0.001, 86400, &o->end_after);
+    case 'h': return 1;
+    default: return 2;
+    }
+}
+
 /* Returns 0, 1 for --help, or -1 (with a message) for bad arguments. */
 static int parse_args(int argc, char **argv, kc_opts *o)
 {
     static const struct option longs[] = {
         {"server", required_argument, NULL, 's'},
         {"room", required_argument, NULL, 'r'},
+        {"meeting", required_argument, NULL, 'm'},
+        {"pin", required_argument, NULL, 'p'},
+        {"invite", required_argument, NULL, 'i'},
+        {"host-key", required_argument, NULL, 'K'},
         {"name", required_argument, NULL, 'n'},
         {"duration", required_argument, NULL, 'd'},
         {"report", required_argument, NULL, 'o'},
@@ -350,45 +445,45 @@ static int parse_args(int argc, char **argv, kc_opts *o)
         {"video-kbps", required_argument, NULL, 'k'},
         {"wait-remotes", required_argument, NULL, 'w'},
         {"garbage", required_argument, NULL, 'g'},
+        {"max-wait", required_argument, NULL, 'W'},
+        {"admit-all", no_argument, NULL, 'A'},
+        {"remove", required_argument, NULL, 'R'},
+        {"lock-after", required_argument, NULL, 'L'},
+        {"end-after", required_argument, NULL, 'E'},
+        {"leave-to", required_argument, NULL, 'T'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    double tone = 0, seed = -1, kbps = 500, wait = 0, garbage = 0;
+    /* tone, seed, video kbps, wait remotes, garbage */
+    double nums[5] = {0, -1, 500, 0, 0};
     o->server = "ws://127.0.0.1:8080/ws";
     o->duration = 10;
+    o->max_wait = 120;
     o->report = "-";
     int c, li = 0;
     while ((c = getopt_long(argc, argv, "", longs, &li)) != -1) {
-        int bad = 0;
-        switch (c) {
-        case 's': o->server = optarg; break;
-        case 'r': o->room = optarg; break;
-        case 'n': o->name = optarg; break;
-        case 'o': o->report = optarg; break;
-        case 'd': bad = parse_num(optarg, 0.1, 86400, &o->duration); break;
-        case 't': bad = parse_num(optarg, 20, 20000, &tone); break;
-        case 'S': bad = parse_num(optarg, 0, UINT32_MAX, &seed); break;
-        case 'k': bad = parse_num(optarg, 30, 50000, &kbps); break;
-        case 'w': bad = parse_num(optarg, 0, KC_MAX_REMOTES - 1, &wait); break;
-        case 'g': bad = parse_num(optarg, 0, 100000, &garbage); break;
-        case 'h': return 1;
-        default: return -1;
-        }
-        if (bad) {
+        int rc = take_opt(c, o, nums);
+        if (rc == 1)
+            return 1;
+        if (rc == 2)
+            return -1;
+        if (rc < 0) {
             fprintf(stderr, "kaigi-client: bad value '%s' for --%s\n", optarg,
                     longs[li].name);
             return -1;
         }
     }
-    if (optind < argc || !o->room || !o->name || !*o->room || !*o->name) {
-        fprintf(stderr, "kaigi-client: --room and --name are required\n");
+    if (optind < argc || !given(o->name)) {
+        fprintf(stderr, "kaigi-client: --name is required\n");
         return -1;
     }
-    o->seed = seed >= 0 ? (uint32_t)seed : kg_random_u32();
-    o->tone = tone > 0 ? tone : 400.0 + 100.0 * (o->seed % 10);
-    o->video_kbps = (unsigned)kbps;
-    o->wait_remotes = (unsigned)wait;
-    o->garbage = (unsigned)garbage;
+    if (check_credentials(o) < 0)
+        return -1;
+    o->seed = nums[1] >= 0 ? (uint32_t)nums[1] : kg_random_u32();
+    o->tone = nums[0] > 0 ? nums[0] : 400.0 + 100.0 * (o->seed % 10);
+    o->video_kbps = (unsigned)nums[2];
+    o->wait_remotes = (unsigned)nums[3];
+    o->garbage = (unsigned)nums[4];
     return 0;
 }
 
@@ -433,6 +528,7 @@ static int setup(kc_app *app)
         uv_timer_init(app->loop, timers[i]);
         timers[i]->data = app;
     }
+    kc_meeting_init(app);
     app->cert = kg_dtls_cert_new();
     app->dtls_ctx = app->cert ? kg_dtls_ctx_new(app->cert, KG_DTLS_CLIENT, 0)
                               : NULL;
@@ -449,7 +545,7 @@ static int setup(kc_app *app)
     app->sub_t.on_rtp = kc_sub_on_rtp;
     app->sub_t.on_rtcp = kc_sub_on_rtcp;
     pick_bind_addr(app->opts.server, &app->bind_addr);
-    kg_time wd = (kg_time)(app->opts.duration * 1e9) + WATCHDOG_SLACK;
+    kg_time wd = (kg_time)(app->opts.duration * 1e9) + KC_WATCHDOG_SLACK;
     uv_timer_start(&app->watchdog, on_watchdog, wd / KG_MS, 0);
     kc_ws_handler h = {app, ws_message, ws_event};
     app->ws = kc_ws_new(app->loop, app->opts.server, &h);
@@ -484,6 +580,7 @@ static void teardown(kc_app *app)
     kg_client_peer_del(app->pub_t.peer);
     kg_client_peer_del(app->sub_t.peer);
     kc_media_free(app);
+    kc_meeting_free(app);
     kg_dtls_ctx_del(app->dtls_ctx);
     kg_dtls_cert_del(app->cert);
 }
@@ -504,7 +601,8 @@ int main(int argc, char **argv)
         return rc > 0 ? 0 : 2;
     }
     app->loop = &loop;
-    snprintf(app->room, sizeof(app->room), "%s", app->opts.room);
+    snprintf(app->room, sizeof(app->room), "%s",
+             app->opts.room ? app->opts.room : "");
     if (setup(app) < 0) {
         app->exit_code = 1;
         finish(app);

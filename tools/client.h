@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <jansson.h>
 #include <uv.h>
 
 #include "codec/audio.h"
@@ -24,11 +25,18 @@
 #define KC_PKT_CAP 1500
 #define KC_CONNECT_TIMEOUT (10 * KG_SEC)
 #define KC_DRAIN (500 * KG_MS)
+#define KC_WATCHDOG_SLACK (15 * KG_SEC) /* past --duration: never hang */
 #define KC_PEAK_WINDOW KG_AUDIO_RATE /* one second of mono samples */
 
 typedef struct kc_opts {
     const char *server;
+    /* Join credentials: exactly one of room, meeting + pin, invite,
+     * meeting + host_key (checked by the argument parser). */
     const char *room;
+    const char *meeting;
+    const char *pin;
+    const char *invite;
+    const char *host_key;
     const char *name;
     double duration;
     const char *report;
@@ -37,6 +45,13 @@ typedef struct kc_opts {
     unsigned video_kbps;
     unsigned wait_remotes;
     unsigned garbage; /* datagrams/s of junk toward kaigi, 0 = none */
+    double max_wait;  /* seconds in the waiting room before giving up */
+    /* Host mode (acted on only while joined says we are host). */
+    bool admit_all;
+    const char *remove;   /* name or id to remove once it is in */
+    double lock_after;    /* seconds after joined; 0 = never */
+    double end_after;     /* seconds after joined; 0 = never */
+    const char *leave_to; /* name or id to hand the host role to */
 } kc_opts;
 
 struct kc_app;
@@ -128,6 +143,31 @@ typedef struct kc_garbage {
     uint64_t bad_srtp, bad_stun, malformed, unknown_source;
 } kc_garbage;
 
+/* The scheduled-meeting side of the conversation: the waiting room, the
+ * outcome (denied, removed, ended, a join error), host controls and the
+ * notices kaigi sent us. */
+typedef struct kc_meeting {
+    bool waited;
+    char waiting_reason[32];
+    bool host;
+    char host_id[KC_ID_LEN];
+    bool denied, removed, ended;
+    char error_code[32]; /* a join error's code, "" if none */
+    json_t *opens_at;    /* from a not_open error, or NULL */
+    json_t *retry_after; /* from a locked_out error, or NULL */
+    json_t *notices;     /* array of {"type", ...} */
+    /* Before joined there is no UDP socket at all (PROTOCOL.md: a waiting
+     * participant has no media transport); these count what would break
+     * that, and must stay 0. */
+    uint64_t transports_while_waiting;
+    uint64_t media_while_waiting;
+    uint64_t controls_sent; /* admit/remove/lock/end: errors may answer */
+    char remove_id[KC_ID_LEN];
+    bool remove_armed;
+    uv_timer_t lock_timer, end_timer, remove_timer;
+    bool timers_open;
+} kc_meeting;
+
 enum kc_phase {
     KC_CONNECTING = 0, /* WebSocket and join */
     KC_NEGOTIATING,    /* joined, publish offer out, transports coming up */
@@ -152,6 +192,7 @@ typedef struct kc_app {
     uv_timer_t connect_timer; /* KC_CONNECT_TIMEOUT for the publish leg */
 
     bool joined;
+    kc_meeting meeting;
     char participant[KC_ID_LEN];
     char room[KC_ID_LEN + 1];
     char node[KC_ID_LEN * 2];
@@ -184,6 +225,11 @@ typedef struct kc_app {
 kg_time kc_now(void);
 void kc_fail(kc_app *app, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* Ends the run without an error message: leaves (if still open) and
+ * writes the report. code becomes the exit status unless one is set. */
+void kc_end(kc_app *app, int code);
+/* Re-arms the watchdog to fire after ns from now. */
+void kc_watchdog_rearm(kc_app *app, kg_time ns);
 void kc_maybe_start_publishing(kc_app *app);
 /* The publish transport must connect within KC_CONNECT_TIMEOUT. */
 void kc_arm_connect_timeout(kc_app *app);
@@ -193,7 +239,32 @@ void kc_on_transport_state(kc_app *app, kc_transport *t);
 /* client_signal.c: the signalling conversation. */
 void kc_signal_on_open(kc_app *app);
 void kc_signal_on_message(kc_app *app, const char *text, size_t len);
+/* Sends leave, with new_host when --leave-to names someone present. */
 int kc_signal_send_leave(kc_app *app);
+/* Sends msg (taking its reference). Returns 0 or a negative error. */
+int kc_signal_send(kc_app *app, json_t *msg);
+
+/* client_meeting.c: credentials, the waiting room, outcomes, host
+ * controls. */
+void kc_meeting_init(kc_app *app);
+/* Closes the meeting's timers (from finish()). */
+void kc_meeting_close(kc_app *app);
+void kc_meeting_free(kc_app *app);
+/* Adds the credential fields of opts to a join message. */
+int kc_meeting_join_fields(const kc_app *app, json_t *join);
+/* From joined: records host and host_id, arms the host timers. */
+void kc_meeting_on_joined(kc_app *app, json_t *msg);
+/* Handles a meeting message (waiting, denied, removed, ended, host
+ * notices...). Returns true if type was one of them. */
+bool kc_meeting_on_message(kc_app *app, const char *type, json_t *msg);
+/* A participant is in (joined's list, participant_joined): --remove. */
+void kc_meeting_on_participant(kc_app *app, const char *id, const char *name);
+/* A join error: records code, opens_at, retry_after. */
+void kc_meeting_on_join_error(kc_app *app, const char *code, json_t *msg);
+/* The id --leave-to names, if that participant is present, else NULL. */
+const char *kc_meeting_new_host(const kc_app *app);
+/* Adds the meeting fields to the report. */
+void kc_meeting_report(const kc_app *app, json_t *report);
 
 /* client_transport.c */
 int kc_transport_open(kc_app *app, kc_transport *t, const char *label,

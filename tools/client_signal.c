@@ -14,7 +14,7 @@
  * anyway). */
 static char sdp_text[KG_SDP_MAX_TEXT];
 
-static int send_json(kc_app *app, json_t *msg)
+int kc_signal_send(kc_app *app, json_t *msg)
 {
     if (!msg)
         return KG_ERR_NOMEM;
@@ -29,15 +29,24 @@ static int send_json(kc_app *app, json_t *msg)
 
 void kc_signal_on_open(kc_app *app)
 {
-    json_t *m = json_pack("{s:s, s:s, s:s}", "type", "join", "room",
-                          app->opts.room, "name", app->opts.name);
-    if (send_json(app, m) < 0)
+    json_t *m = json_pack("{s:s, s:s}", "type", "join", "name",
+                          app->opts.name);
+    int rc = m ? kc_meeting_join_fields(app, m) : KG_ERR_NOMEM;
+    if (rc == 0)
+        rc = kc_signal_send(app, m);
+    else
+        json_decref(m);
+    if (rc < 0)
         kc_fail(app, 1, "join failed: cannot send");
 }
 
 int kc_signal_send_leave(kc_app *app)
 {
-    return send_json(app, json_pack("{s:s}", "type", "leave"));
+    json_t *m = json_pack("{s:s}", "type", "leave");
+    const char *new_host = kc_meeting_new_host(app);
+    if (m && new_host)
+        json_object_set_new(m, "new_host", json_string(new_host));
+    return kc_signal_send(app, m);
 }
 
 static void ip_string(const struct sockaddr_storage *ss, char *out,
@@ -65,7 +74,7 @@ static int send_sdp(kc_app *app, const char *type, const kg_sdp *sdp,
     json_t *m = json_pack("{s:s, s:s}", "type", type, "sdp", sdp_text);
     if (m && version >= 0)
         json_object_set_new(m, "version", json_integer(version));
-    return send_json(app, m);
+    return kc_signal_send(app, m);
 }
 
 static void local_of(kc_app *app, kc_transport *t, kg_sdp_local *l,
@@ -98,6 +107,24 @@ static void send_publish(kc_app *app)
         kc_fail(app, 1, "publish offer: %s", kg_strerror(rc));
 }
 
+static void add_present(kc_app *app, json_t *participants)
+{
+    size_t i;
+    json_t *p;
+    json_array_foreach(participants, i, p) {
+        const char *pid = json_string_value(json_object_get(p, "id"));
+        const char *name = json_string_value(json_object_get(p, "name"));
+        kc_remote *r = pid ? kc_remote_get(app, pid, true) : NULL;
+        if (r) {
+            r->present = true;
+            snprintf(r->name, sizeof(r->name), "%s", name ? name : "");
+            kc_meeting_on_participant(app, pid, name);
+        }
+    }
+}
+
+/* Admitted: only now does the client open its first socket. Whatever
+ * came before (the join, the waiting room) had no transport at all. */
 static void on_joined(kc_app *app, json_t *msg)
 {
     const char *id = json_string_value(json_object_get(msg, "participant"));
@@ -109,19 +136,11 @@ static void on_joined(kc_app *app, json_t *msg)
     }
     app->joined = true;
     snprintf(app->participant, sizeof(app->participant), "%s", id);
-    snprintf(app->room, sizeof(app->room), "%s", room ? room : app->opts.room);
+    snprintf(app->room, sizeof(app->room), "%s",
+             room ? room : app->opts.room ? app->opts.room : "");
     snprintf(app->node, sizeof(app->node), "%s", node ? node : "");
-    size_t i;
-    json_t *p;
-    json_array_foreach(json_object_get(msg, "participants"), i, p) {
-        const char *pid = json_string_value(json_object_get(p, "id"));
-        const char *name = json_string_value(json_object_get(p, "name"));
-        kc_remote *r = pid ? kc_remote_get(app, pid, true) : NULL;
-        if (r) {
-            r->present = true;
-            snprintf(r->name, sizeof(r->name), "%s", name ? name : "");
-        }
-    }
+    kc_meeting_on_joined(app, msg);
+    add_present(app, json_object_get(msg, "participants"));
     app->phase = KC_NEGOTIATING;
     int rc = kc_transport_open(app, &app->pub_t, "publish",
                                (const struct sockaddr *)&app->bind_addr);
@@ -284,26 +303,53 @@ static void on_participant(kc_app *app, json_t *msg, bool joined)
     const char *name = json_string_value(json_object_get(p, "name"));
     if (joined && name)
         snprintf(r->name, sizeof(r->name), "%s", name);
+    if (joined)
+        kc_meeting_on_participant(app, id, name);
     kc_maybe_start_publishing(app);
 }
 
-/* Until the publish answer arrives, an error can only concern our join or
- * publish, and without them there is nothing to do. Later errors (a
- * subscribe answer kaigi did not like) are reported and survived. */
+/* Errors that can only answer our publish offer. */
+static bool publish_error(const char *code)
+{
+    static const char *const codes[] = {"bad_sdp", "unsupported_sdp",
+                                        "not_joined", "internal",
+                                        "room_full"};
+    for (size_t i = 0; i < KG_ARRAY_LEN(codes); i++)
+        if (strcmp(code, codes[i]) == 0)
+            return true;
+    return false;
+}
+
+/* Before joined, an error answers the join and ends the run. Until the
+ * publish answer arrives, an error concerns our publish, and without it
+ * there is nothing to do -- unless we have sent host controls, which
+ * kaigi may refuse (not_host, an unknown participant) with no harm done.
+ * Later errors (a subscribe answer kaigi did not like) are survived. */
 static void on_error(kc_app *app, json_t *msg)
 {
     const char *code = json_string_value(json_object_get(msg, "code"));
     const char *text = json_string_value(json_object_get(msg, "message"));
     code = code ? code : "?";
     text = text ? text : "";
-    if (!app->joined)
+    if (!app->joined) {
+        kc_meeting_on_join_error(app, code, msg);
         kc_fail(app, 1, "join failed: %s: %s", code, text);
-    else if (!app->publish_answered)
+        return;
+    }
+    json_t *n = json_pack("{s:s, s:s}", "type", "error", "code", code);
+    if (n && app->meeting.notices)
+        json_array_append(app->meeting.notices, n);
+    json_decref(n);
+    if (!app->publish_answered &&
+        (publish_error(code) || app->meeting.controls_sent == 0))
         kc_fail(app, 1, "publish failed: %s: %s", code, text);
     else
         fprintf(stderr, "kaigi-client: server error %s: %s\n", code, text);
 }
 
+/* Media messages are taken only once joined: a waiting client has no
+ * transport for them. Meeting messages (outcomes, notices) count even
+ * while leaving, so that the report says why the run ended. */
 void kc_signal_on_message(kc_app *app, const char *text, size_t len)
 {
     json_error_t err;
@@ -311,20 +357,24 @@ void kc_signal_on_message(kc_app *app, const char *text, size_t len)
     const char *type = json_string_value(json_object_get(msg, "type"));
     if (!type) {
         fprintf(stderr, "kaigi-client: unreadable signalling message\n");
+    } else if (kc_meeting_on_message(app, type, msg)) {
+        /* handled */
     } else if (app->phase >= KC_LEAVING) {
         /* Leaving: nothing more is negotiated. */
     } else if (strcmp(type, "joined") == 0 && !app->joined) {
         on_joined(app, msg);
+    } else if (strcmp(type, "error") == 0) {
+        on_error(app, msg);
+    } else if (!app->joined) {
+        /* Nothing else means anything before joined. */
     } else if (strcmp(type, "publish_answer") == 0) {
         on_publish_answer(app, msg);
-    } else if (strcmp(type, "subscribe") == 0 && app->joined) {
+    } else if (strcmp(type, "subscribe") == 0) {
         on_subscribe(app, msg);
     } else if (strcmp(type, "participant_joined") == 0) {
         on_participant(app, msg, true);
     } else if (strcmp(type, "participant_left") == 0) {
         on_participant(app, msg, false);
-    } else if (strcmp(type, "error") == 0) {
-        on_error(app, msg);
     }
     json_decref(msg);
 }

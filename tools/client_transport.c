@@ -98,6 +98,8 @@ static void on_recv(uv_udp_t *udp, ssize_t nread, const uv_buf_t *buf,
                     const struct sockaddr *addr, unsigned flags)
 {
     kc_transport *t = udp->data;
+    if (nread > 0 && !t->app->joined) /* cannot happen: no socket yet */
+        t->app->meeting.media_while_waiting++;
     if (nread <= 0 || !addr || !t->peer || (flags & UV_UDP_PARTIAL))
         return;
     /* One candidate pair: anything not from the server's address is noise. */
@@ -119,6 +121,8 @@ int kc_transport_open(kc_app *app, kc_transport *t, const char *label,
 {
     t->app = app;
     t->label = label;
+    if (!app->joined) /* cannot happen: see on_joined() */
+        app->meeting.transports_while_waiting++;
     int rc = kg_ice_creds_random(&t->local);
     if (rc < 0)
         return rc;
