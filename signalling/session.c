@@ -652,6 +652,8 @@ static void dispatch(kg_sfu *s, live *lv, const kg_policy_ev *ev)
     case KG_PEV_LEFT:
         if (ev->type == KG_PEV_LEFT)
             audit(s, lv, "left", ev->nickname);
+        if (ev->pid == kg_policy_host(lv->policy))
+            break; /* no notice to the host about itself */
         to_host(s, lv, json_pack("{s:s, s:{s:s, s:s}}", "type",
                                  ev->type == KG_PEV_JOINED ? "join_notice"
                                                            : "leave_notice",
