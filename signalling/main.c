@@ -31,6 +31,7 @@ typedef struct opts {
     bool open_rooms;
     bool demo;
     int pin_digits;
+    const char *www_dir;
 } opts;
 
 static void usage(FILE *f)
@@ -57,6 +58,8 @@ static void usage(FILE *f)
             "  --demo                 create a demo meeting open now for 8 "
             "hours and print\n"
             "                         its ID, PIN and host link\n"
+            "  --www DIR              the browser client's files "
+            "(default: " KG_WWW_DIR ")\n"
             "  --open-rooms           also allow ad-hoc rooms joined by name "
             "with no PIN\n"
             "                         (tests and benchmarks only; never on a "
@@ -108,7 +111,7 @@ static bool parse_hostport(const char *s, char *ip, size_t iplen,
 static int parse_opts(int argc, char **argv, opts *o)
 {
     enum { O_LISTEN = 256, O_UDP, O_PUBLIC, O_DATA, O_NODE, O_MAXP, O_LEGACY,
-           O_VERSION, O_HELP, O_OPEN, O_DEMO, O_PIN };
+           O_VERSION, O_HELP, O_OPEN, O_DEMO, O_PIN, O_WWW };
     static const struct option longopts[] = {
         {"listen", required_argument, NULL, O_LISTEN},
         {"udp", required_argument, NULL, O_UDP},
@@ -119,6 +122,7 @@ static int parse_opts(int argc, char **argv, opts *o)
         {"allow-legacy-srtp", no_argument, NULL, O_LEGACY},
         {"open-rooms", no_argument, NULL, O_OPEN},
         {"demo", no_argument, NULL, O_DEMO},
+        {"www", required_argument, NULL, O_WWW},
         {"pin-digits", required_argument, NULL, O_PIN},
         {"version", no_argument, NULL, O_VERSION},
         {"help", no_argument, NULL, O_HELP},
@@ -182,6 +186,9 @@ static int parse_opts(int argc, char **argv, opts *o)
             break;
         case O_DEMO:
             o->demo = true;
+            break;
+        case O_WWW:
+            o->www_dir = optarg;
             break;
         case O_PIN:
             errno = 0;
@@ -282,7 +289,8 @@ int main(int argc, char **argv)
               .udp_port = 40000,
               .data_dir = "data",
               .max_participants = 1000,
-              .pin_digits = KG_PIN_DEFAULT};
+              .pin_digits = KG_PIN_DEFAULT,
+              .www_dir = KG_WWW_DIR};
     if (gethostname(o.node, sizeof(o.node) - 1) != 0 || !o.node[0])
         snprintf(o.node, sizeof(o.node), "kaigi");
     int rc = parse_opts(argc, argv, &o);
@@ -302,6 +310,7 @@ int main(int argc, char **argv)
         .loop = loop,
         .listen_ip = o.listen_ip,
         .listen_port = o.listen_port,
+        .www_dir = o.www_dir,
         .sfu = {.udp_addr = (struct sockaddr *)&udp,
                 .public_ip = o.public_ip,
                 .node = o.node,

@@ -43,19 +43,23 @@ typedef struct conn {
 
 struct kg_server {
     kg_server_config cfg;
+    char www[512];
     struct lws_context *ctx;
     kg_sfu *sfu;
 };
 
-static const char landing_html[] =
-    "<!doctype html><html><head><meta charset=\"utf-8\">"
-    "<title>kaigi</title></head><body><h1>kaigi</h1>"
-    "<p>This kaigi media server is running. Join with "
-    "<code>kaigi-client</code>; the browser meeting page is not built yet "
-    "(see README).</p>"
-    "<p>Encryption is client-to-server (DTLS-SRTP, AES-256-GCM): kaigi "
-    "decrypts and re-encrypts media. It is not end-to-end.</p>"
-    "</body></html>\n";
+/* The browser client's files (signalling/www): name → MIME type. Only
+ * these are served; nothing else on disk is reachable. */
+static const struct {
+    const char *url;
+    const char *file;
+    const char *mime;
+} www_files[] = {
+    {"/", "index.html", "text/html"},
+    {"/index.html", "index.html", "text/html"},
+    {"/app.js", "app.js", "text/javascript"},
+    {"/style.css", "style.css", "text/css"},
+};
 
 /* --- sending ------------------------------------------------------- */
 
@@ -229,9 +233,23 @@ static int http_request(struct lws *wsi, conn *c, kg_server *s,
                         const char *uri)
 {
     c->method = http_method(wsi);
-    if (strcmp(uri, "/") == 0 && c->method == KG_HTTP_GET)
-        return http_respond(wsi, c, 200, "text/html", landing_html,
-                            sizeof(landing_html) - 1);
+    for (size_t i = 0; i < KG_ARRAY_LEN(www_files); i++) {
+        if (strcmp(uri, www_files[i].url) != 0 || c->method != KG_HTTP_GET)
+            continue;
+        char path[640];
+        snprintf(path, sizeof(path), "%s/%s", s->www, www_files[i].file);
+        static const char headers[] =
+            "content-security-policy: default-src 'self'; "
+            "img-src 'self' data: blob:; media-src 'self' blob:\r\n"
+            "x-content-type-options: nosniff\r\n"
+            "referrer-policy: no-referrer\r\n"
+            "cache-control: no-store\r\n";
+        int n = lws_serve_http_file(wsi, path, www_files[i].mime, headers,
+                                    (int)sizeof(headers) - 1);
+        if (n < 0 || (n > 0 && lws_http_transaction_completed(wsi)))
+            return -1;
+        return 0;
+    }
     if (strcmp(uri, "/api/stats") == 0 && c->method == KG_HTTP_GET)
         return respond_json(wsi, c, 200, kg_sfu_stats_json(s->sfu));
     if (strncmp(uri, "/api/meetings", 13) == 0 &&
@@ -399,6 +417,7 @@ int kg_server_new(kg_server **out, const kg_server_config *cfg, char *err,
     if (!s)
         return KG_ERR_NOMEM;
     s->cfg = *cfg;
+    snprintf(s->www, sizeof(s->www), "%s", cfg->www_dir ? cfg->www_dir : "");
     s->cfg.sfu.loop = cfg->loop;
     rc = kg_sfu_new(&s->sfu, &s->cfg.sfu, &conn_ops);
     if (rc != 0) {

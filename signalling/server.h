@@ -17,6 +17,7 @@ typedef struct kg_server_config {
     uv_loop_t *loop;
     const char *listen_ip; /* numeric IPv4 or IPv6 */
     uint16_t listen_port;
+    const char *www_dir; /* the browser client's files */
     kg_sfu_config sfu; /* loop is filled in by kg_server_new */
 } kg_server_config;
 
