@@ -3,6 +3,7 @@
 
 #include <string.h>
 
+#include "codec/bytes.h"
 #include "codec/err.h"
 #include "codec/rtp.h"
 
@@ -13,37 +14,13 @@
 #define FIR_ITEM_LEN 8
 #define REMB_FCI_MIN 8
 
-static inline uint16_t rd16(const uint8_t *p)
-{
-    return (uint16_t)((uint16_t)p[0] << 8 | p[1]);
-}
-
-static inline uint32_t rd32(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
-           (uint32_t)p[2] << 8 | p[3];
-}
-
-static inline void wr16(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t)(v >> 8);
-    p[1] = (uint8_t)v;
-}
-
-static inline void wr32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
-}
 
 /* Writes the common header of a len-byte packet (len a multiple of 4). */
 static void wr_hdr(uint8_t *p, uint8_t count, uint8_t pt, size_t len)
 {
     p[0] = (uint8_t)(2 << 6 | (count & 0x1f));
     p[1] = pt;
-    wr16(p + 2, (uint16_t)(len / 4 - 1));
+    kg_wr16(p + 2, (uint16_t)(len / 4 - 1));
 }
 
 /* Padding count of a packet whose padding bit is set: the last byte,
@@ -70,7 +47,7 @@ int kg_rtcp_next(const uint8_t *buf, size_t len, size_t *off,
         return KG_ERR_TRUNC;
     if (p[0] >> 6 != 2)
         return KG_ERR_MALFORMED;
-    size_t plen = ((size_t)rd16(p + 2) + 1) * 4;
+    size_t plen = ((size_t)kg_rd16(p + 2) + 1) * 4;
     if (plen > rem)
         return KG_ERR_TRUNC;
     out->pt = p[1];
@@ -109,15 +86,15 @@ static int pkt_body(const kg_rtcp_pkt *p, uint8_t pt, size_t *body)
 
 static void rd_block(const uint8_t *p, kg_rtcp_report_block *b)
 {
-    b->ssrc = rd32(p);
+    b->ssrc = kg_rd32(p);
     b->fraction_lost = p[4];
     /* 24-bit two's complement: shift it up to the sign bit and back. */
     uint32_t raw = (uint32_t)p[5] << 16 | (uint32_t)p[6] << 8 | p[7];
     b->cumulative_lost = (int32_t)(raw << 8) >> 8;
-    b->highest_seq = rd32(p + 8);
-    b->jitter = rd32(p + 12);
-    b->lsr = rd32(p + 16);
-    b->dlsr = rd32(p + 20);
+    b->highest_seq = kg_rd32(p + 8);
+    b->jitter = kg_rd32(p + 12);
+    b->lsr = kg_rd32(p + 16);
+    b->dlsr = kg_rd32(p + 20);
 }
 
 static void wr_block(uint8_t *p, const kg_rtcp_report_block *b)
@@ -130,15 +107,15 @@ static void wr_block(uint8_t *p, const kg_rtcp_report_block *b)
     if (lost < -0x800000)
         lost = -0x800000;
     uint32_t raw = (uint32_t)lost & 0xffffff;
-    wr32(p, b->ssrc);
+    kg_wr32(p, b->ssrc);
     p[4] = b->fraction_lost;
     p[5] = (uint8_t)(raw >> 16);
     p[6] = (uint8_t)(raw >> 8);
     p[7] = (uint8_t)raw;
-    wr32(p + 8, b->highest_seq);
-    wr32(p + 12, b->jitter);
-    wr32(p + 16, b->lsr);
-    wr32(p + 20, b->dlsr);
+    kg_wr32(p + 8, b->highest_seq);
+    kg_wr32(p + 12, b->jitter);
+    kg_wr32(p + 16, b->lsr);
+    kg_wr32(p + 20, b->dlsr);
 }
 
 int kg_rtcp_parse_sr(const kg_rtcp_pkt *p, kg_rtcp_sr *out)
@@ -153,11 +130,11 @@ int kg_rtcp_parse_sr(const kg_rtcp_pkt *p, kg_rtcp_sr *out)
     if (body < HDR_LEN + 4 + SENDER_INFO_LEN + n * BLOCK_LEN)
         return KG_ERR_TRUNC;
     const uint8_t *d = p->data;
-    out->ssrc = rd32(d + 4);
-    out->ntp = (uint64_t)rd32(d + 8) << 32 | rd32(d + 12);
-    out->rtp_ts = rd32(d + 16);
-    out->packet_count = rd32(d + 20);
-    out->octet_count = rd32(d + 24);
+    out->ssrc = kg_rd32(d + 4);
+    out->ntp = (uint64_t)kg_rd32(d + 8) << 32 | kg_rd32(d + 12);
+    out->rtp_ts = kg_rd32(d + 16);
+    out->packet_count = kg_rd32(d + 20);
+    out->octet_count = kg_rd32(d + 24);
     out->n_blocks = (uint8_t)n;
     for (size_t i = 0; i < n; i++)
         rd_block(d + 28 + i * BLOCK_LEN, &out->blocks[i]);
@@ -175,7 +152,7 @@ int kg_rtcp_parse_rr(const kg_rtcp_pkt *p, kg_rtcp_rr *out)
     size_t n = p->count;
     if (body < HDR_LEN + 4 + n * BLOCK_LEN)
         return KG_ERR_TRUNC;
-    out->ssrc = rd32(p->data + 4);
+    out->ssrc = kg_rd32(p->data + 4);
     out->n_blocks = (uint8_t)n;
     for (size_t i = 0; i < n; i++)
         rd_block(p->data + 8 + i * BLOCK_LEN, &out->blocks[i]);
@@ -190,7 +167,7 @@ static int sdes_chunk(const uint8_t *d, size_t body, size_t *off,
     size_t o = *off;
     if (body - o < 4)
         return KG_ERR_TRUNC;
-    uint32_t ssrc = rd32(d + o);
+    uint32_t ssrc = kg_rd32(d + o);
     o += 4;
     bool have_cname = false;
     for (;;) {
@@ -259,7 +236,7 @@ int kg_rtcp_parse_bye(const kg_rtcp_pkt *p, kg_rtcp_bye *out)
         return KG_ERR_TRUNC;
     out->n_ssrc = (uint8_t)n;
     for (size_t i = 0; i < n; i++)
-        out->ssrc[i] = rd32(p->data + HDR_LEN + i * 4);
+        out->ssrc[i] = kg_rd32(p->data + HDR_LEN + i * 4);
     return 0;
 }
 
@@ -277,8 +254,8 @@ int kg_rtcp_parse_fb(const kg_rtcp_pkt *p, kg_rtcp_fb *out)
         return KG_ERR_TRUNC;
     out->pt = p->pt;
     out->fmt = p->count;
-    out->sender_ssrc = rd32(p->data + 4);
-    out->media_ssrc = rd32(p->data + 8);
+    out->sender_ssrc = kg_rd32(p->data + 4);
+    out->media_ssrc = kg_rd32(p->data + 8);
     out->fci = p->data + FB_HDR_LEN;
     out->fci_len = body - FB_HDR_LEN;
     return 0;
@@ -299,8 +276,8 @@ int kg_rtcp_parse_nack(const kg_rtcp_fb *fb, kg_rtcp_nack_item *out,
     if (n > INT32_MAX)
         n = INT32_MAX;
     for (size_t i = 0; i < n; i++) {
-        out[i].pid = rd16(fb->fci + i * 4);
-        out[i].blp = rd16(fb->fci + i * 4 + 2);
+        out[i].pid = kg_rd16(fb->fci + i * 4);
+        out[i].blp = kg_rd16(fb->fci + i * 4 + 2);
     }
     return (int)n;
 }
@@ -321,7 +298,7 @@ int kg_rtcp_parse_fir(const kg_rtcp_fb *fb, kg_rtcp_fir_item *out,
     if (n > INT32_MAX)
         n = INT32_MAX;
     for (size_t i = 0; i < n; i++) {
-        out[i].ssrc = rd32(fb->fci + i * FIR_ITEM_LEN);
+        out[i].ssrc = kg_rd32(fb->fci + i * FIR_ITEM_LEN);
         out[i].seq = fb->fci[i * FIR_ITEM_LEN + 4];
     }
     return (int)n;
@@ -357,7 +334,7 @@ int kg_rtcp_parse_remb(const kg_rtcp_fb *fb, kg_rtcp_remb *out)
                                 ? num
                                 : KG_RTCP_REMB_MAX_SSRC);
     for (size_t i = 0; i < out->n_ssrc; i++)
-        out->ssrc[i] = rd32(f + REMB_FCI_MIN + i * 4);
+        out->ssrc[i] = kg_rd32(f + REMB_FCI_MIN + i * 4);
     return 0;
 }
 
@@ -370,12 +347,12 @@ ssize_t kg_rtcp_write_sr(const kg_rtcp_sr *sr, uint8_t *buf, size_t cap)
     if (cap < len)
         return KG_ERR_NOSPACE;
     wr_hdr(buf, sr->n_blocks, KG_RTCP_SR, len);
-    wr32(buf + 4, sr->ssrc);
-    wr32(buf + 8, (uint32_t)(sr->ntp >> 32));
-    wr32(buf + 12, (uint32_t)sr->ntp);
-    wr32(buf + 16, sr->rtp_ts);
-    wr32(buf + 20, sr->packet_count);
-    wr32(buf + 24, sr->octet_count);
+    kg_wr32(buf + 4, sr->ssrc);
+    kg_wr32(buf + 8, (uint32_t)(sr->ntp >> 32));
+    kg_wr32(buf + 12, (uint32_t)sr->ntp);
+    kg_wr32(buf + 16, sr->rtp_ts);
+    kg_wr32(buf + 20, sr->packet_count);
+    kg_wr32(buf + 24, sr->octet_count);
     for (size_t i = 0; i < sr->n_blocks; i++)
         wr_block(buf + 28 + i * BLOCK_LEN, &sr->blocks[i]);
     return (ssize_t)len;
@@ -389,7 +366,7 @@ ssize_t kg_rtcp_write_rr(const kg_rtcp_rr *rr, uint8_t *buf, size_t cap)
     if (cap < len)
         return KG_ERR_NOSPACE;
     wr_hdr(buf, rr->n_blocks, KG_RTCP_RR, len);
-    wr32(buf + 4, rr->ssrc);
+    kg_wr32(buf + 4, rr->ssrc);
     for (size_t i = 0; i < rr->n_blocks; i++)
         wr_block(buf + 8 + i * BLOCK_LEN, &rr->blocks[i]);
     return (ssize_t)len;
@@ -409,7 +386,7 @@ ssize_t kg_rtcp_write_sdes_cname(uint32_t ssrc, const char *cname,
     if (cap < len)
         return KG_ERR_NOSPACE;
     wr_hdr(buf, 1, KG_RTCP_SDES, len);
-    wr32(buf + 4, ssrc);
+    kg_wr32(buf + 4, ssrc);
     buf[8] = 1;
     buf[9] = (uint8_t)n;
     memcpy(buf + 10, cname, n);
@@ -426,7 +403,7 @@ ssize_t kg_rtcp_write_bye(const kg_rtcp_bye *bye, uint8_t *buf, size_t cap)
         return KG_ERR_NOSPACE;
     wr_hdr(buf, bye->n_ssrc, KG_RTCP_BYE, len);
     for (size_t i = 0; i < bye->n_ssrc; i++)
-        wr32(buf + HDR_LEN + i * 4, bye->ssrc[i]);
+        kg_wr32(buf + HDR_LEN + i * 4, bye->ssrc[i]);
     return (ssize_t)len;
 }
 
@@ -435,8 +412,8 @@ static void wr_fb(uint8_t *buf, uint8_t pt, uint8_t fmt, uint32_t sender,
                   uint32_t media, size_t len)
 {
     wr_hdr(buf, fmt, pt, len);
-    wr32(buf + 4, sender);
-    wr32(buf + 8, media);
+    kg_wr32(buf + 4, sender);
+    kg_wr32(buf + 8, media);
 }
 
 /* The length field counts 32-bit words minus one in 16 bits. */
@@ -454,8 +431,8 @@ ssize_t kg_rtcp_write_nack(uint32_t sender_ssrc, uint32_t media_ssrc,
         return KG_ERR_NOSPACE;
     wr_fb(buf, KG_RTCP_RTPFB, KG_RTCP_FMT_NACK, sender_ssrc, media_ssrc, len);
     for (size_t i = 0; i < n; i++) {
-        wr16(buf + FB_HDR_LEN + i * 4, items[i].pid);
-        wr16(buf + FB_HDR_LEN + i * 4 + 2, items[i].blp);
+        kg_wr16(buf + FB_HDR_LEN + i * 4, items[i].pid);
+        kg_wr16(buf + FB_HDR_LEN + i * 4 + 2, items[i].blp);
     }
     return (ssize_t)len;
 }
@@ -486,7 +463,7 @@ ssize_t kg_rtcp_write_fir(uint32_t sender_ssrc, const kg_rtcp_fir_item *items,
     wr_fb(buf, KG_RTCP_PSFB, KG_RTCP_FMT_FIR, sender_ssrc, 0, len);
     for (size_t i = 0; i < n; i++) {
         uint8_t *e = buf + FB_HDR_LEN + i * FIR_ITEM_LEN;
-        wr32(e, items[i].ssrc);
+        kg_wr32(e, items[i].ssrc);
         e[4] = items[i].seq;
         e[5] = e[6] = e[7] = 0;
     }
@@ -515,7 +492,7 @@ ssize_t kg_rtcp_write_remb(uint32_t sender_ssrc, const kg_rtcp_remb *remb,
     f[6] = (uint8_t)(mantissa >> 8);
     f[7] = (uint8_t)mantissa;
     for (size_t i = 0; i < remb->n_ssrc; i++)
-        wr32(f + REMB_FCI_MIN + i * 4, remb->ssrc[i]);
+        kg_wr32(f + REMB_FCI_MIN + i * 4, remb->ssrc[i]);
     return (ssize_t)len;
 }
 

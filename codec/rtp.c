@@ -4,34 +4,10 @@
 
 #include <string.h>
 
+#include "codec/bytes.h"
 #include "codec/err.h"
 
 #define RTP_FIXED_LEN 12
-
-static inline uint16_t rd16(const uint8_t *p)
-{
-    return (uint16_t)((uint16_t)p[0] << 8 | p[1]);
-}
-
-static inline uint32_t rd32(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
-           (uint32_t)p[2] << 8 | p[3];
-}
-
-static inline void wr16(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t)(v >> 8);
-    p[1] = (uint8_t)v;
-}
-
-static inline void wr32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
-}
 
 int kg_rtp_parse(const uint8_t *buf, size_t len, kg_rtp_hdr *out)
 {
@@ -49,21 +25,21 @@ int kg_rtp_parse(const uint8_t *buf, size_t len, kg_rtp_hdr *out)
     out->csrc_count = buf[0] & 0x0f;
     out->marker = (buf[1] & 0x80) != 0;
     out->pt = buf[1] & 0x7f;
-    out->seq = rd16(buf + 2);
-    out->ts = rd32(buf + 4);
-    out->ssrc = rd32(buf + 8);
+    out->seq = kg_rd16(buf + 2);
+    out->ts = kg_rd32(buf + 4);
+    out->ssrc = kg_rd32(buf + 8);
 
     size_t off = RTP_FIXED_LEN;
     if (len - off < (size_t)out->csrc_count * 4)
         return KG_ERR_TRUNC;
     for (unsigned i = 0; i < out->csrc_count; i++, off += 4)
-        out->csrc[i] = rd32(buf + off);
+        out->csrc[i] = kg_rd32(buf + off);
 
     if (out->extension) {
         if (len - off < 4)
             return KG_ERR_TRUNC;
-        out->ext_profile = rd16(buf + off);
-        size_t ext_len = (size_t)rd16(buf + off + 2) * 4;
+        out->ext_profile = kg_rd16(buf + off);
+        size_t ext_len = (size_t)kg_rd16(buf + off + 2) * 4;
         off += 4;
         if (len - off < ext_len)
             return KG_ERR_TRUNC;
@@ -114,15 +90,15 @@ ssize_t kg_rtp_write(const kg_rtp_hdr *h, const uint8_t *payload,
 
     buf[0] = (uint8_t)(2 << 6 | (h->extension ? 0x10 : 0) | h->csrc_count);
     buf[1] = (uint8_t)((h->marker ? 0x80 : 0) | h->pt);
-    wr16(buf + 2, h->seq);
-    wr32(buf + 4, h->ts);
-    wr32(buf + 8, h->ssrc);
+    kg_wr16(buf + 2, h->seq);
+    kg_wr32(buf + 4, h->ts);
+    kg_wr32(buf + 8, h->ssrc);
     size_t off = RTP_FIXED_LEN;
     for (unsigned i = 0; i < h->csrc_count; i++, off += 4)
-        wr32(buf + off, h->csrc[i]);
+        kg_wr32(buf + off, h->csrc[i]);
     if (h->extension) {
-        wr16(buf + off, h->ext_profile);
-        wr16(buf + off + 2, (uint16_t)(h->ext_len / 4));
+        kg_wr16(buf + off, h->ext_profile);
+        kg_wr16(buf + off + 2, (uint16_t)(h->ext_len / 4));
         off += 4;
         if (h->ext_len > 0)
             memmove(buf + off, h->ext, h->ext_len);
@@ -262,7 +238,7 @@ void kg_rtp_rewrite(uint8_t *buf, uint8_t pt, uint16_t seq, uint32_t ts,
                     uint32_t ssrc)
 {
     buf[1] = (uint8_t)((buf[1] & 0x80) | (pt & 0x7f));
-    wr16(buf + 2, seq);
-    wr32(buf + 4, ts);
-    wr32(buf + 8, ssrc);
+    kg_wr16(buf + 2, seq);
+    kg_wr32(buf + 4, ts);
+    kg_wr32(buf + 8, ssrc);
 }

@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "codec/bytes.h"
+
 int kg_peer_init(kg_peer *p, kg_dtls_ctx *ctx, const kg_ice_creds *local,
                  const char *remote_ufrag, const char *remote_fp,
                  kg_time now)
@@ -156,8 +158,7 @@ int kg_peer_unprotect(kg_peer *p, uint8_t *pkt, size_t *len, bool rtcp)
             p->stats.malformed++;
             return KG_ERR_MALFORMED;
         }
-        uint32_t ssrc = (uint32_t)pkt[4] << 24 | (uint32_t)pkt[5] << 16 |
-                        (uint32_t)pkt[6] << 8 | pkt[7];
+        uint32_t ssrc = kg_rd32(pkt + 4); /* SRTCP sender SSRC, in clear */
         bool known = false;
         for (size_t i = 0; i < p->n_rtcp_ssrc && !known; i++)
             known = p->rtcp_ssrc[i] == ssrc;

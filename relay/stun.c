@@ -3,6 +3,7 @@
 #include <netinet/in.h>
 #include <string.h>
 
+#include "codec/bytes.h"
 #include "codec/err.h"
 #include "crypto/hmac.h"
 #include "crypto/random.h"
@@ -73,41 +74,6 @@ uint32_t kg_crc32(const uint8_t *buf, size_t len)
     return c ^ 0xffffffffu;
 }
 
-static uint16_t rd16(const uint8_t *p)
-{
-    return (uint16_t)((p[0] << 8) | p[1]);
-}
-
-static uint32_t rd32(const uint8_t *p)
-{
-    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) |
-           ((uint32_t)p[2] << 8) | p[3];
-}
-
-static uint64_t rd64(const uint8_t *p)
-{
-    return ((uint64_t)rd32(p) << 32) | rd32(p + 4);
-}
-
-static void wr16(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t)(v >> 8);
-    p[1] = (uint8_t)v;
-}
-
-static void wr32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
-}
-
-static void wr64(uint8_t *p, uint64_t v)
-{
-    wr32(p, (uint32_t)(v >> 32));
-    wr32(p + 4, (uint32_t)v);
-}
 
 static size_t pad4(size_t n)
 {
@@ -118,9 +84,9 @@ bool kg_stun_is(const uint8_t *buf, size_t len)
 {
     if (!buf || len < KG_STUN_HEADER_LEN || (buf[0] & 0xc0) != 0)
         return false;
-    if (rd32(buf + 4) != KG_STUN_MAGIC)
+    if (kg_rd32(buf + 4) != KG_STUN_MAGIC)
         return false;
-    size_t body = rd16(buf + 2);
+    size_t body = kg_rd16(buf + 2);
     return body % 4 == 0 && KG_STUN_HEADER_LEN + body == len;
 }
 
@@ -133,7 +99,7 @@ static int parse_xor_mapped(kg_stun_msg *out, const uint8_t *v, size_t alen)
 {
     if (alen < 4)
         return KG_ERR_MALFORMED;
-    uint16_t port = rd16(v + 2) ^ (uint16_t)(KG_STUN_MAGIC >> 16);
+    uint16_t port = kg_rd16(v + 2) ^ (uint16_t)(KG_STUN_MAGIC >> 16);
     struct sockaddr_storage ss;
     memset(&ss, 0, sizeof(ss));
     if (v[1] == 0x01) {
@@ -142,13 +108,13 @@ static int parse_xor_mapped(kg_stun_msg *out, const uint8_t *v, size_t alen)
         struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
         sin->sin_family = AF_INET;
         sin->sin_port = htons(port);
-        sin->sin_addr.s_addr = htonl(rd32(v + 4) ^ KG_STUN_MAGIC);
+        sin->sin_addr.s_addr = htonl(kg_rd32(v + 4) ^ KG_STUN_MAGIC);
     } else if (v[1] == 0x02) {
         if (alen != 20)
             return KG_ERR_MALFORMED;
         struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
         uint8_t mask[16];
-        wr32(mask, KG_STUN_MAGIC);
+        kg_wr32(mask, KG_STUN_MAGIC);
         memcpy(mask + 4, out->txid, 12);
         sin6->sin6_family = AF_INET6;
         sin6->sin6_port = htons(port);
@@ -184,7 +150,7 @@ static int parse_ice_role(kg_stun_msg *out, uint16_t type, const uint8_t *v,
     if (alen != 8)
         return KG_ERR_MALFORMED;
     if (!out->ice_controlling && !out->ice_controlled)
-        out->tiebreaker = rd64(v);
+        out->tiebreaker = kg_rd64(v);
     if (type == KG_STUN_ATTR_ICE_CONTROLLING)
         out->ice_controlling = true;
     else
@@ -221,7 +187,7 @@ static int parse_attr(kg_stun_msg *out, uint16_t type, const uint8_t *v,
         if (alen != 4)
             return KG_ERR_MALFORMED;
         if (!out->has_priority) {
-            out->priority = rd32(v);
+            out->priority = kg_rd32(v);
             out->has_priority = true;
         }
         return 0;
@@ -249,15 +215,15 @@ static int parse_attrs(const uint8_t *buf, size_t len, kg_stun_msg *out)
             return KG_ERR_MALFORMED;
         if (len - off < ATTR_HDR_LEN)
             return KG_ERR_MALFORMED;
-        uint16_t type = rd16(buf + off);
-        size_t alen = rd16(buf + off + 2);
+        uint16_t type = kg_rd16(buf + off);
+        size_t alen = kg_rd16(buf + off + 2);
         if (pad4(alen) > len - off - ATTR_HDR_LEN)
             return KG_ERR_MALFORMED;
         const uint8_t *v = buf + off + ATTR_HDR_LEN;
         if (type == KG_STUN_ATTR_FINGERPRINT) {
             if (alen != 4)
                 return KG_ERR_MALFORMED;
-            if ((kg_crc32(buf, off) ^ FINGERPRINT_XOR) != rd32(v))
+            if ((kg_crc32(buf, off) ^ FINGERPRINT_XOR) != kg_rd32(v))
                 return KG_ERR_AUTH;
             out->has_fingerprint = true;
         } else if (!out->has_integrity) {
@@ -277,10 +243,10 @@ int kg_stun_parse(const uint8_t *buf, size_t len, kg_stun_msg *out)
     memset(out, 0, sizeof(*out));
     if (len < KG_STUN_HEADER_LEN)
         return KG_ERR_TRUNC;
-    if ((buf[0] & 0xc0) != 0 || rd32(buf + 4) != KG_STUN_MAGIC)
+    if ((buf[0] & 0xc0) != 0 || kg_rd32(buf + 4) != KG_STUN_MAGIC)
         return KG_ERR_MALFORMED;
-    out->type = rd16(buf);
-    out->length = rd16(buf + 2);
+    out->type = kg_rd16(buf);
+    out->length = kg_rd16(buf + 2);
     memcpy(out->txid, buf + 8, sizeof(out->txid));
     if (out->length % 4 != 0)
         return KG_ERR_MALFORMED;
@@ -301,7 +267,7 @@ static int integrity_mac(const uint8_t *buf, size_t mi_off, const uint8_t *key,
 {
     uint8_t hdr[KG_STUN_HEADER_LEN];
     memcpy(hdr, buf, sizeof(hdr));
-    wr16(hdr + 2, (uint16_t)(mi_off + MI_ATTR_LEN - KG_STUN_HEADER_LEN));
+    kg_wr16(hdr + 2, (uint16_t)(mi_off + MI_ATTR_LEN - KG_STUN_HEADER_LEN));
     return kg_hmac_sha1(key, keylen, hdr, sizeof(hdr),
                         buf + KG_STUN_HEADER_LEN,
                         mi_off - KG_STUN_HEADER_LEN, mac);
@@ -318,8 +284,8 @@ int kg_stun_check_integrity(const uint8_t *buf, size_t len,
      * mismatched pair cannot make us read out of bounds. */
     if (off < KG_STUN_HEADER_LEN || off > len || len - off < MI_ATTR_LEN ||
         off + MI_ATTR_LEN - KG_STUN_HEADER_LEN > UINT16_MAX ||
-        rd16(buf + off) != KG_STUN_ATTR_MESSAGE_INTEGRITY ||
-        rd16(buf + off + 2) != KG_SHA1_LEN)
+        kg_rd16(buf + off) != KG_STUN_ATTR_MESSAGE_INTEGRITY ||
+        kg_rd16(buf + off + 2) != KG_SHA1_LEN)
         return KG_ERR_AUTH;
     uint8_t mac[KG_SHA1_LEN];
     if (integrity_mac(buf, off, key, keylen, mac) != 0)
@@ -343,9 +309,9 @@ static int put_header(wmsg *w, uint16_t type, const uint8_t txid[12])
 {
     if (w->cap < KG_STUN_HEADER_LEN)
         return KG_ERR_NOSPACE;
-    wr16(w->p, type);
-    wr16(w->p + 2, 0);
-    wr32(w->p + 4, KG_STUN_MAGIC);
+    kg_wr16(w->p, type);
+    kg_wr16(w->p + 2, 0);
+    kg_wr32(w->p + 4, KG_STUN_MAGIC);
     memcpy(w->p + 8, txid, 12);
     w->len = KG_STUN_HEADER_LEN;
     return 0;
@@ -362,13 +328,13 @@ static uint8_t *put_attr(wmsg *w, uint16_t type, const void *val,
         w->len + total - KG_STUN_HEADER_LEN > UINT16_MAX)
         return NULL;
     uint8_t *a = w->p + w->len;
-    wr16(a, type);
-    wr16(a + 2, (uint16_t)vlen);
+    kg_wr16(a, type);
+    kg_wr16(a + 2, (uint16_t)vlen);
     if (val && vlen)
         memcpy(a + ATTR_HDR_LEN, val, vlen);
     memset(a + ATTR_HDR_LEN + vlen, 0, pad4(vlen) - vlen);
     w->len += total;
-    wr16(w->p + 2, (uint16_t)(w->len - KG_STUN_HEADER_LEN));
+    kg_wr16(w->p + 2, (uint16_t)(w->len - KG_STUN_HEADER_LEN));
     return a + ATTR_HDR_LEN;
 }
 
@@ -391,7 +357,7 @@ static int put_fingerprint(wmsg *w)
     uint8_t *v = put_attr(w, KG_STUN_ATTR_FINGERPRINT, NULL, 4);
     if (!v)
         return KG_ERR_NOSPACE;
-    wr32(v, kg_crc32(w->p, off) ^ FINGERPRINT_XOR);
+    kg_wr32(v, kg_crc32(w->p, off) ^ FINGERPRINT_XOR);
     return 0;
 }
 
@@ -412,18 +378,18 @@ static int encode_xor_addr(const struct sockaddr *addr, const uint8_t txid[12],
     if (addr->sa_family == AF_INET) {
         const struct sockaddr_in *sin = (const struct sockaddr_in *)addr;
         out[1] = 0x01;
-        wr16(out + 2, ntohs(sin->sin_port) ^ (uint16_t)(KG_STUN_MAGIC >> 16));
-        wr32(out + 4, ntohl(sin->sin_addr.s_addr) ^ KG_STUN_MAGIC);
+        kg_wr16(out + 2, ntohs(sin->sin_port) ^ (uint16_t)(KG_STUN_MAGIC >> 16));
+        kg_wr32(out + 4, ntohl(sin->sin_addr.s_addr) ^ KG_STUN_MAGIC);
         *outlen = 8;
         return 0;
     }
     if (addr->sa_family == AF_INET6) {
         const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)addr;
         uint8_t mask[16];
-        wr32(mask, KG_STUN_MAGIC);
+        kg_wr32(mask, KG_STUN_MAGIC);
         memcpy(mask + 4, txid, 12);
         out[1] = 0x02;
-        wr16(out + 2,
+        kg_wr16(out + 2,
              ntohs(sin6->sin6_port) ^ (uint16_t)(KG_STUN_MAGIC >> 16));
         for (size_t i = 0; i < 16; i++)
             out[4 + i] = sin6->sin6_addr.s6_addr[i] ^ mask[i];
@@ -514,8 +480,8 @@ ssize_t kg_stun_write_binding_request(const kg_stun_request *req,
     if (ulen == 0 || ulen > USERNAME_MAX)
         return KG_ERR_INVAL;
     uint8_t prio[4], tie[8];
-    wr32(prio, req->priority);
-    wr64(tie, req->tiebreaker);
+    kg_wr32(prio, req->priority);
+    kg_wr64(tie, req->tiebreaker);
     uint16_t role = req->controlling ? KG_STUN_ATTR_ICE_CONTROLLING
                                      : KG_STUN_ATTR_ICE_CONTROLLED;
     wmsg w = {buf, cap, 0};

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "codec/bytes.h"
 #include "codec/err.h"
 #include "codec/rtcp.h"
 #include "codec/rtp.h"
@@ -347,8 +348,7 @@ static bool rtp_ssrc_expected(const wtransport *t, const uint8_t *pkt,
 {
     if (t->role != KG_ROLE_PUBLISH || !t->part->room || len < 12)
         return false;
-    uint32_t ssrc = (uint32_t)pkt[8] << 24 | (uint32_t)pkt[9] << 16 |
-                    (uint32_t)pkt[10] << 8 | pkt[11];
+    uint32_t ssrc = kg_rd32(pkt + 8); /* the RTP header is in clear */
     return kg_room_find_track(t->part->room, t->part, ssrc) != NULL;
 }
 

@@ -26,15 +26,10 @@ import tempfile
 import time
 import urllib.request
 
-HOST = "127.0.0.1"
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from e2e_common import HOST, Checks, free_port  # noqa: E402
 
 
-def free_port(kind):
-    s = socket.socket(socket.AF_INET, kind)
-    s.bind((HOST, 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def cpu_seconds(pid):
@@ -61,15 +56,6 @@ def wait_up(http_port, proc, deadline_s=10):
             time.sleep(0.05)
     raise SystemExit("kaigi did not answer /api/stats within 10 s")
 
-
-class Failures:
-    def __init__(self):
-        self.items = []
-
-    def check(self, ok, what):
-        print(("ok   " if ok else "FAIL ") + what)
-        if not ok:
-            self.items.append(what)
 
 
 def run_clients(args, tmp, ws, room_plan):
@@ -178,7 +164,7 @@ def stop_kaigi(fail, proc, log):
 
 
 def one_run(args, tmp, garbage):
-    fail = Failures()
+    fail = Checks()
     proc, log, http_port, udp_port = start_kaigi(args, tmp)
     ws = f"ws://{HOST}:{http_port}/ws"
     plan = [("e2e", "alice", 440, 2), ("e2e", "bob", 660, 2),
@@ -243,7 +229,7 @@ def main():
             f2, reports, dirty, stats, cpu = one_run(args, dirty_dir, True)
             w = summary(reports, dirty, stats, cpu)
             items = f1.items + f2.items
-            fail = Failures()
+            fail = Checks()
             for key, got in dirty.items():
                 base = clean.get(key, 0)
                 fail.check(base > 0 and got >= 0.9 * base,

@@ -31,15 +31,10 @@ import time
 import urllib.error
 import urllib.request
 
-HOST = "127.0.0.1"
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from e2e_common import HOST, Checks, free_port  # noqa: E402
 
 
-def free_port(kind):
-    s = socket.socket(socket.AF_INET, kind)
-    s.bind((HOST, 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def rfc3339(t):
@@ -102,15 +97,6 @@ class Kaigi:
     def ws(self):
         return f"ws://{HOST}:{self.http}/ws"
 
-
-class Checks:
-    def __init__(self):
-        self.failed = []
-
-    def __call__(self, ok, what):
-        print(("ok   " if ok else "FAIL ") + what)
-        if not ok:
-            self.failed.append(what)
 
 
 def client(args, k, tmp, name, extra, duration=4):
