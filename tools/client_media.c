@@ -141,11 +141,17 @@ static void send_video(kc_app *app)
     const uint8_t *frame;
     size_t len;
     bool key;
+    kg_time now = kc_now();
+    bool force = pub->force_key &&
+                 (!pub->last_forced_key ||
+                  now - pub->last_forced_key >= KEYFRAME_MIN_GAP);
     int rc = kg_vp8_enc_frame(pub->vp8, pub->frame_no++, app->opts.seed,
-                              pub->force_key, &frame, &len, &key);
+                              force, &frame, &len, &key);
     if (rc == 0) {
-        if (key)
+        if (key) {
             pub->force_key = false;
+            pub->last_forced_key = now;
+        }
         rc = kg_vp8_packetize(frame, len, pub->picture_id, VIDEO_MAX_PAYLOAD,
                               emit_video, app);
         pub->picture_id = (pub->picture_id + 1) & 0x7fff;
@@ -192,11 +198,12 @@ kg_time kc_pub_tick(kc_app *app, kg_time now)
  * request may reach us. */
 static void request_keyframe(kc_app *app, kg_time now)
 {
-    kc_pub *pub = &app->pub;
-    if (pub->last_forced_key && now - pub->last_forced_key < KEYFRAME_MIN_GAP)
-        return;
-    pub->force_key = true;
-    pub->last_forced_key = now;
+    /* Never dropped, only coalesced: send_video makes the keyframe once
+     * KEYFRAME_MIN_GAP has passed since the last forced one. A dropped
+     * request leaves a new receiver without a picture until it asks
+     * again. */
+    (void)now;
+    app->pub.force_key = true;
 }
 
 void kc_pub_on_rtcp(kc_transport *t, uint8_t *pkt, size_t len, kg_time now)
