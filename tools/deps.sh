@@ -2,7 +2,12 @@
 # apt-get (Debian 12, as root). Quiet when everything is there.
 kg_debs="gcc pkg-config meson ninja-build python3 clang libclang-rt-14-dev
 libuv1-dev libssl-dev libsrtp2-dev libopus-dev libvpx-dev libcmocka-dev
-libwebsockets-dev libjansson-dev libsqlite3-dev"
+libwebsockets-dev libjansson-dev libsqlite3-dev chromium"
+# The browser test (tests/browser) needs node (20 or later for its
+# playwright-core) and npm. Debian's nodejs and npm come in only when node
+# or npm is missing, so that a newer node installed another way is left
+# alone.
+kg_node_debs="nodejs npm"
 
 kg_install_deps() {
     missing=""
@@ -10,6 +15,9 @@ kg_install_deps() {
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
             missing="$missing $p"
     done
+    if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+        missing="$missing $kg_node_debs"
+    fi
     [ -z "$missing" ] && return 0
     echo "installing:$missing"
     if [ "$(id -u)" != 0 ]; then

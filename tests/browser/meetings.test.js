@@ -1,0 +1,695 @@
+#!/usr/bin/env node
+// kaigi's browser test: Debian's Chromium, driven by playwright-core,
+// against a real kaigi over loopback, coded only against the DOM contract
+// in signalling/www/DOM.md (screens in body[data-screen], the selectors
+// listed there, and window.kaigi.stats()).
+//
+//   Scenario 1: a host and two participants in separate browser contexts;
+//   the two wait with no peer connection and no inbound RTP, the host
+//   admits them, every page decodes both remotes' video over
+//   AEAD_AES_256_GCM and says "not end-to-end"; a fourth waits and
+//   receives nothing; the host removes one, whose page shows "removed".
+//   Scenario 2: the same with one participant replaced by kaigi-client:
+//   the browsers decode its video and its report shows it decoded theirs.
+//
+// Usage: node tests/browser/meetings.test.js KAIGI KAIGI_CLIENT
+// Screenshots and console logs go to $KAIGI_ARTIFACTS (default
+// build/browser-artifacts/). Only 127.0.0.1 is ever used. Prints one line
+// per check and ends with "N passed, N failed"; exits 1 on any failure,
+// 77 (meson's "skipped") when playwright-core or Chromium is missing,
+// unless KAIGI_BROWSER_REQUIRED=1 makes that a failure too.
+'use strict';
+
+const childProcess = require('child_process');
+const dgram = require('dgram');
+const fs = require('fs');
+const net = require('net');
+const os = require('os');
+const path = require('path');
+
+const HOST = '127.0.0.1';
+const CHROMIUM = '/usr/bin/chromium';
+const ROOT = path.resolve(__dirname, '..', '..');
+// KAIGI_WWW: serve the pages from elsewhere (to try the test on a draft).
+const WWW = process.env.KAIGI_WWW || path.join(ROOT, 'signalling', 'www');
+const TOTAL_MS = 150000; // hard stop, under meson's 180 s
+const STEP_MS = 20000; // the longest any one wait may take
+const MEDIA_MS = 30000; // first decoded frames on every page
+
+const t0 = Date.now();
+const results = { passed: 0, failed: 0 };
+const cleanups = []; // run in reverse on every exit path
+let artifacts = null;
+
+function elapsed() {
+  return ((Date.now() - t0) / 1000).toFixed(1).padStart(5);
+}
+
+function check(ok, what) {
+  if (ok) results.passed++;
+  else results.failed++;
+  console.log(`${ok ? 'ok  ' : 'FAIL'} [${elapsed()}s] ${what}`);
+  return ok;
+}
+
+// A failed check that later steps depend on: ends the scenario.
+class Abort extends Error {}
+function must(ok, what) {
+  if (!check(ok, what)) throw new Abort(what);
+}
+// The same for a condition already checked (and counted) elsewhere.
+function need(ok, what) {
+  if (!ok) throw new Abort(what);
+}
+
+function sleep(ms) {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+// Calls fn until it returns {ok: true, ...} or the deadline passes;
+// returns the last answer (with ok false and why on a timeout).
+async function poll(fn, ms, every = 250) {
+  const end = Math.min(Date.now() + ms, t0 + TOTAL_MS);
+  let last = { ok: false, why: 'never ran' };
+  for (;;) {
+    try {
+      last = await fn();
+    } catch (e) {
+      last = { ok: false, why: String(e && e.message ? e.message : e) };
+    }
+    if (last.ok || Date.now() >= end) return last;
+    await sleep(every);
+  }
+}
+
+function freePort(kind) {
+  return new Promise((resolve, reject) => {
+    if (kind === 'udp') {
+      const s = dgram.createSocket('udp4');
+      s.on('error', reject);
+      s.bind(0, HOST, () => {
+        const { port } = s.address();
+        s.close(() => resolve(port));
+      });
+    } else {
+      const s = net.createServer();
+      s.on('error', reject);
+      s.listen(0, HOST, () => {
+        const { port } = s.address();
+        s.close(() => resolve(port));
+      });
+    }
+  });
+}
+
+function rfc3339(ms) {
+  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+function tail(file, bytes = 4000) {
+  try {
+    const text = fs.readFileSync(file, 'utf8');
+    return text.length > bytes ? '...' + text.slice(-bytes) : text;
+  } catch (e) {
+    return `(cannot read ${file}: ${e.message})`;
+  }
+}
+
+/* --- kaigi ------------------------------------------------------------ */
+
+class Kaigi {
+  constructor(binary, tmp) {
+    this.binary = binary;
+    this.tmp = tmp;
+    this.data = path.join(tmp, 'data');
+    this.logPath = path.join(tmp, 'kaigi.log');
+    this.proc = null;
+  }
+
+  async start() {
+    this.http = await freePort('tcp');
+    this.udp = await freePort('udp');
+    this.origin = `http://${HOST}:${this.http}`;
+    const log = fs.openSync(this.logPath, 'a');
+    this.proc = childProcess.spawn(this.binary, [
+      '--listen', `${HOST}:${this.http}`, '--udp', `${HOST}:${this.udp}`,
+      '--data', this.data, '--node', 'browser-test', '--www', WWW,
+    ], { stdio: ['ignore', log, log] });
+    fs.closeSync(log);
+    this.exit = new Promise((resolve) => {
+      this.proc.on('exit', (code, sig) => resolve({ code, sig }));
+    });
+    const up = await poll(async () => {
+      if (this.proc.exitCode !== null) {
+        throw new Error(`kaigi exited with ${this.proc.exitCode}`);
+      }
+      const r = await fetch(`${this.origin}/api/stats`);
+      return { ok: r.status === 200, why: `GET /api/stats: ${r.status}` };
+    }, 10000, 50);
+    must(up.ok, `kaigi is up on ${this.origin} (${up.why || 'ready'})`);
+    this.token = fs.readFileSync(path.join(this.data, 'admin.token'), 'utf8')
+      .trim();
+  }
+
+  kill() {
+    if (this.proc && this.proc.exitCode === null && !this.proc.killed) {
+      this.proc.kill('SIGKILL');
+    }
+  }
+
+  // SIGTERM, then SIGKILL after 10 s; resolves with {code, sig}.
+  async stop() {
+    if (this.proc.exitCode !== null) return this.exit;
+    this.proc.kill('SIGTERM');
+    const timer = setTimeout(() => this.kill(), 10000);
+    const r = await this.exit;
+    clearTimeout(timer);
+    return r;
+  }
+
+  async call(method, url, body, auth = `Bearer ${this.token}`) {
+    const headers = { 'Content-Type': 'application/json' };
+    if (auth) headers.Authorization = auth;
+    const r = await fetch(this.origin + url, {
+      method, headers, body: body === undefined ? undefined : JSON.stringify(body),
+      signal: AbortSignal.timeout(5000),
+    });
+    const text = await r.text();
+    let json = null;
+    try {
+      json = text.trim() ? JSON.parse(text) : null;
+    } catch (e) {
+      json = { unparsed: text };
+    }
+    return { status: r.status, body: json };
+  }
+
+  // A meeting open now for 10 minutes with the waiting room on; returns
+  // {id, hostLink, pin}.
+  async meeting(title) {
+    const c = await this.call('POST', '/api/meetings', {
+      title, start: rfc3339(Date.now()), duration: 600,
+      settings: { waiting_room: true },
+    });
+    must(c.status === 201 && c.body && /^\d{11}$/.test(c.body.id) &&
+         typeof c.body.host_link === 'string',
+    `create meeting "${title}" (${c.status})`);
+    const m = c.body;
+    must(m.host_link.startsWith(`${this.origin}/?`),
+      `the host link points at this kaigi (${m.host_link.split('?')[0]})`);
+    const info = await this.call('GET', `/api/meetings/${m.id}/join-info`,
+      undefined, `HostKey ${m.host_key}`);
+    must(info.status === 200 && info.body && typeof info.body.pin === 'string',
+      `join-info with the host key gives the PIN (${info.status})`);
+    return { id: m.id, hostLink: m.host_link, pin: info.body.pin };
+  }
+}
+
+/* --- pages ------------------------------------------------------------ */
+
+const LAUNCH_ARGS = [
+  '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update',
+  '--disable-sync', '--use-fake-device-for-media-stream',
+  '--use-fake-ui-for-media-stream',
+];
+
+// One participant's page in its own browser context, with its console
+// and page errors logged to ARTIFACTS/console-NAME.log.
+async function openPage(browser, name) {
+  const context = await browser.newContext({
+    permissions: ['camera', 'microphone'],
+    viewport: { width: 1280, height: 800 },
+  });
+  const page = await context.newPage();
+  const logPath = path.join(artifacts, `console-${name}.log`);
+  fs.writeFileSync(logPath, '');
+  const log = { write: (line) => fs.appendFileSync(logPath, line) };
+  const stamp = () => `[${elapsed()}s]`;
+  page.on('console', (m) => log.write(`${stamp()} ${m.type()}: ${m.text()}\n`));
+  page.on('pageerror', (e) => log.write(`${stamp()} pageerror: ${e.stack || e}\n`));
+  page.on('requestfailed', (r) => log.write(
+    `${stamp()} requestfailed: ${r.url().replace(/(host_key|invite)=[^&]+/, '$1=…')} ${r.failure() && r.failure().errorText}\n`));
+  page.on('crash', () => log.write(`${stamp()} page crashed\n`));
+  page.setDefaultTimeout(STEP_MS);
+  const p = { name, context, page, logPath, log };
+  cleanups.push(async () => context.close().catch(() => {}));
+  return p;
+}
+
+async function screen(p) {
+  return p.page.evaluate(() => document.body.dataset.screen).catch((e) => `? (${e.message})`);
+}
+
+async function errorText(p) {
+  return p.page.evaluate(() => {
+    const e = document.querySelector('#error');
+    return e ? `${e.dataset.code || ''} ${e.textContent.trim()}` : '';
+  }).catch(() => '');
+}
+
+// Waits for body[data-screen=want]; checks it, with what the page shows
+// instead on a timeout.
+async function waitScreen(p, want, what, ms = STEP_MS) {
+  const r = await poll(async () => {
+    const s = await screen(p);
+    return { ok: s === want, why: `screen ${s}` };
+  }, ms, 100);
+  let why = r.ok ? '' : ` — ${r.why}`;
+  if (!r.ok) {
+    const err = await errorText(p);
+    if (err.trim()) why += `, #error: ${err.trim()}`;
+  }
+  return check(r.ok, `${p.name}: ${what} (body[data-screen=${want}])${why}`);
+}
+
+// Runs page actions; a failure (a missing element, say) is one failed
+// check with the first line of Playwright's message, and ends the scenario.
+async function act(p, what, fn) {
+  try {
+    await fn();
+  } catch (e) {
+    const msg = String(e && e.message ? e.message : e).split('\n')[0];
+    must(false, `${p.name}: ${what}: ${msg}`);
+  }
+}
+
+async function joinWithPin(p, origin, m) {
+  await act(p, 'open / and join with the meeting ID and PIN', async () => {
+    await p.page.goto(`${origin}/`);
+    await p.page.fill('#meeting-id', m.id);
+    await p.page.fill('#pin', m.pin);
+    await p.page.fill('#name', p.name);
+    await p.page.click('#join-btn');
+  });
+}
+
+async function joinAsHost(p, m) {
+  await act(p, 'open the host link and join', async () => {
+    await p.page.goto(m.hostLink);
+    await p.page.fill('#name', p.name);
+    await p.page.click('#join-btn');
+  });
+}
+
+// window.kaigi's peer connections and stats() as plain data.
+async function kaigiState(p) {
+  return p.page.evaluate(async () => {
+    const k = window.kaigi;
+    if (!k) return { missing: true };
+    const pcs = k.pcs || {};
+    const pc = (x) => (x ? { state: x.connectionState, signaling: x.signalingState } : null);
+    let stats = null;
+    let statsError = null;
+    try {
+      stats = await k.stats();
+    } catch (e) {
+      statsError = String(e && e.message ? e.message : e);
+    }
+    return {
+      participant: k.participant, host: k.host, state: k.state,
+      publish: pc(pcs.publish), subscribe: pc(pcs.subscribe), stats, statsError,
+    };
+  });
+}
+
+function inboundRtp(st) {
+  const inbound = (st.stats && st.stats.inbound) || [];
+  return inbound.reduce((n, i) => n + (i.packetsReceived || 0), 0);
+}
+
+// Checks a waiting page: no RTCPeerConnection and no inbound RTP.
+async function checkNoMedia(p, when) {
+  const st = await kaigiState(p);
+  const open = (x) => x && x.state !== 'closed';
+  check(!st.missing && !open(st.publish) && !open(st.subscribe),
+    `${p.name}: no peer connection ${when} (publish ${JSON.stringify(st.publish)}, subscribe ${JSON.stringify(st.subscribe)})`);
+  check(!st.missing && !st.statsError && st.stats &&
+        Array.isArray(st.stats.inbound) && inboundRtp(st) === 0,
+  `${p.name}: no inbound RTP ${when} (${st.statsError ||
+    JSON.stringify(st.stats && st.stats.inbound)})`);
+}
+
+// getStats()'s srtpCipher is the IANA DTLS-SRTP profile name
+// ("SRTP_AEAD_AES_256_GCM", what Chromium 156 reports); older Chromium and
+// kaigi's own reports say "AEAD_AES_256_GCM". Both name the same profile.
+function isGcm256(cipher) {
+  return cipher === 'AEAD_AES_256_GCM' || cipher === 'SRTP_AEAD_AES_256_GCM';
+}
+
+function videoFrames(st, remote) {
+  const inbound = (st.stats && st.stats.inbound) || [];
+  return inbound.filter((i) => i.kind === 'video' && i.participant === remote)
+    .reduce((n, i) => n + (i.framesDecoded || 0), 0);
+}
+
+// Polls p's stats until it is on AEAD_AES_256_GCM and decodes video from
+// every one of remotes ({id: name}); then samples again >= 1 s later
+// and checks that every count grew.
+async function checkDecodes(p, remotes) {
+  const ids = Object.keys(remotes);
+  const first = await poll(async () => {
+    const st = await kaigiState(p);
+    const frames = ids.map((id) => videoFrames(st, id));
+    const cipher = st.stats && st.stats.srtpCipher;
+    return {
+      ok: isGcm256(cipher) && frames.every((n) => n > 0),
+      at: Date.now(), frames, cipher,
+      why: `srtpCipher ${cipher}, frames ${JSON.stringify(frames)}, ${st.statsError ||
+        JSON.stringify((st.stats && st.stats.inbound) || null)}`,
+    };
+  }, MEDIA_MS, 300);
+  const names = ids.map((id) => remotes[id]).join(' and ');
+  check(isGcm256(first.cipher),
+    `${p.name}: srtpCipher is AEAD_AES_256_GCM (${first.cipher})`);
+  if (!check(first.ok, `${p.name}: decodes video from ${names} (${first.ok
+    ? JSON.stringify(first.frames) : first.why})`)) return false;
+  await sleep(Math.max(0, first.at + 1000 - Date.now()));
+  const second = await poll(async () => {
+    const st = await kaigiState(p);
+    const frames = ids.map((id) => videoFrames(st, id));
+    return { ok: frames.every((n, i) => n > first.frames[i]), frames };
+  }, 5000, 300);
+  return check(second.ok, `${p.name}: video from ${names} keeps decoding (${
+    JSON.stringify(first.frames)} → ${JSON.stringify(second.frames)} frames)`);
+}
+
+async function checkEncryptionLabel(p) {
+  const r = await poll(async () => {
+    const e = await p.page.evaluate(() => {
+      const el = document.querySelector('#encryption');
+      return el ? { text: el.textContent.trim(), cipher: el.dataset.cipher } : null;
+    });
+    return {
+      ok: !!e && /not end-to-end/.test(e.text) && isGcm256(e.cipher),
+      why: JSON.stringify(e),
+    };
+  }, 5000, 200);
+  check(r.ok, `${p.name}: #encryption says client-to-server, not end-to-end (${r.why})`);
+}
+
+// The host's list item for a participant named name in list ('waiting-list'
+// or 'participants'); returns its data-participant.
+async function hostListItem(host, list, name, ms = STEP_MS) {
+  const r = await poll(async () => {
+    const items = await host.page.$$eval(`#${list} li[data-participant]`,
+      (lis) => lis.map((li) => ({ id: li.dataset.participant, text: li.textContent })));
+    const hit = items.find((i) => i.text.includes(name));
+    return { ok: !!hit, id: hit && hit.id, why: JSON.stringify(items) };
+  }, ms, 150);
+  check(r.ok, `host: #${list} lists ${name}${r.ok ? '' : ` (${r.why})`}`);
+  return r.ok ? r.id : null;
+}
+
+async function admit(host, name) {
+  const id = await hostListItem(host, 'waiting-list', name);
+  if (!id) return null;
+  await act(host, `admit ${name}`, () =>
+    host.page.click(`#waiting-list li[data-participant="${id}"] button.admit`));
+  return id;
+}
+
+async function participantId(p) {
+  const r = await poll(async () => {
+    const st = await kaigiState(p);
+    return { ok: typeof st.participant === 'string' && st.participant.length > 0,
+      id: st.participant, why: JSON.stringify(st.participant) };
+  }, 5000, 100);
+  must(r.ok, `${p.name}: window.kaigi.participant is its ID (${r.why})`);
+  return r.id;
+}
+
+async function shot(p, file, what) {
+  const to = path.join(artifacts, file);
+  try {
+    await p.page.screenshot({ path: to, fullPage: true });
+    check(fs.statSync(to).size > 0, `screenshot of ${what}: ${to}`);
+  } catch (e) {
+    check(false, `screenshot of ${what}: ${e.message}`);
+  }
+}
+
+/* --- scenarios ------------------------------------------------------- */
+
+async function scenarioBrowsers(browser, k) {
+  console.log('== scenario 1: a host and two participants in Chromium');
+  const m = await k.meeting('Browser standup');
+  const host = await openPage(browser, 'Host');
+  const aiko = await openPage(browser, 'Aiko');
+  const ren = await openPage(browser, 'Ren');
+
+  await joinAsHost(host, m);
+  need(await waitScreen(host, 'meeting', 'the host is in the meeting at once'),
+    'host joined');
+  const panel = await poll(async () => ({ ok: await host.page.isVisible('#host-panel') }), 5000, 100);
+  check(panel.ok, 'host: #host-panel is visible');
+  const hostId = await participantId(host);
+
+  await Promise.all([joinWithPin(aiko, k.origin, m), joinWithPin(ren, k.origin, m)]);
+  const waiting = await Promise.all([
+    waitScreen(aiko, 'waiting', 'waits in the waiting room'),
+    waitScreen(ren, 'waiting', 'waits in the waiting room'),
+  ]);
+  need(waiting.every(Boolean), 'both participants are waiting');
+  for (const p of [aiko, ren]) await checkNoMedia(p, 'while waiting');
+  check(!(await aiko.page.isVisible('#host-panel')), 'Aiko: no host panel');
+
+  for (const p of [aiko, ren]) need(await admit(host, p.name), `host admits ${p.name}`);
+  const admitted = await Promise.all([
+    waitScreen(aiko, 'meeting', 'admitted into the meeting'),
+    waitScreen(ren, 'meeting', 'admitted into the meeting'),
+  ]);
+  need(admitted.every(Boolean), 'both participants are in');
+  const aikoId = await participantId(aiko);
+  const renId = await participantId(ren);
+  check(new Set([hostId, aikoId, renId]).size === 3, 'three distinct participant IDs');
+
+  const names = { [hostId]: 'Host', [aikoId]: 'Aiko', [renId]: 'Ren' };
+  const others = (me) => Object.fromEntries(Object.entries(names).filter(([id]) => id !== me));
+  await Promise.all([
+    checkDecodes(host, others(hostId)),
+    checkDecodes(aiko, others(aikoId)),
+    checkDecodes(ren, others(renId)),
+  ]);
+  for (const p of [host, aiko, ren]) await checkEncryptionLabel(p);
+  const tiles = await aiko.page.$$eval('#tiles .tile[data-participant]',
+    (ts) => ts.map((t) => t.dataset.participant)).catch(() => []);
+  check(tiles.includes(hostId) && tiles.includes(renId),
+    `Aiko: #tiles has a tile for Host and Ren (${JSON.stringify(tiles)})`);
+  await shot(aiko, 'meeting-participant.png', 'the meeting page (Aiko)');
+
+  // A fourth participant waits while the others stream: nothing reaches it.
+  const late = await openPage(browser, 'Late');
+  await joinWithPin(late, k.origin, m);
+  need(await waitScreen(late, 'waiting', 'waits while the meeting streams'),
+    'Late is waiting');
+  const lateId = await hostListItem(host, 'waiting-list', 'Late');
+  await checkNoMedia(late, 'while waiting (others streaming)');
+  await sleep(1000); // a second sample, a while into the wait
+  await checkNoMedia(late, 'still, 1 s later');
+  await shot(host, 'host-panel.png', 'the host page with its panel');
+
+  // The host removes Ren; Ren's page says so and closes its connections.
+  const renItem = `#participants li[data-participant="${renId}"]`;
+  check(await host.page.isVisible(renItem), 'host: #participants lists Ren');
+  await act(host, 'remove Ren', () => host.page.click(`${renItem} button.remove`));
+  if (await waitScreen(ren, 'removed', 'shows it was removed')) {
+    const st = await kaigiState(ren);
+    const open = (x) => x && x.state !== 'closed';
+    check(!open(st.publish) && !open(st.subscribe),
+      `Ren: peer connections closed after removal (${JSON.stringify([st.publish, st.subscribe])})`);
+  }
+  const gone = await poll(async () => ({ ok: !(await host.page.isVisible(renItem)) }), 5000, 150);
+  check(gone.ok, 'host: Ren left #participants');
+
+  // And denies the late one.
+  if (lateId) {
+    await act(host, 'deny Late', () =>
+      host.page.click(`#waiting-list li[data-participant="${lateId}"] button.deny`));
+    await waitScreen(late, 'denied', 'shows it was denied');
+  }
+  const still = await kaigiState(aiko);
+  check(still.stats && videoFrames(still, hostId) > 0 && (await screen(aiko)) === 'meeting',
+    'Aiko is still in the meeting with the host');
+  for (const p of [host, aiko, ren, late]) await p.context.close().catch(() => {});
+}
+
+function runClient(binary, k, m, report, logPath) {
+  const log = fs.openSync(logPath, 'w');
+  const proc = childProcess.spawn(binary, [
+    '--server', `ws://${HOST}:${k.http}/ws`, '--meeting', m.id, '--pin', m.pin,
+    '--name', 'bot', '--duration', '8', '--report', report,
+  ], { stdio: ['ignore', log, log] });
+  fs.closeSync(log);
+  const exit = new Promise((resolve) => proc.on('exit', (code, sig) => resolve({ code, sig })));
+  cleanups.push(async () => {
+    if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
+  });
+  return { proc, exit };
+}
+
+async function scenarioClient(browser, k, clientBinary, tmp) {
+  console.log('== scenario 2: a host and a participant in Chromium, and kaigi-client');
+  const m = await k.meeting('Browser and bot');
+  const host = await openPage(browser, 'Host2');
+  const aiko = await openPage(browser, 'Aiko2');
+  await joinAsHost(host, m);
+  need(await waitScreen(host, 'meeting', 'the host is in the meeting'), 'host joined');
+  const hostId = await participantId(host);
+  await joinWithPin(aiko, k.origin, m);
+  need(await waitScreen(aiko, 'waiting', 'waits in the waiting room'), 'Aiko2 waits');
+  need(await admit(host, 'Aiko2'), 'host admits Aiko2');
+  need(await waitScreen(aiko, 'meeting', 'admitted into the meeting'), 'Aiko2 is in');
+  const aikoId = await participantId(aiko);
+
+  const report = path.join(tmp, 'bot.json');
+  const botLog = path.join(artifacts, 'kaigi-client-bot.log');
+  const bot = runClient(clientBinary, k, m, report, botLog);
+  const botId = await admit(host, 'bot');
+  need(botId, 'host admits kaigi-client');
+  await Promise.all([
+    checkDecodes(host, { [aikoId]: 'Aiko2', [botId]: 'bot' }),
+    checkDecodes(aiko, { [hostId]: 'Host2', [botId]: 'bot' }),
+  ]);
+
+  const end = await Promise.race([bot.exit, sleep(25000).then(() => null)]);
+  if (!end) bot.proc.kill('SIGKILL');
+  check(end && end.code === 0, `kaigi-client exits 0 (${JSON.stringify(end)})`);
+  let r = {};
+  try {
+    fs.copyFileSync(report, path.join(artifacts, 'kaigi-client-bot.json'));
+    r = JSON.parse(fs.readFileSync(report, 'utf8'));
+  } catch (e) {
+    check(false, `kaigi-client's report: ${e.message}`);
+  }
+  check(r.waited === true && r.admitted === true,
+    `kaigi-client waited and was admitted (waited ${r.waited}, admitted ${r.admitted})`);
+  check(r.participant === botId, `kaigi-client's ID is the one the host admitted (${r.participant})`);
+  check(r.srtp_profile === 'AEAD_AES_256_GCM',
+    `kaigi-client is on AEAD_AES_256_GCM (${r.srtp_profile})`);
+  check(r.media_while_waiting === 0,
+    `kaigi-client got no media while waiting (${r.media_while_waiting})`);
+  const remotes = r.remotes || {};
+  for (const [id, name] of [[hostId, 'Host2'], [aikoId, 'Aiko2']]) {
+    const got = remotes[id] || {};
+    check(got.video_frames_decoded > 0,
+      `kaigi-client decoded ${name}'s video from Chromium (${got.video_frames_decoded} frames, ${got.decode_errors} errors)`);
+  }
+  check(r.srtp_unprotect_failures === 0,
+    `kaigi-client: no SRTP unprotect failures (${r.srtp_unprotect_failures})`);
+  for (const p of [host, aiko]) await p.context.close().catch(() => {});
+}
+
+/* --- main ------------------------------------------------------------ */
+
+function loadPlaywright() {
+  try {
+    return require('playwright-core');
+  } catch (e) {
+    return null;
+  }
+}
+
+async function cleanup() {
+  while (cleanups.length) {
+    const fn = cleanups.pop();
+    try {
+      await fn();
+    } catch (e) {
+      // nothing more to do on the way out
+    }
+  }
+}
+
+async function main() {
+  const [kaigiBin, clientBin] = process.argv.slice(2);
+  if (!kaigiBin || !clientBin) {
+    console.error('usage: node meetings.test.js KAIGI KAIGI_CLIENT');
+    return 2;
+  }
+  const required = process.env.KAIGI_BROWSER_REQUIRED === '1';
+  const pw = loadPlaywright();
+  const missing = !pw ? 'playwright-core (cd tests/browser && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci)'
+    : !fs.existsSync(CHROMIUM) ? `${CHROMIUM} (apt-get install chromium)` : null;
+  if (missing && required) {
+    check(false, `missing ${missing}`);
+    return 1;
+  }
+  if (missing) {
+    console.log(`SKIP missing ${missing}`);
+    return 77;
+  }
+  artifacts = path.resolve(process.env.KAIGI_ARTIFACTS ||
+    path.join(ROOT, 'build', 'browser-artifacts'));
+  fs.mkdirSync(artifacts, { recursive: true });
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'kaigi-browser-'));
+  cleanups.push(async () => fs.rmSync(tmp, { recursive: true, force: true }));
+
+  const k = new Kaigi(path.resolve(kaigiBin), tmp);
+  cleanups.push(async () => {
+    k.kill();
+    fs.copyFileSync(k.logPath, path.join(artifacts, 'kaigi.log'));
+  });
+  process.on('exit', () => k.kill()); // even on an uncaught throw
+
+  let browser = null;
+  try {
+    await k.start();
+    browser = await pw.chromium.launch({
+      executablePath: CHROMIUM, args: LAUNCH_ARGS, timeout: STEP_MS,
+    });
+    cleanups.push(async () => browser.close());
+    for (const scenario of [
+      () => scenarioBrowsers(browser, k),
+      () => scenarioClient(browser, k, path.resolve(clientBin), tmp),
+    ]) {
+      try {
+        await scenario();
+      } catch (e) {
+        if (!(e instanceof Abort)) check(false, `unexpected: ${e.stack || e}`);
+        else console.log('     (the rest of this scenario is skipped)');
+      }
+    }
+    await browser.close();
+    const ex = await k.stop();
+    check(ex.code === 0, `kaigi exits cleanly on SIGTERM (${JSON.stringify(ex)})`);
+  } catch (e) {
+    if (!(e instanceof Abort)) check(false, `unexpected: ${e.stack || e}`);
+  }
+  if (results.failed) {
+    console.log(`--- kaigi.log (tail)\n${tail(k.logPath)}`);
+    for (const f of fs.readdirSync(artifacts).filter((x) => x.endsWith('.log')).sort()) {
+      if (f === 'kaigi.log') continue;
+      console.log(`--- ${f} (tail)\n${tail(path.join(artifacts, f), 2500)}`);
+    }
+  }
+  return results.failed ? 1 : 0;
+}
+
+const watchdog = setTimeout(() => {
+  check(false, `the whole test took over ${TOTAL_MS / 1000} s`);
+  console.log(`${results.passed} passed, ${results.failed} failed`);
+  cleanup().finally(() => process.exit(1));
+  setTimeout(() => process.exit(1), 5000).unref();
+}, TOTAL_MS);
+
+for (const sig of ['SIGINT', 'SIGTERM']) {
+  process.on(sig, () => {
+    console.log(`FAIL interrupted by ${sig}`);
+    cleanup().finally(() => process.exit(1));
+  });
+}
+
+main().then(async (rc) => {
+  await cleanup();
+  clearTimeout(watchdog);
+  if (rc !== 2 && rc !== 77) {
+    console.log(`${results.passed} passed, ${results.failed} failed`);
+  }
+  process.exit(rc);
+}, async (e) => {
+  console.log(`FAIL unexpected: ${e.stack || e}`);
+  await cleanup();
+  console.log(`${results.passed} passed, ${results.failed + 1} failed`);
+  process.exit(1);
+});
