@@ -39,6 +39,7 @@ const MEDIA_MS = 30000; // first decoded frames on every page
 const t0 = Date.now();
 const results = { passed: 0, failed: 0 };
 const cleanups = []; // run in reverse on every exit path
+const children = []; // killed at exit, even on an uncaught throw
 let artifacts = null;
 
 function elapsed() {
@@ -136,6 +137,7 @@ class Kaigi {
       '--data', this.data, '--node', 'browser-test', '--www', WWW,
     ], { stdio: ['ignore', log, log] });
     fs.closeSync(log);
+    children.push(this.proc);
     this.exit = new Promise((resolve) => {
       this.proc.on('exit', (code, sig) => resolve({ code, sig }));
     });
@@ -521,6 +523,7 @@ function runClient(binary, k, m, report, logPath) {
     '--name', 'bot', '--duration', '8', '--report', report,
   ], { stdio: ['ignore', log, log] });
   fs.closeSync(log);
+  children.push(proc);
   const exit = new Promise((resolve) => proc.on('exit', (code, sig) => resolve({ code, sig })));
   cleanups.push(async () => {
     if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
@@ -630,7 +633,6 @@ async function main() {
     k.kill();
     fs.copyFileSync(k.logPath, path.join(artifacts, 'kaigi.log'));
   });
-  process.on('exit', () => k.kill()); // even on an uncaught throw
 
   let browser = null;
   try {
@@ -666,30 +668,33 @@ async function main() {
   return results.failed ? 1 : 0;
 }
 
-const watchdog = setTimeout(() => {
-  check(false, `the whole test took over ${TOTAL_MS / 1000} s`);
-  console.log(`${results.passed} passed, ${results.failed} failed`);
-  cleanup().finally(() => process.exit(1));
-  setTimeout(() => process.exit(1), 5000).unref();
-}, TOTAL_MS);
+process.on('exit', () => {
+  for (const c of children) {
+    if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  }
+});
 
-for (const sig of ['SIGINT', 'SIGTERM']) {
-  process.on(sig, () => {
-    console.log(`FAIL interrupted by ${sig}`);
-    cleanup().finally(() => process.exit(1));
-  });
+// Ends the run from outside main (the watchdog, a signal): one failed
+// check, the summary, then every cleanup, with 5 s for it at most.
+let stopping = false;
+function stop(why) {
+  if (stopping) return;
+  stopping = true;
+  check(false, why);
+  console.log(`${results.passed} passed, ${results.failed} failed`);
+  setTimeout(() => process.exit(1), 5000).unref();
+  cleanup().finally(() => process.exit(1));
 }
 
+const watchdog = setTimeout(() => stop(`the whole test took over ${TOTAL_MS / 1000} s`), TOTAL_MS);
+for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => stop(`interrupted by ${sig}`));
+
 main().then(async (rc) => {
+  if (stopping) return;
   await cleanup();
   clearTimeout(watchdog);
   if (rc !== 2 && rc !== 77) {
     console.log(`${results.passed} passed, ${results.failed} failed`);
   }
   process.exit(rc);
-}, async (e) => {
-  console.log(`FAIL unexpected: ${e.stack || e}`);
-  await cleanup();
-  console.log(`${results.passed} passed, ${results.failed + 1} failed`);
-  process.exit(1);
-});
+}, (e) => stop(`unexpected: ${e.stack || e}`));
