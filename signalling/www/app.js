@@ -48,12 +48,14 @@
   const people = new Map(); // id -> {id, name}
   let attendees = null; // from the host's `attendees`
   let waitingList = [];
+  const mutedIds = new Set(); // muted by this host since the last attendees
   const midOwner = new Map(); // subscribe mid -> participant ID (active sections)
   let pubBusy = false; // a publish offer awaits its answer
   let pubAgain = false; // renegotiate once the answer is in
   let subChain = Promise.resolve();
   let statsTimer = null;
-  let mutedByHost = false;
+  let mutedByHost = false; // muted by the host, no unmute request since
+  let serverMuted = false; // kaigi drops our audio until we send unmute
 
   // ---- small helpers -----------------------------------------------------
 
@@ -223,7 +225,10 @@
       case 'host': return onHost(msg.participant);
       case 'settings': return onSettings(msg);
       case 'waiting_list': waitingList = msg.waiting || []; return renderWaitingList();
-      case 'attendees': attendees = msg.attendees || []; return renderParticipants();
+      case 'attendees':
+        attendees = msg.attendees || [];
+        mutedIds.clear();
+        return renderParticipants();
       case 'join_notice': return notice((msg.participant && msg.participant.name) + ' joined');
       case 'leave_notice': return notice((msg.participant && msg.participant.name) + ' left');
       case 'lock_attempt': return notice(msg.name + ' tried to join the locked meeting');
@@ -244,7 +249,14 @@
     if (K.state === 'landing' || K.state === 'waiting') {
       if (K.state === 'waiting') show('landing');
       closing = true;
-      showLandingError(msg.code, text);
+      if (msg.code === 'wrong_credentials' && cred && cred.invite) {
+        showLandingError(msg.code, 'This invitation link is not valid or was already used. ' +
+          'Ask for a new one, or join with the meeting ID and PIN.');
+      } else if (msg.code === 'wrong_credentials' && cred && cred.host_key) {
+        showLandingError(msg.code, 'This host link is not valid.');
+      } else {
+        showLandingError(msg.code, text);
+      }
       resetJoinButton();
       if (msg.code === 'wrong_credentials' && cred && !cred.pin) {
         // A spent or wrong link: offer the ID + PIN form instead.
@@ -256,6 +268,13 @@
     }
     setStatus(text, true);
     if (msg.code === 'share_denied') stopShare();
+    if (msg.code === 'muted_by_host') {
+      mutedByHost = true;
+      serverMuted = true;
+      const a = localStream && localStream.getAudioTracks()[0];
+      if (a) a.enabled = false;
+      renderMute();
+    }
     if (msg.code === 'room_full' || msg.code === 'internal') {
       teardown();
       $('#error-text').textContent = text;
@@ -655,9 +674,15 @@
   function toggleMute() {
     const a = localStream && localStream.getAudioTracks()[0];
     if (!a) return;
-    if (!a.enabled && mutedByHost) {
+    if (!a.enabled && serverMuted) {
+      if (mutedByHost) {
+        // kaigi drops our audio until the host asks us to unmute.
+        setStatus(ERROR_TEXT.muted_by_host, false);
+        return;
+      }
       send({ type: 'unmute' });
-      mutedByHost = false;
+      serverMuted = false;
+      setStatus('');
     }
     a.enabled = !a.enabled;
     renderMute();
@@ -686,6 +711,7 @@
 
   function onMutedByHost() {
     mutedByHost = true;
+    serverMuted = true;
     const a = localStream && localStream.getAudioTracks()[0];
     if (a) a.enabled = false;
     renderMute();
@@ -796,10 +822,10 @@
     for (const a of attendees || []) {
       if (!a.id || a.id === K.participant) continue;
       seen.add(a.id);
-      list.push({ id: a.id, name: a.name, generic: !!a.generic, muted: !!a.muted });
+      list.push({ id: a.id, name: a.name, generic: !!a.generic, muted: !!a.muted || mutedIds.has(a.id) });
     }
     for (const p of people.values()) {
-      if (!seen.has(p.id)) list.push({ id: p.id, name: p.name, generic: false, muted: false });
+      if (!seen.has(p.id)) list.push({ id: p.id, name: p.name, generic: false, muted: mutedIds.has(p.id) });
     }
     for (const p of list) {
       if (!people.has(p.id) && attendees) {
@@ -820,13 +846,28 @@
       if (p.muted) n.append(el('small', 'tag', 'muted'));
       const mute = el('button', 'mute', 'Mute');
       mute.type = 'button';
-      mute.onclick = () => send({ type: 'mute', participant: p.id });
+      mute.onclick = () => {
+        send({ type: 'mute', participant: p.id });
+        mutedIds.add(p.id);
+        renderParticipants();
+      };
       const rm = el('button', 'remove', 'Remove');
       rm.type = 'button';
       rm.onclick = () => {
         send({ type: 'remove', participant: p.id });
       };
-      li.append(n, mute, rm);
+      li.append(n, mute);
+      if (p.muted) {
+        const ask = el('button', 'ask-unmute', 'Ask to unmute');
+        ask.type = 'button';
+        ask.onclick = () => {
+          send({ type: 'ask_unmute', participant: p.id });
+          mutedIds.delete(p.id);
+          renderParticipants();
+        };
+        li.append(ask);
+      }
+      li.append(rm);
       ul.append(li);
     }
     if (K.host && !ul.children.length) ul.append(el('li', 'empty', 'Nobody else is here yet.'));
