@@ -445,6 +445,8 @@ static kg_session *session_by_id(kg_sfu *s, const live *lv, const char *id)
     return NULL;
 }
 
+static json_t *settings_msg(const live *lv);
+
 /* Puts an admitted participant into room r: tells the others, starts its
  * media on the worker, and sends `joined` and the first subscribe offer.
  * Only here does a participant get ICE credentials and SDP. */
@@ -484,6 +486,11 @@ static void enter_room(kg_session *ss, sroom *r)
         json_object_set_new(j, "host", json_boolean(h == ss));
         json_object_set_new(j, "host_id", json_string(h ? h->id : ""));
         json_object_set_new(j, "title", json_string(ss->live->m.title));
+        /* The meeting's settings now, so that a client knows from the
+         * start whether it may share its screen or chat. */
+        json_t *st = settings_msg(ss->live);
+        json_object_del(st, "type");
+        json_object_set_new(j, "settings", st);
     }
     send_json(ss, j);
     for (kg_session *o = r->members; o; o = o->room_next) {
