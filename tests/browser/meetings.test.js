@@ -332,11 +332,11 @@ async function checkNoMedia(p, when) {
     JSON.stringify(st.stats && st.stats.inbound)})`);
 }
 
-// getStats()'s srtpCipher is the IANA DTLS-SRTP profile name
-// ("SRTP_AEAD_AES_256_GCM", what Chromium 156 reports); older Chromium and
-// kaigi's own reports say "AEAD_AES_256_GCM". Both name the same profile.
+// window.kaigi.stats() names the profile as RFC 7714 does; Chromium 156's
+// own getStats() says "SRTP_AEAD_AES_256_GCM" (the IANA name), and the
+// page is the one that turns it into one name (DOM.md).
 function isGcm256(cipher) {
-  return cipher === 'AEAD_AES_256_GCM' || cipher === 'SRTP_AEAD_AES_256_GCM';
+  return cipher === 'AEAD_AES_256_GCM';
 }
 
 function videoFrames(st, remote) {
