@@ -1,5 +1,6 @@
 /* kaigi-client: a headless participant. Joins a room over the signalling
- * WebSocket, publishes a synthetic Opus tone and a VP8 test pattern over
+ * WebSocket, publishes a synthetic Opus tone and a VP8 test pattern (and
+ * with --screen a second, smaller one marked as a screen share) over
  * DTLS-SRTP, receives and decodes everyone else's media, and writes a
  * JSON report of what it sent and what it could verify.
  *

@@ -199,7 +199,9 @@ typedef struct kc_meeting {
     bool remove_armed;
     kc_held held[KC_MAX_HELD];
     size_t n_held;
-    int64_t removed_ms; /* wall clock of our `removed`, 0: none */
+    int64_t waiting_ms; /* wall clock of the first `waiting`, 0: none */
+    int64_t joined_ms;  /* ... of `joined` */
+    int64_t removed_ms; /* ... of our `removed` */
     json_t *removes;    /* [{"name", "unix_ms"}] of each remove we sent */
     uv_timer_t lock_timer, end_timer, remove_timer, hold_timer;
     bool timers_open;

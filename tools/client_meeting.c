@@ -283,6 +283,7 @@ void kc_meeting_on_joined(kc_app *app, json_t *msg)
     kc_meeting *m = &app->meeting;
     const char *host_id = json_string_value(json_object_get(msg, "host_id"));
     set_host_id(app, host_id);
+    m->joined_ms = kc_unix_ms();
     /* "host" is what binds; host_id may be absent for ad-hoc rooms. */
     m->host = json_is_true(json_object_get(msg, "host"));
     if (m->waited) /* the time spent waiting is not the run's */
@@ -298,8 +299,10 @@ static void on_waiting(kc_app *app, json_t *msg)
     if (app->joined)
         return;
     const char *reason = str_field(msg, "reason");
-    if (!m->waited)
+    if (!m->waited) {
+        m->waiting_ms = kc_unix_ms();
         kc_watchdog_rearm(app, (kg_time)(app->opts.max_wait * 1e9));
+    }
     m->waited = true;
     snprintf(m->waiting_reason, sizeof(m->waiting_reason), "%s", reason);
     notice(app, json_pack("{s:s, s:s}", "type", "waiting", "reason", reason));
@@ -416,6 +419,11 @@ void kc_meeting_on_join_error(kc_app *app, const char *code, json_t *msg)
 
 /* --- report --------------------------------------------------------- */
 
+static json_t *unix_ms_json(int64_t ms)
+{
+    return ms ? json_integer(ms) : json_null();
+}
+
 void kc_meeting_report(const kc_app *app, json_t *r)
 {
     const kc_meeting *m = &app->meeting;
@@ -427,10 +435,11 @@ void kc_meeting_report(const kc_app *app, json_t *r)
         (json_int_t)m->media_while_waiting, "transports_while_waiting",
         (json_int_t)m->transports_while_waiting, "notices",
         m->notices ? m->notices : json_null());
-    json_t *t = json_pack(
-        "{s:o, s:O}", "removed_unix_ms",
-        m->removed_ms ? json_integer(m->removed_ms) : json_null(), "removes",
-        m->removes ? m->removes : json_null());
+    json_t *t = json_pack("{s:o, s:o, s:o, s:O}", "waiting_unix_ms",
+                          unix_ms_json(m->waiting_ms), "joined_unix_ms",
+                          unix_ms_json(m->joined_ms), "removed_unix_ms",
+                          unix_ms_json(m->removed_ms), "removes",
+                          m->removes ? m->removes : json_null());
     if (f && t)
         json_object_update(f, t);
     json_decref(t);
