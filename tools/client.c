@@ -442,21 +442,22 @@ static int numeric_ip(const char *s)
                : -1;
 }
 
-/* --hold a,b (in place: argv's strings are ours to modify). Returns 0 or
- * -1 for an empty name or more than KC_MAX_HOLD names. */
+/* --hold a,b (split in place, once checked, so that an error message
+ * still shows the whole value: argv's strings are ours to modify).
+ * Returns 0 or -1 for an empty name or more than KC_MAX_HOLD names. */
 static int add_holds(kc_opts *o, char *list)
 {
-    for (char *p = list;;) {
-        char *comma = strchr(p, ',');
-        if (comma)
-            *comma = '\0';
-        if (!*p || o->n_hold == KC_MAX_HOLD)
-            return -1;
+    size_t n = 1;
+    for (const char *p = list; *p; p++)
+        n += *p == ',';
+    if (!*list || strstr(list, ",,") || list[strlen(list) - 1] == ',' ||
+        *list == ',' || n > KC_MAX_HOLD - o->n_hold)
+        return -1;
+    char *save = NULL;
+    for (char *p = strtok_r(list, ",", &save); p;
+         p = strtok_r(NULL, ",", &save))
         o->hold[o->n_hold++] = p;
-        if (!comma)
-            return 0;
-        p = comma + 1;
-    }
+    return 0;
 }
 
 /* One option's value; returns 0 or -1 for a bad value, 1 for --help, 2
