@@ -2,6 +2,7 @@
  * mirrored client-side helpers kaigi-client uses. Everything here works
  * on parsed kg_sdp objects through the public API of sdp.h; the text
  * rules live in sdp.c. */
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -353,31 +354,63 @@ int kg_sdp_offer_subscribe(const kg_sdp_track *tracks, size_t n,
     return finish(offer, rc);
 }
 
+/* A track id must fit where kaigi keeps it: kg_sdp_track.track_id. */
+static int check_pub_track(const kg_sdp_pub_track *t)
+{
+    if ((t->kind != KG_SDP_AUDIO && t->kind != KG_SDP_VIDEO) ||
+        !t->track_id ||
+        !is_token(t->track_id, sizeof(((kg_sdp_track *)0)->track_id)))
+        return KG_ERR_INVAL;
+    return 0;
+}
+
+static int offer_publish_sections(const kg_sdp_pub_track *tracks, size_t n,
+                                  const char *cname, kg_sdp *offer)
+{
+    for (size_t i = 0; i < n; i++) {
+        const kg_sdp_pub_track *t = &tracks[i];
+        int rc = check_pub_track(t);
+        if (rc)
+            return rc;
+        char mid[8];
+        snprintf(mid, sizeof(mid), "%zu", i);
+        kg_sdp_media *m = add_live(offer, t->kind, mid);
+        if (!m)
+            return KG_ERR_NOMEM;
+        m->dir = KG_SDP_SENDONLY;
+        m->rtcp_rsize = true;
+        kaigi_codec(m, t->kind == KG_SDP_AUDIO ? 111 : 96);
+        rc = sender(m, t->ssrc, cname, cname, t->track_id);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+int kg_sdp_offer_publish_tracks(const kg_sdp_pub_track *tracks, size_t n,
+                                const char *cname, const kg_sdp_local *local,
+                                kg_sdp *offer)
+{
+    if (!offer || offer->n_media || offer->media || offer->n_bundle ||
+        !tracks || n == 0 || !cname ||
+        !is_token(cname, sizeof(((kg_sdp_ssrc *)0)->cname)))
+        return KG_ERR_INVAL;
+    if (n > KG_SDP_MAX_MEDIA)
+        return KG_ERR_FULL;
+    int rc = begin(offer, local, false, KG_SDP_SETUP_ACTPASS);
+    if (!rc)
+        rc = offer_publish_sections(tracks, n, cname, offer);
+    return finish(offer, rc);
+}
+
 int kg_sdp_offer_publish(uint32_t audio_ssrc, uint32_t video_ssrc,
                          const char *cname, const kg_sdp_local *local,
                          kg_sdp *offer)
 {
-    if (!offer || offer->n_media || offer->media || offer->n_bundle ||
-        !cname || !is_token(cname, sizeof(((kg_sdp_ssrc *)0)->cname)))
-        return KG_ERR_INVAL;
-    int rc = begin(offer, local, false, KG_SDP_SETUP_ACTPASS);
-    static const struct {
-        enum kg_sdp_kind kind;
-        const char *mid;
-        uint8_t pt;
-        const char *track;
-    } secs[] = {{KG_SDP_AUDIO, "0", 111, "audio"}, {KG_SDP_VIDEO, "1", 96, "video"}};
-    for (size_t i = 0; i < KG_ARRAY_LEN(secs) && !rc; i++) {
-        kg_sdp_media *m = add_live(offer, secs[i].kind, secs[i].mid);
-        if (!m) {
-            rc = KG_ERR_NOMEM;
-            break;
-        }
-        m->dir = KG_SDP_SENDONLY;
-        m->rtcp_rsize = true;
-        kaigi_codec(m, secs[i].pt);
-        rc = sender(m, i == 0 ? audio_ssrc : video_ssrc, cname, cname,
-                    secs[i].track);
-    }
-    return finish(offer, rc);
+    const kg_sdp_pub_track tracks[] = {
+        {KG_SDP_AUDIO, audio_ssrc, "audio"},
+        {KG_SDP_VIDEO, video_ssrc, "video"},
+    };
+    return kg_sdp_offer_publish_tracks(tracks, KG_ARRAY_LEN(tracks), cname,
+                                       local, offer);
 }

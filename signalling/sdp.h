@@ -278,6 +278,24 @@ int kg_sdp_offer_publish(uint32_t audio_ssrc, uint32_t video_ssrc,
                          const char *cname, const kg_sdp_local *local,
                          kg_sdp *offer);
 
+/* One track a client publishes (kg_sdp_offer_publish_tracks). */
+typedef struct kg_sdp_pub_track {
+    enum kg_sdp_kind kind; /* audio or video */
+    uint32_t ssrc;
+    const char *track_id; /* msid track id, a token ("video-screen") */
+} kg_sdp_pub_track;
+
+/* kg_sdp_offer_publish for any list of tracks: one sendonly section per
+ * track, in order, with mids "0", "1", "2"... (all in BUNDLE); audio is
+ * opus pt 111 with audio-level ext id 1, video VP8 pt 96; msid
+ * "<cname> <track_id>". kg_sdp_offer_publish is this with the tracks
+ * "audio" and "video". Returns 0, KG_ERR_INVAL (n == 0, a kind other
+ * than audio/video, a cname or track id that is not a token, a bad
+ * local), or KG_ERR_FULL for more than KG_SDP_MAX_MEDIA tracks. */
+int kg_sdp_offer_publish_tracks(const kg_sdp_pub_track *tracks, size_t n,
+                                const char *cname, const kg_sdp_local *local,
+                                kg_sdp *offer);
+
 /* Answers a subscribe offer as a receiver: every section recvonly (or
  * inactive if offered inactive or recvonly), same codecs, payload types,
  * fmtp, rtcp-fb and extmaps, setup:active, not ice-lite. Unusable

@@ -669,6 +669,111 @@ static void test_client_publish_to_server(void **state)
     kg_sdp_del(offer);
 }
 
+/* A camera and a screen share: three sendonly sections, and kaigi's
+ * answer takes all three, in order, with the screen's msid intact in the
+ * offer kaigi learns its track id from. */
+static void test_client_publish_three_tracks(void **state)
+{
+    (void)state;
+    const kg_sdp_pub_track tracks[] = {
+        {KG_SDP_AUDIO, 11, "audio"},
+        {KG_SDP_VIDEO, 22, "video"},
+        {KG_SDP_VIDEO, 33, "video-screen"},
+    };
+    kg_sdp *offer = kg_sdp_new();
+    assert_int_equal(kg_sdp_offer_publish_tracks(tracks, 3, "kc1",
+                                                 &client_local, offer),
+                     0);
+    const char *text = round_trip(offer);
+    assert_contains(text, "a=group:BUNDLE 0 1 2\r\n");
+    assert_contains(text, "a=msid:kc1 video\r\n");
+    assert_contains(text, "a=msid:kc1 video-screen\r\n");
+    assert_contains(text, "a=ssrc:33 msid:kc1 video-screen\r\n");
+    kg_sdp *parsed = parse_ok(text);
+    assert_int_equal(parsed->n_media, 3);
+    assert_string_equal(parsed->media[2].mid, "2");
+    assert_int_equal(parsed->media[2].kind, KG_SDP_VIDEO);
+    assert_int_equal(parsed->media[2].dir, KG_SDP_SENDONLY);
+    assert_int_equal(parsed->media[2].ssrcs[0].ssrc, 33);
+
+    kg_sdp *ans = kg_sdp_new();
+    assert_int_equal(kg_sdp_answer_publish(parsed, &server_local, ans), 0);
+    assert_int_equal(ans->n_media, 3);
+    assert_int_equal(ans->n_bundle, 3);
+    for (size_t i = 0; i < 3; i++) {
+        assert_int_equal(ans->media[i].dir, KG_SDP_RECVONLY);
+        assert_int_not_equal(ans->media[i].port, 0);
+        assert_int_equal(ans->media[i].n_ssrcs, 0);
+        assert_string_equal(ans->media[i].mid, parsed->media[i].mid);
+    }
+    assert_int_equal(ans->media[0].codecs[0].pt, 111);
+    assert_int_equal(ans->media[1].codecs[0].pt, 96);
+    assert_int_equal(ans->media[2].codecs[0].pt, 96);
+    assert_string_equal(ans->media[2].codecs[0].name, "VP8");
+    assert_int_equal(ans->media[2].codecs[0].fb,
+                     KG_SDP_FB_NACK | KG_SDP_FB_NACK_PLI | KG_SDP_FB_CCM_FIR);
+    text = round_trip(ans);
+    assert_contains(text, "a=group:BUNDLE 0 1 2\r\n");
+    kg_sdp_del(ans);
+    kg_sdp_del(parsed);
+    kg_sdp_del(offer);
+}
+
+/* What kg_sdp_offer_publish_tracks refuses, leaving the offer empty. */
+static void test_client_publish_tracks_errors(void **state)
+{
+    (void)state;
+    kg_sdp_pub_track t[2] = {
+        {KG_SDP_AUDIO, 1, "audio"},
+        {KG_SDP_VIDEO, 2, "video"},
+    };
+    kg_sdp *offer = kg_sdp_new();
+    assert_int_equal(kg_sdp_offer_publish_tracks(t, 0, "kc", &client_local,
+                                                 offer),
+                     KG_ERR_INVAL);
+    assert_int_equal(kg_sdp_offer_publish_tracks(NULL, 2, "kc",
+                                                 &client_local, offer),
+                     KG_ERR_INVAL);
+    assert_int_equal(kg_sdp_offer_publish_tracks(t, KG_SDP_MAX_MEDIA + 1,
+                                                 "kc", &client_local, offer),
+                     KG_ERR_FULL); /* checked before any track is read */
+    t[1].kind = KG_SDP_OTHER;
+    assert_int_equal(kg_sdp_offer_publish_tracks(t, 2, "kc", &client_local,
+                                                 offer),
+                     KG_ERR_INVAL);
+    assert_int_equal(offer->n_media, 0);
+    assert_null(offer->media);
+    t[1].kind = KG_SDP_VIDEO;
+    t[1].track_id = "two words";
+    assert_int_equal(kg_sdp_offer_publish_tracks(t, 2, "kc", &client_local,
+                                                 offer),
+                     KG_ERR_INVAL);
+    t[1].track_id = "x\r\na=x"; /* line injection */
+    assert_int_equal(kg_sdp_offer_publish_tracks(t, 2, "kc", &client_local,
+                                                 offer),
+                     KG_ERR_INVAL);
+    t[1].track_id = "0123456789012345678901234567890123456789012345678901234"
+                    "567890123"; /* 64: no room for the NUL */
+    assert_int_equal(kg_sdp_offer_publish_tracks(t, 2, "kc", &client_local,
+                                                 offer),
+                     KG_ERR_INVAL);
+    t[1].track_id = NULL;
+    assert_int_equal(kg_sdp_offer_publish_tracks(t, 2, "kc", &client_local,
+                                                 offer),
+                     KG_ERR_INVAL);
+    assert_int_equal(offer->n_media, 0);
+    t[1].track_id = "video";
+    assert_int_equal(kg_sdp_offer_publish_tracks(t, 2, "kc", &client_local,
+                                                 offer),
+                     0);
+    assert_int_equal(offer->n_media, 2);
+    /* Not empty any more. */
+    assert_int_equal(kg_sdp_offer_publish_tracks(t, 2, "kc", &client_local,
+                                                 offer),
+                     KG_ERR_INVAL);
+    kg_sdp_del(offer);
+}
+
 /* The datachannel section of an offer is rejected in the answer, with
  * its format and mid, and left out of BUNDLE. */
 static void test_datachannel_rejected(void **state)
@@ -1231,6 +1336,8 @@ int main(void)
         cmocka_unit_test(test_subscribe_cycle),
         cmocka_unit_test(test_subscribe_no_tracks_and_errors),
         cmocka_unit_test(test_client_publish_to_server),
+        cmocka_unit_test(test_client_publish_three_tracks),
+        cmocka_unit_test(test_client_publish_tracks_errors),
         cmocka_unit_test(test_datachannel_rejected),
         cmocka_unit_test(test_publish_unsupported),
         cmocka_unit_test(test_every_prefix),

@@ -1,5 +1,6 @@
 /* kaigi-client: a headless participant. Joins a room over the signalling
- * WebSocket, publishes a synthetic Opus tone and a VP8 test pattern over
+ * WebSocket, publishes a synthetic Opus tone and a VP8 test pattern (and
+ * with --screen a second, smaller one marked as a screen share) over
  * DTLS-SRTP, receives and decodes everyone else's media, and writes a
  * JSON report of what it sent and what it could verify.
  *
@@ -8,6 +9,7 @@
  * offers) → publish for --duration → drain 500 ms → leave → report. Every
  * phase has a timeout and a global watchdog bounds the whole run, so the
  * program always ends. */
+#include <arpa/inet.h>
 #include <getopt.h>
 #include <jansson.h>
 #include <netdb.h>
@@ -15,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "crypto/random.h"
@@ -28,6 +31,13 @@ static void finish(kc_app *app);
 kg_time kc_now(void)
 {
     return uv_hrtime();
+}
+
+int64_t kc_unix_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static uint64_t ms_until(kg_time t, kg_time now)
@@ -222,14 +232,29 @@ static void ws_event(void *user, enum kc_ws_event ev, const char *detail)
 
 static json_t *remote_json(const kc_remote *r)
 {
-    return json_pack("{s:s, s:I, s:I, s:f, s:I, s:I, s:I, s:b}", "name",
-                     r->name, "audio_packets", (json_int_t)r->audio_packets,
-                     "audio_frames_decoded",
-                     (json_int_t)r->audio_frames_decoded, "audio_peak_hz",
-                     kc_remote_peak_hz(r), "video_packets",
-                     (json_int_t)r->video_packets, "video_frames_decoded",
-                     (json_int_t)r->video_frames_decoded, "decode_errors",
-                     (json_int_t)r->decode_errors, "present", r->present);
+    return json_pack(
+        "{s:s, s:I, s:I, s:f, s:I, s:I, s:I, s:I, s:I, s:b, s:o}", "name",
+        r->name, "audio_packets", (json_int_t)r->audio_packets,
+        "audio_frames_decoded", (json_int_t)r->audio_frames_decoded,
+        "audio_peak_hz", kc_remote_peak_hz(r), "video_packets",
+        (json_int_t)r->video_packets, "video_frames_decoded",
+        (json_int_t)r->video_frames_decoded, "screen_packets",
+        (json_int_t)r->screen_packets, "screen_frames_decoded",
+        (json_int_t)r->screen_frames_decoded, "decode_errors",
+        (json_int_t)r->decode_errors, "present", r->present,
+        "last_media_unix_ms",
+        r->last_media_ms ? json_integer(r->last_media_ms) : json_null());
+}
+
+/* {"sent_frames", "sent_packets", "error"}: error is share_denied when
+ * kaigi refused to forward it. All 0 / null without --screen. */
+static json_t *screen_json(const kc_app *app)
+{
+    const kc_vtrack *v = &app->pub.screen;
+    return json_pack("{s:I, s:I, s:o}", "sent_frames", (json_int_t)v->frames,
+                     "sent_packets", (json_int_t)v->packets, "error",
+                     app->screen_error[0] ? json_string(app->screen_error)
+                                          : json_null());
 }
 
 static uint64_t unprotect_failures(const kc_app *app)
@@ -245,6 +270,7 @@ static uint64_t unprotect_failures(const kc_app *app)
 static json_t *report_json(const kc_app *app)
 {
     const kc_sent *s = &app->sent;
+    const kc_vtrack *cam = &app->pub.cam;
     json_t *remotes = json_object();
     for (size_t i = 0; i < app->n_remotes; i++)
         json_object_set_new(remotes, app->remotes[i].id,
@@ -263,9 +289,9 @@ static json_t *report_json(const kc_app *app)
         app->pub_t.cipher, "dtls_version", app->pub_t.version, "tone_hz",
         app->opts.tone, "seed", (json_int_t)app->opts.seed, "sent",
         "audio_packets", (json_int_t)s->audio_packets, "audio_frames",
-        (json_int_t)s->audio_frames, "video_packets",
-        (json_int_t)s->video_packets, "video_frames",
-        (json_int_t)s->video_frames, "keyframes", (json_int_t)s->keyframes,
+        (json_int_t)s->audio_frames, "video_packets", (json_int_t)cam->packets,
+        "video_frames", (json_int_t)cam->frames, "keyframes",
+        (json_int_t)cam->keyframes,
         "bytes", (json_int_t)s->bytes, "remotes", remotes,
         "srtp_unprotect_failures", (json_int_t)unprotect_failures(app),
         "subscribe_offers", (json_int_t)app->subscribe_offers, "duration_s",
@@ -279,6 +305,8 @@ static json_t *report_json(const kc_app *app)
                       (json_int_t)g->bad_stun, "malformed",
                       (json_int_t)g->malformed, "unknown_source",
                       (json_int_t)g->unknown_source));
+    if (r)
+        json_object_set_new(r, "screen", screen_json(app));
     if (r && app->error[0])
         json_object_set_new(r, "error", json_string(app->error));
     if (r)
@@ -353,8 +381,15 @@ static void usage(FILE *f)
         "                     (default 120)\n"
         "  --garbage PPS      also send PPS malformed datagrams/s to kaigi's\n"
         "                     media port while publishing (a test aid)\n"
+        "  --bind IP          local address (numeric IPv4/IPv6) of every\n"
+        "                     socket: the WebSocket and all UDP\n"
+        "  --screen           also publish a screen share (a second VP8\n"
+        "                     track, 320x180, marked \"screen\")\n"
         "host controls (acted on while kaigi says we are host):\n"
         "  --admit-all        admit everyone on each waiting_list\n"
+        "  --hold NAME[,...]  with --admit-all: admit these nicknames only\n"
+        "                     --hold-for S after they first wait (repeatable)\n"
+        "  --hold-for S       seconds a held nickname waits (default 3)\n"
         "  --remove WHO       remove WHO (name or id) 1 s after it is in\n"
         "  --lock-after S     lock the meeting S s after joining\n"
         "  --end-after S      end the meeting S s after joining\n"
@@ -397,6 +432,34 @@ static int check_credentials(const kc_opts *o)
     return -1;
 }
 
+/* A numeric IPv4 or IPv6 address, nothing a resolver would have to
+ * look up. */
+static int numeric_ip(const char *s)
+{
+    unsigned char buf[sizeof(struct in6_addr)];
+    return inet_pton(AF_INET, s, buf) == 1 || inet_pton(AF_INET6, s, buf) == 1
+               ? 0
+               : -1;
+}
+
+/* --hold a,b (split in place, once checked, so that an error message
+ * still shows the whole value: argv's strings are ours to modify).
+ * Returns 0 or -1 for an empty name or more than KC_MAX_HOLD names. */
+static int add_holds(kc_opts *o, char *list)
+{
+    size_t n = 1;
+    for (const char *p = list; *p; p++)
+        n += *p == ',';
+    if (!*list || strstr(list, ",,") || list[strlen(list) - 1] == ',' ||
+        *list == ',' || n > KC_MAX_HOLD - o->n_hold)
+        return -1;
+    char *save = NULL;
+    for (char *p = strtok_r(list, ",", &save); p;
+         p = strtok_r(NULL, ",", &save))
+        o->hold[o->n_hold++] = p;
+    return 0;
+}
+
 /* One option's value; returns 0 or -1 for a bad value, 1 for --help, 2
  * for an unknown option. */
 static int take_opt(int c, kc_opts *o, double *nums)
@@ -413,6 +476,10 @@ static int take_opt(int c, kc_opts *o, double *nums)
     case 'A': o->admit_all = true; return 0;
     case 'R': o->remove = optarg; return 0;
     case 'T': o->leave_to = optarg; return 0;
+    case 'C': o->screen = true; return 0;
+    case 'B': o->bind = optarg; return numeric_ip(optarg);
+    case 'H': return add_holds(o, optarg);
+    case 'F': return parse_num(optarg, 0, 86400, &o->hold_for);
     case 'd': return parse_num(optarg, 0.1, 86400, &o->duration);
     case 't': return parse_num(optarg, 20, 20000, &nums[0]);
     case 'S': return parse_num(optarg, 0, UINT32_MAX, &nums[1]);
@@ -451,6 +518,10 @@ static int parse_args(int argc, char **argv, kc_opts *o)
         {"lock-after", required_argument, NULL, 'L'},
         {"end-after", required_argument, NULL, 'E'},
         {"leave-to", required_argument, NULL, 'T'},
+        {"hold", required_argument, NULL, 'H'},
+        {"hold-for", required_argument, NULL, 'F'},
+        {"bind", required_argument, NULL, 'B'},
+        {"screen", no_argument, NULL, 'C'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -459,6 +530,7 @@ static int parse_args(int argc, char **argv, kc_opts *o)
     o->server = "ws://127.0.0.1:8080/ws";
     o->duration = 10;
     o->max_wait = 120;
+    o->hold_for = 3;
     o->report = "-";
     int c, li = 0;
     while ((c = getopt_long(argc, argv, "", longs, &li)) != -1) {
@@ -479,6 +551,10 @@ static int parse_args(int argc, char **argv, kc_opts *o)
     }
     if (check_credentials(o) < 0)
         return -1;
+    if (o->n_hold && !o->admit_all) {
+        fprintf(stderr, "kaigi-client: --hold needs --admit-all\n");
+        return -1;
+    }
     o->seed = nums[1] >= 0 ? (uint32_t)nums[1] : kg_random_u32();
     o->tone = nums[0] > 0 ? nums[0] : 400.0 + 100.0 * (o->seed % 10);
     o->video_kbps = (unsigned)nums[2];
@@ -519,6 +595,14 @@ static void pick_bind_addr(const char *url, struct sockaddr_storage *out)
     freeaddrinfo(ai);
 }
 
+/* --bind: port 0, the address parse_args checked. */
+static void set_bind_addr(const char *ip, struct sockaddr_storage *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (uv_ip4_addr(ip, 0, (struct sockaddr_in *)out) != 0)
+        uv_ip6_addr(ip, 0, (struct sockaddr_in6 *)out);
+}
+
 static int setup(kc_app *app)
 {
     /* Timers first: teardown closes them whatever fails below. */
@@ -544,11 +628,14 @@ static int setup(kc_app *app)
     app->pub_t.on_rtcp = kc_pub_on_rtcp;
     app->sub_t.on_rtp = kc_sub_on_rtp;
     app->sub_t.on_rtcp = kc_sub_on_rtcp;
-    pick_bind_addr(app->opts.server, &app->bind_addr);
+    if (app->opts.bind)
+        set_bind_addr(app->opts.bind, &app->bind_addr);
+    else
+        pick_bind_addr(app->opts.server, &app->bind_addr);
     kg_time wd = (kg_time)(app->opts.duration * 1e9) + KC_WATCHDOG_SLACK;
     uv_timer_start(&app->watchdog, on_watchdog, wd / KG_MS, 0);
     kc_ws_handler h = {app, ws_message, ws_event};
-    app->ws = kc_ws_new(app->loop, app->opts.server, &h);
+    app->ws = kc_ws_new(app->loop, app->opts.server, app->opts.bind, &h);
     if (!app->ws) {
         kc_fail(app, 1, "join failed: cannot connect to %s", app->opts.server);
         finish(app);

@@ -27,6 +27,11 @@
 #define KC_DRAIN (500 * KG_MS)
 #define KC_WATCHDOG_SLACK (15 * KG_SEC) /* past --duration: never hang */
 #define KC_PEAK_WINDOW KG_AUDIO_RATE /* one second of mono samples */
+#define KC_MAX_HOLD 16 /* --hold names */
+#define KC_MAX_HELD 64 /* held waiting participants remembered */
+/* The msid track id of a screen share ends so; kaigi forwards the
+ * publisher's track id, so receivers tell a screen from a camera by it. */
+#define KC_SCREEN_SUFFIX "-screen"
 
 typedef struct kc_opts {
     const char *server;
@@ -52,6 +57,13 @@ typedef struct kc_opts {
     double lock_after;    /* seconds after joined; 0 = never */
     double end_after;     /* seconds after joined; 0 = never */
     const char *leave_to; /* name or id to hand the host role to */
+    const char *hold[KC_MAX_HOLD]; /* nicknames admitted only late */
+    size_t n_hold;
+    double hold_for; /* seconds a held nickname waits (default 3) */
+    /* Numeric IP every socket (WebSocket and UDP) binds to; NULL: the
+     * address the kernel picks toward the server. */
+    const char *bind;
+    bool screen; /* also publish a screen-share video track */
 } kc_opts;
 
 struct kc_app;
@@ -88,7 +100,10 @@ typedef struct kc_remote {
     uint64_t audio_frames_decoded;
     uint64_t video_packets;
     uint64_t video_frames_decoded;
+    uint64_t screen_packets; /* its screen share, apart from its camera */
+    uint64_t screen_frames_decoded;
     uint64_t decode_errors;
+    int64_t last_media_ms; /* wall clock of its last RTP packet, 0: none */
     /* The last second of decoded left-channel samples, for the tone scan. */
     int16_t *window;
     size_t window_pos;
@@ -98,7 +113,8 @@ typedef struct kc_remote {
 typedef struct kc_ssrc {
     uint32_t ssrc;
     bool video;
-    int remote; /* index into app->remotes */
+    bool screen; /* video whose msid track id ends in KC_SCREEN_SUFFIX */
+    int remote;  /* index into app->remotes */
     kg_opus_dec *opus;
     kg_vp8_dec *vp8;
     kg_vp8_depacketizer depack;
@@ -109,25 +125,35 @@ typedef struct kc_ssrc {
 
 typedef struct kc_sent {
     uint64_t audio_packets, audio_frames;
-    uint64_t video_packets, video_frames, keyframes;
-    uint64_t bytes;
+    uint64_t bytes; /* every track's */
 } kc_sent;
 
-/* The publishing side: encoders and RTP state of our two tracks. */
+/* One VP8 track we send: the camera, or the --screen share. */
+typedef struct kc_vtrack {
+    uint32_t ssrc;
+    uint16_t seq;
+    uint32_t ts;
+    uint16_t picture_id;
+    uint32_t seed;   /* of its test pattern */
+    kg_vp8_enc *vp8; /* NULL: the track is not sent */
+    bool force_key;
+    kg_time last_forced_key;
+    uint64_t packets, frames, keyframes; /* sent */
+} kc_vtrack;
+
+/* The publishing side: encoders and RTP state of our tracks. Both video
+ * tracks share the frame clock and the payload type. */
 typedef struct kc_pub {
-    uint32_t audio_ssrc, video_ssrc;
+    uint32_t audio_ssrc;
     uint8_t audio_pt, video_pt;
     uint8_t audio_level_id; /* 0: the answer dropped the extension */
-    uint16_t audio_seq, video_seq;
-    uint32_t audio_ts, video_ts;
-    uint16_t picture_id;
+    uint16_t audio_seq;
+    uint32_t audio_ts;
     uint32_t frame_no;
     bool first_audio;
     kg_tone tone;
     kg_opus_enc *opus;
-    kg_vp8_enc *vp8;
-    bool force_key;
-    kg_time last_forced_key;
+    kc_vtrack cam, screen;
     kg_time next_audio, next_video;
     kg_time video_epoch; /* when frame number video_base was due */
     uint32_t video_base;
@@ -146,6 +172,13 @@ typedef struct kc_garbage {
 /* The scheduled-meeting side of the conversation: the waiting room, the
  * outcome (denied, removed, ended, a join error), host controls and the
  * notices kaigi sent us. */
+/* A waiting participant --hold names: admitted at due. */
+typedef struct kc_held {
+    char id[KC_ID_LEN];
+    kg_time due;
+    bool admitted;
+} kc_held;
+
 typedef struct kc_meeting {
     bool waited;
     char waiting_reason[32];
@@ -164,7 +197,13 @@ typedef struct kc_meeting {
     uint64_t controls_sent; /* admit/remove/lock/end: errors may answer */
     char remove_id[KC_ID_LEN];
     bool remove_armed;
-    uv_timer_t lock_timer, end_timer, remove_timer;
+    kc_held held[KC_MAX_HELD];
+    size_t n_held;
+    int64_t waiting_ms; /* wall clock of the first `waiting`, 0: none */
+    int64_t joined_ms;  /* ... of `joined` */
+    int64_t removed_ms; /* ... of our `removed` */
+    json_t *removes;    /* [{"name", "unix_ms"}] of each remove we sent */
+    uv_timer_t lock_timer, end_timer, remove_timer, hold_timer;
     bool timers_open;
 } kc_meeting;
 
@@ -219,10 +258,14 @@ typedef struct kc_app {
     uint64_t rtp_malformed;
     uint64_t rtp_unknown_ssrc;
     uint64_t rtcp_in;
+    char screen_error[32]; /* share_denied, "" if none */
 } kc_app;
 
 /* client.c */
 kg_time kc_now(void);
+/* Wall-clock ms since the epoch (CLOCK_REALTIME): only for the report's
+ * *_unix_ms fields, which are compared across processes. */
+int64_t kc_unix_ms(void);
 void kc_fail(kc_app *app, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Ends the run without an error message: leaves (if still open) and
@@ -263,7 +306,8 @@ void kc_meeting_on_participant(kc_app *app, const char *id, const char *name);
 void kc_meeting_on_join_error(kc_app *app, const char *code, json_t *msg);
 /* The id --leave-to names, if that participant is present, else NULL. */
 const char *kc_meeting_new_host(const kc_app *app);
-/* Adds the meeting fields to the report. */
+/* Adds the meeting fields to the report (with removed_unix_ms and
+ * removes). */
 void kc_meeting_report(const kc_app *app, json_t *report);
 
 /* client_transport.c */
@@ -294,8 +338,10 @@ void kc_pub_on_rtcp(kc_transport *t, uint8_t *pkt, size_t len, kg_time now);
 void kc_sub_on_rtp(kc_transport *t, uint8_t *pkt, size_t len, kg_time now);
 void kc_sub_on_rtcp(kc_transport *t, uint8_t *pkt, size_t len, kg_time now);
 kc_remote *kc_remote_get(kc_app *app, const char *id, bool create);
-/* Records that ssrc carries kind of remote (from a subscribe offer). */
-int kc_ssrc_map(kc_app *app, uint32_t ssrc, bool video, const char *remote);
+/* Records that ssrc carries kind (video, and then screen or camera) of
+ * remote (from a subscribe offer). */
+int kc_ssrc_map(kc_app *app, uint32_t ssrc, bool video, bool screen,
+                const char *remote);
 void kc_media_free(kc_app *app);
 /* How many present remotes have tracks in our subscribe offers. */
 size_t kc_remotes_with_tracks(const kc_app *app);

@@ -86,7 +86,7 @@ static void send_one(kc_app *app, const uint8_t *rnd)
     size_t len = 0;
     switch (g->next++ % 6) {
     case 0:
-        len = bad_srtp(buf, rnd, app->pub.video_ssrc);
+        len = bad_srtp(buf, rnd, app->pub.cam.ssrc);
         send_from(&t->udp, &t->remote, buf, len, &g->bad_srtp);
         break;
     case 1:

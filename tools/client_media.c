@@ -21,36 +21,64 @@
 #define MAX_LAG (200 * KG_MS)
 #define TONE_AMPLITUDE 0.3
 #define MAX_OPUS_SAMPLES 5760 /* 120 ms per channel, libopus's maximum */
+#define SCREEN_W 320
+#define SCREEN_H 180
+#define SCREEN_KBPS 150
+#define SCREEN_SEED_XOR 0x53435245u /* "SCRE": a pattern of its own */
+
+/* Random RTP state for a video track; its encoder comes separately. */
+static void vtrack_init(kc_vtrack *v, uint32_t seed)
+{
+    v->seq = (uint16_t)kg_random_u32();
+    v->ts = kg_random_u32();
+    v->picture_id = (uint16_t)(kg_random_u32() & 0x7fff);
+    v->seed = seed;
+}
+
+/* A random SSRC none of ours uses yet (0 means unset). */
+static uint32_t fresh_ssrc(const kc_pub *pub)
+{
+    uint32_t s;
+    do
+        s = kg_random_u32();
+    while (s == 0 || s == pub->audio_ssrc || s == pub->cam.ssrc ||
+           s == pub->screen.ssrc);
+    return s;
+}
 
 int kc_pub_init(kc_app *app)
 {
     kc_pub *pub = &app->pub;
-    pub->audio_ssrc = kg_random_u32();
-    do
-        pub->video_ssrc = kg_random_u32();
-    while (pub->video_ssrc == pub->audio_ssrc);
+    pub->audio_ssrc = fresh_ssrc(pub);
+    pub->cam.ssrc = fresh_ssrc(pub);
     pub->audio_pt = 111;
     pub->video_pt = 96;
     pub->audio_seq = (uint16_t)kg_random_u32();
-    pub->video_seq = (uint16_t)kg_random_u32();
     pub->audio_ts = kg_random_u32();
-    pub->video_ts = kg_random_u32();
-    pub->picture_id = (uint16_t)(kg_random_u32() & 0x7fff);
     pub->first_audio = true;
+    vtrack_init(&pub->cam, app->opts.seed);
     kg_tone_init(&pub->tone, app->opts.tone, TONE_AMPLITUDE);
     pub->opus = kg_opus_enc_new(32000);
-    pub->vp8 = kg_vp8_enc_new(640, 360, VIDEO_FPS, app->opts.video_kbps, 300);
-    if (!pub->opus || !pub->vp8)
+    pub->cam.vp8 =
+        kg_vp8_enc_new(640, 360, VIDEO_FPS, app->opts.video_kbps, 300);
+    if (!pub->opus || !pub->cam.vp8)
         return KG_ERR_NOMEM;
-    return 0;
+    if (!app->opts.screen)
+        return 0;
+    pub->screen.ssrc = fresh_ssrc(pub);
+    vtrack_init(&pub->screen, app->opts.seed ^ SCREEN_SEED_XOR);
+    pub->screen.vp8 =
+        kg_vp8_enc_new(SCREEN_W, SCREEN_H, VIDEO_FPS, SCREEN_KBPS, 300);
+    return pub->screen.vp8 ? 0 : KG_ERR_NOMEM;
 }
 
 void kc_pub_free(kc_pub *pub)
 {
     kg_opus_enc_del(pub->opus);
-    kg_vp8_enc_del(pub->vp8);
+    kg_vp8_enc_del(pub->cam.vp8);
+    kg_vp8_enc_del(pub->screen.vp8);
     pub->opus = NULL;
-    pub->vp8 = NULL;
+    pub->cam.vp8 = pub->screen.vp8 = NULL;
 }
 
 static void send_rtp(kc_app *app, kg_rtp_hdr *h, const uint8_t *payload,
@@ -117,52 +145,66 @@ static void send_audio(kc_app *app)
     app->sent.audio_frames++;
 }
 
+typedef struct emit_ctx {
+    kc_app *app;
+    kc_vtrack *v;
+} emit_ctx;
+
 static int emit_video(void *user, const uint8_t *payload, size_t len,
                       bool last)
 {
-    kc_app *app = user;
-    kc_pub *pub = &app->pub;
+    emit_ctx *e = user;
     kg_rtp_hdr h;
     memset(&h, 0, sizeof(h));
     h.version = 2;
     h.marker = last; /* last packet of the frame */
-    h.pt = pub->video_pt;
-    h.seq = pub->video_seq++;
-    h.ts = pub->video_ts;
-    h.ssrc = pub->video_ssrc;
-    send_rtp(app, &h, payload, len);
-    app->sent.video_packets++;
+    h.pt = e->app->pub.video_pt;
+    h.seq = e->v->seq++;
+    h.ts = e->v->ts;
+    h.ssrc = e->v->ssrc;
+    send_rtp(e->app, &h, payload, len);
+    e->v->packets++;
     return 0;
 }
 
-static void send_video(kc_app *app)
+/* Encodes and sends frame n of v's pattern. */
+static void send_video(kc_app *app, kc_vtrack *v, uint32_t n)
 {
-    kc_pub *pub = &app->pub;
     const uint8_t *frame;
     size_t len;
     bool key;
     kg_time now = kc_now();
-    bool force = pub->force_key &&
-                 (!pub->last_forced_key ||
-                  now - pub->last_forced_key >= KEYFRAME_MIN_GAP);
-    int rc = kg_vp8_enc_frame(pub->vp8, pub->frame_no++, app->opts.seed,
-                              force, &frame, &len, &key);
+    bool force = v->force_key &&
+                 (!v->last_forced_key ||
+                  now - v->last_forced_key >= KEYFRAME_MIN_GAP);
+    int rc = kg_vp8_enc_frame(v->vp8, n, v->seed, force, &frame, &len, &key);
     if (rc == 0) {
         if (key) {
-            pub->force_key = false;
-            pub->last_forced_key = now;
+            v->force_key = false;
+            v->last_forced_key = now;
         }
-        rc = kg_vp8_packetize(frame, len, pub->picture_id, VIDEO_MAX_PAYLOAD,
-                              emit_video, app);
-        pub->picture_id = (pub->picture_id + 1) & 0x7fff;
-        app->sent.video_frames++;
+        emit_ctx e = {app, v};
+        rc = kg_vp8_packetize(frame, len, v->picture_id, VIDEO_MAX_PAYLOAD,
+                              emit_video, &e);
+        v->picture_id = (v->picture_id + 1) & 0x7fff;
+        v->frames++;
         if (key)
-            app->sent.keyframes++;
+            v->keyframes++;
     }
     if (rc < 0 && rc != KG_ERR_AGAIN)
         fprintf(stderr, "kaigi-client: VP8 frame: %s\n", kg_strerror(rc));
     /* A dropped frame still takes its slot of the 90 kHz clock. */
-    pub->video_ts += VIDEO_TS_STEP;
+    v->ts += VIDEO_TS_STEP;
+}
+
+/* One tick of the frame clock: the camera's frame, and the screen's. */
+static void send_frames(kc_app *app)
+{
+    kc_pub *pub = &app->pub;
+    uint32_t n = pub->frame_no++;
+    send_video(app, &pub->cam, n);
+    if (pub->screen.vp8)
+        send_video(app, &pub->screen, n);
 }
 
 static kg_time video_due(const kc_pub *pub, uint32_t n)
@@ -186,7 +228,7 @@ kg_time kc_pub_tick(kc_app *app, kg_time now)
         n = 0;
     }
     while (video_due(pub, n) <= now) {
-        send_video(app);
+        send_frames(app);
         n++;
     }
     kg_time next = video_due(pub, n);
@@ -196,33 +238,36 @@ kg_time kc_pub_tick(kc_app *app, kg_time now)
 /* PLI or FIR for our video SSRC: a receiver (kaigi, for a new subscriber
  * or after loss) needs a keyframe. Rate-limited, since every subscriber's
  * request may reach us. */
-static void request_keyframe(kc_app *app, kg_time now)
+static void request_keyframe(kc_app *app, uint32_t ssrc)
 {
     /* Never dropped, only coalesced: send_video makes the keyframe once
      * KEYFRAME_MIN_GAP has passed since the last forced one. A dropped
      * request leaves a new receiver without a picture until it asks
      * again. */
-    (void)now;
-    app->pub.force_key = true;
+    kc_pub *pub = &app->pub;
+    if (ssrc == pub->cam.ssrc)
+        pub->cam.force_key = true;
+    else if (pub->screen.vp8 && ssrc == pub->screen.ssrc)
+        pub->screen.force_key = true;
 }
 
 void kc_pub_on_rtcp(kc_transport *t, uint8_t *pkt, size_t len, kg_time now)
 {
     kc_app *app = t->app;
+    (void)now;
     size_t off = 0;
     kg_rtcp_pkt p;
     while (kg_rtcp_next(pkt, len, &off, &p) == 1) {
         kg_rtcp_fb fb;
         if (p.pt != KG_RTCP_PSFB || kg_rtcp_parse_fb(&p, &fb) < 0)
             continue;
-        if (fb.fmt == KG_RTCP_FMT_PLI && fb.media_ssrc == app->pub.video_ssrc) {
-            request_keyframe(app, now);
+        if (fb.fmt == KG_RTCP_FMT_PLI) {
+            request_keyframe(app, fb.media_ssrc);
         } else if (fb.fmt == KG_RTCP_FMT_FIR) {
             kg_rtcp_fir_item items[8];
             int n = kg_rtcp_parse_fir(&fb, items, KG_ARRAY_LEN(items));
             for (int i = 0; i < n; i++)
-                if (items[i].ssrc == app->pub.video_ssrc)
-                    request_keyframe(app, now);
+                request_keyframe(app, items[i].ssrc);
         }
     }
 }
@@ -255,7 +300,8 @@ static kc_ssrc *find_ssrc(kc_app *app, uint32_t ssrc)
     return NULL;
 }
 
-int kc_ssrc_map(kc_app *app, uint32_t ssrc, bool video, const char *remote)
+int kc_ssrc_map(kc_app *app, uint32_t ssrc, bool video, bool screen,
+                const char *remote)
 {
     kc_remote *r = kc_remote_get(app, remote, true);
     if (!r)
@@ -267,6 +313,7 @@ int kc_ssrc_map(kc_app *app, uint32_t ssrc, bool video, const char *remote)
          * for another publisher, attribute packets to the new owner. */
         if (s->video == video) {
             s->remote = idx;
+            s->screen = screen;
             return 0;
         }
         return KG_ERR_EXISTS;
@@ -277,6 +324,7 @@ int kc_ssrc_map(kc_app *app, uint32_t ssrc, bool video, const char *remote)
     memset(s, 0, sizeof(*s));
     s->ssrc = ssrc;
     s->video = video;
+    s->screen = video && screen;
     s->remote = idx;
     if (video) {
         s->vp8 = kg_vp8_dec_new();
@@ -331,7 +379,12 @@ static void maybe_send_pli(kc_app *app, kc_ssrc *s, kg_time now)
 static void on_video(kc_app *app, kc_remote *r, kc_ssrc *s,
                      const kg_rtp_hdr *h, kg_time now)
 {
-    r->video_packets++;
+    uint64_t *frames = s->screen ? &r->screen_frames_decoded
+                                 : &r->video_frames_decoded;
+    if (s->screen)
+        r->screen_packets++;
+    else
+        r->video_packets++;
     maybe_send_pli(app, s, now);
     const uint8_t *frame;
     size_t len;
@@ -355,7 +408,7 @@ static void on_video(kc_app *app, kc_remote *r, kc_ssrc *s,
      * sender sent and we decoded. */
     int drc = kg_vp8_decode(s->vp8, frame, len, NULL, NULL);
     if (drc == 0 || drc == KG_ERR_AGAIN)
-        r->video_frames_decoded++;
+        (*frames)++;
     else
         r->decode_errors++;
 }
@@ -374,6 +427,7 @@ void kc_sub_on_rtp(kc_transport *t, uint8_t *pkt, size_t len, kg_time now)
         return;
     }
     kc_remote *r = &app->remotes[s->remote];
+    r->last_media_ms = kc_unix_ms();
     if (s->video)
         on_video(app, r, s, &h, now);
     else

@@ -16,17 +16,20 @@
 static void on_lock_timer(uv_timer_t *timer);
 static void on_end_timer(uv_timer_t *timer);
 static void on_remove_timer(uv_timer_t *timer);
+static void on_hold_timer(uv_timer_t *timer);
 
 void kc_meeting_init(kc_app *app)
 {
     kc_meeting *m = &app->meeting;
-    uv_timer_t *timers[] = {&m->lock_timer, &m->end_timer, &m->remove_timer};
+    uv_timer_t *timers[] = {&m->lock_timer, &m->end_timer, &m->remove_timer,
+                            &m->hold_timer};
     for (size_t i = 0; i < KG_ARRAY_LEN(timers); i++) {
         uv_timer_init(app->loop, timers[i]);
         timers[i]->data = app;
     }
     m->timers_open = true;
     m->notices = json_array();
+    m->removes = json_array();
 }
 
 void kc_meeting_close(kc_app *app)
@@ -38,6 +41,7 @@ void kc_meeting_close(kc_app *app)
     uv_close((uv_handle_t *)&m->lock_timer, NULL);
     uv_close((uv_handle_t *)&m->end_timer, NULL);
     uv_close((uv_handle_t *)&m->remove_timer, NULL);
+    uv_close((uv_handle_t *)&m->hold_timer, NULL);
 }
 
 void kc_meeting_free(kc_app *app)
@@ -46,7 +50,8 @@ void kc_meeting_free(kc_app *app)
     json_decref(m->notices);
     json_decref(m->opens_at);
     json_decref(m->retry_after);
-    m->notices = m->opens_at = m->retry_after = NULL;
+    json_decref(m->removes);
+    m->notices = m->opens_at = m->retry_after = m->removes = NULL;
 }
 
 int kc_meeting_join_fields(const kc_app *app, json_t *join)
@@ -103,16 +108,32 @@ static bool can_control(const kc_app *app)
     return app->joined && app->meeting.host && app->phase < KC_LEAVING;
 }
 
+/* Logs when a remove went out, by the removed one's name (its id if we
+ * never learnt a name), for the report's "removes". */
+static void log_remove(kc_app *app, const char *id)
+{
+    const kc_remote *r = kc_remote_get(app, id, false);
+    const char *name = r && r->name[0] ? r->name : id;
+    json_t *e = json_pack("{s:s, s:I}", "name", name, "unix_ms",
+                          (json_int_t)kc_unix_ms());
+    if (e && app->meeting.removes)
+        json_array_append(app->meeting.removes, e);
+    json_decref(e);
+}
+
 static void send_control(kc_app *app, const char *type, const char *id)
 {
     json_t *m = id ? json_pack("{s:s, s:s}", "type", type, "participant", id)
                    : json_pack("{s:s}", "type", type);
     int rc = kc_signal_send(app, m);
-    if (rc < 0)
+    if (rc < 0) {
         fprintf(stderr, "kaigi-client: cannot send %s: %s\n", type,
                 kg_strerror(rc));
-    else
-        app->meeting.controls_sent++;
+        return;
+    }
+    app->meeting.controls_sent++;
+    if (id && strcmp(type, "remove") == 0)
+        log_remove(app, id);
 }
 
 static void timed_control(kc_app *app, const char *type, const char *id)
@@ -145,13 +166,76 @@ static void arm(uv_timer_t *t, uv_timer_cb cb, double seconds)
         uv_timer_start(t, cb, (uint64_t)(seconds * 1000.0), 0);
 }
 
+/* --- --hold: admit some nicknames only late ------------------------ */
+
+static bool held_name(const kc_app *app, const char *name)
+{
+    for (size_t i = 0; name && i < app->opts.n_hold; i++)
+        if (strcmp(app->opts.hold[i], name) == 0)
+            return true;
+    return false;
+}
+
+/* Re-arms the hold timer for the earliest held participant still due. */
+static void arm_hold_timer(kc_app *app, kg_time now)
+{
+    kc_meeting *m = &app->meeting;
+    kg_time next = KG_TIME_NEVER;
+    for (size_t i = 0; i < m->n_held; i++)
+        if (!m->held[i].admitted && m->held[i].due < next)
+            next = m->held[i].due;
+    if (next == KG_TIME_NEVER || !m->timers_open)
+        return;
+    uint64_t ms = next > now ? (next - now + KG_MS - 1) / KG_MS : 0;
+    uv_timer_start(&m->hold_timer, on_hold_timer, ms, 0);
+}
+
+static void on_hold_timer(uv_timer_t *timer)
+{
+    kc_app *app = timer->data;
+    kc_meeting *m = &app->meeting;
+    kg_time now = kc_now();
+    for (size_t i = 0; i < m->n_held; i++) {
+        kc_held *h = &m->held[i];
+        if (h->admitted || h->due > now)
+            continue;
+        h->admitted = true;
+        if (can_control(app))
+            send_control(app, "admit", h->id);
+    }
+    arm_hold_timer(app, now);
+}
+
+/* Holds id from its first waiting_list on; later lists change nothing. */
+static void hold(kc_app *app, const char *id)
+{
+    kc_meeting *m = &app->meeting;
+    for (size_t i = 0; i < m->n_held; i++)
+        if (strcmp(m->held[i].id, id) == 0)
+            return;
+    if (m->n_held == KC_MAX_HELD || strlen(id) >= KC_ID_LEN) {
+        fprintf(stderr, "kaigi-client: cannot hold %s: admitted now\n", id);
+        send_control(app, "admit", id);
+        return;
+    }
+    kc_held *h = &m->held[m->n_held++];
+    kg_time now = kc_now();
+    snprintf(h->id, sizeof(h->id), "%s", id);
+    h->due = now + (kg_time)(app->opts.hold_for * 1e9);
+    h->admitted = false;
+    arm_hold_timer(app, now);
+}
+
 static void admit_waiting(kc_app *app, json_t *msg)
 {
     size_t i;
     json_t *w;
     json_array_foreach(json_object_get(msg, "waiting"), i, w) {
         const char *id = json_string_value(json_object_get(w, "id"));
-        if (id)
+        const char *name = json_string_value(json_object_get(w, "name"));
+        if (id && held_name(app, name))
+            hold(app, id);
+        else if (id)
             send_control(app, "admit", id);
     }
 }
@@ -199,6 +283,7 @@ void kc_meeting_on_joined(kc_app *app, json_t *msg)
     kc_meeting *m = &app->meeting;
     const char *host_id = json_string_value(json_object_get(msg, "host_id"));
     set_host_id(app, host_id);
+    m->joined_ms = kc_unix_ms();
     /* "host" is what binds; host_id may be absent for ad-hoc rooms. */
     m->host = json_is_true(json_object_get(msg, "host"));
     if (m->waited) /* the time spent waiting is not the run's */
@@ -214,8 +299,10 @@ static void on_waiting(kc_app *app, json_t *msg)
     if (app->joined)
         return;
     const char *reason = str_field(msg, "reason");
-    if (!m->waited)
+    if (!m->waited) {
+        m->waiting_ms = kc_unix_ms();
         kc_watchdog_rearm(app, (kg_time)(app->opts.max_wait * 1e9));
+    }
     m->waited = true;
     snprintf(m->waiting_reason, sizeof(m->waiting_reason), "%s", reason);
     notice(app, json_pack("{s:s, s:s}", "type", "waiting", "reason", reason));
@@ -227,6 +314,7 @@ static void on_waiting(kc_app *app, json_t *msg)
 static void on_removed(kc_app *app)
 {
     app->meeting.removed = true;
+    app->meeting.removed_ms = kc_unix_ms();
     if (app->phase == KC_PUBLISHING)
         app->publish_end = kc_now();
     kc_garbage_close(app);
@@ -331,6 +419,11 @@ void kc_meeting_on_join_error(kc_app *app, const char *code, json_t *msg)
 
 /* --- report --------------------------------------------------------- */
 
+static json_t *unix_ms_json(int64_t ms)
+{
+    return ms ? json_integer(ms) : json_null();
+}
+
 void kc_meeting_report(const kc_app *app, json_t *r)
 {
     const kc_meeting *m = &app->meeting;
@@ -342,6 +435,14 @@ void kc_meeting_report(const kc_app *app, json_t *r)
         (json_int_t)m->media_while_waiting, "transports_while_waiting",
         (json_int_t)m->transports_while_waiting, "notices",
         m->notices ? m->notices : json_null());
+    json_t *t = json_pack("{s:o, s:o, s:o, s:O}", "waiting_unix_ms",
+                          unix_ms_json(m->waiting_ms), "joined_unix_ms",
+                          unix_ms_json(m->joined_ms), "removed_unix_ms",
+                          unix_ms_json(m->removed_ms), "removes",
+                          m->removes ? m->removes : json_null());
+    if (f && t)
+        json_object_update(f, t);
+    json_decref(t);
     if (f)
         json_object_update(r, f);
     json_decref(f);

@@ -64,16 +64,21 @@ static void ip_string(const struct sockaddr_storage *ss, char *out,
 }
 
 /* Writes our SDP and sends it as {"type": type, "sdp": ...} plus version
- * when version >= 0. */
+ * when version >= 0, plus extra's fields (taking its reference). */
 static int send_sdp(kc_app *app, const char *type, const kg_sdp *sdp,
-                    json_int_t version)
+                    json_int_t version, json_t *extra)
 {
     ssize_t n = kg_sdp_write(sdp, sdp_text, sizeof(sdp_text));
-    if (n < 0)
+    if (n < 0) {
+        json_decref(extra);
         return (int)n;
+    }
     json_t *m = json_pack("{s:s, s:s}", "type", type, "sdp", sdp_text);
     if (m && version >= 0)
         json_object_set_new(m, "version", json_integer(version));
+    if (m && extra)
+        json_object_update(m, extra);
+    json_decref(extra);
     return kc_signal_send(app, m);
 }
 
@@ -90,18 +95,33 @@ static void local_of(kc_app *app, kc_transport *t, kg_sdp_local *l,
     l->sess_version = version;
 }
 
+/* With --screen, the publish message says which section is the screen
+ * share (mids as kg_sdp_offer_publish_tracks numbers them). */
+static json_t *publish_sources(const kc_app *app)
+{
+    if (!app->opts.screen)
+        return NULL;
+    return json_pack("{s:{s:s, s:s, s:s}}", "sources", "0", "microphone",
+                     "1", "camera", "2", "screen");
+}
+
 static void send_publish(kc_app *app)
 {
     char ip[INET6_ADDRSTRLEN];
     kg_sdp_local l;
     local_of(app, &app->pub_t, &l, ip, sizeof(ip), 1);
+    const kg_sdp_pub_track tracks[] = {
+        {KG_SDP_AUDIO, app->pub.audio_ssrc, "audio"},
+        {KG_SDP_VIDEO, app->pub.cam.ssrc, "video"},
+        {KG_SDP_VIDEO, app->pub.screen.ssrc, "video" KC_SCREEN_SUFFIX},
+    };
+    size_t n = app->opts.screen ? 3 : 2;
     kg_sdp *offer = kg_sdp_new();
-    int rc = offer ? kg_sdp_offer_publish(app->pub.audio_ssrc,
-                                          app->pub.video_ssrc, app->opts.name,
-                                          &l, offer)
+    int rc = offer ? kg_sdp_offer_publish_tracks(tracks, n, app->opts.name,
+                                                 &l, offer)
                    : KG_ERR_NOMEM;
     if (rc == 0)
-        rc = send_sdp(app, "publish", offer, -1);
+        rc = send_sdp(app, "publish", offer, -1, publish_sources(app));
     kg_sdp_del(offer);
     if (rc < 0)
         kc_fail(app, 1, "publish offer: %s", kg_strerror(rc));
@@ -213,6 +233,15 @@ static void on_publish_answer(kc_app *app, json_t *msg)
     app->publish_answered = true;
 }
 
+/* Whether an msid "stream track" names a screen share: kaigi forwards the
+ * publisher's track id, and ours end in KC_SCREEN_SUFFIX. */
+static bool screen_msid(const char *msid)
+{
+    const char *track = strchr(msid, ' ');
+    size_t n = track ? strlen(track + 1) : 0, k = strlen(KC_SCREEN_SUFFIX);
+    return n > k && strcmp(track + 1 + n - k, KC_SCREEN_SUFFIX) == 0;
+}
+
 /* Maps every SSRC of an offered, active section to its publisher: the
  * msid stream id is the publishing participant's id. */
 static void map_ssrcs(kc_app *app, const kg_sdp *offer)
@@ -230,8 +259,9 @@ static void map_ssrcs(kc_app *app, const kg_sdp *offer)
                 continue;
             memcpy(stream, msid, n);
             stream[n] = '\0';
-            int rc = kc_ssrc_map(app, m->ssrcs[j].ssrc,
-                                 m->kind == KG_SDP_VIDEO, stream);
+            bool video = m->kind == KG_SDP_VIDEO;
+            int rc = kc_ssrc_map(app, m->ssrcs[j].ssrc, video,
+                                 video && screen_msid(msid), stream);
             if (rc < 0)
                 fprintf(stderr, "kaigi-client: ssrc %u: %s\n",
                         m->ssrcs[j].ssrc, kg_strerror(rc));
@@ -248,7 +278,7 @@ static int answer_subscribe(kc_app *app, const kg_sdp *offer,
     kg_sdp *ans = kg_sdp_new();
     int rc = ans ? kg_sdp_answer_subscribe(offer, &l, ans) : KG_ERR_NOMEM;
     if (rc == 0)
-        rc = send_sdp(app, "subscribe_answer", ans, version);
+        rc = send_sdp(app, "subscribe_answer", ans, version, NULL);
     kg_sdp_del(ans);
     return rc;
 }
@@ -340,6 +370,12 @@ static void on_error(kc_app *app, json_t *msg)
     if (n && app->meeting.notices)
         json_array_append(app->meeting.notices, n);
     json_decref(n);
+    if (strcmp(code, "share_denied") == 0) {
+        /* Our screen is not forwarded; camera and audio go on. */
+        snprintf(app->screen_error, sizeof(app->screen_error), "%s", code);
+        fprintf(stderr, "kaigi-client: screen share denied: %s\n", text);
+        return;
+    }
     if (!app->publish_answered &&
         (publish_error(code) || app->meeting.controls_sent == 0))
         kc_fail(app, 1, "publish failed: %s: %s", code, text);

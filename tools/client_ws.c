@@ -32,6 +32,7 @@ struct kc_ws {
     bool rx_overflow;
     char host[256];
     char path[512];
+    char iface[64]; /* numeric local address, "" for any */
     int port;
 };
 
@@ -181,10 +182,15 @@ static int connect_ws(kc_ws *ws)
     cc.ietf_version_or_minus_one = -1;
     cc.local_protocol_name = protocols[0].name;
     cc.pwsi = &ws->wsi;
+    /* lws binds the socket to iface before connecting; a numeric address
+     * is taken as is when no interface has that name. */
+    if (ws->iface[0])
+        cc.iface = ws->iface;
     return lws_client_connect_via_info(&cc) ? 0 : -1;
 }
 
-kc_ws *kc_ws_new(uv_loop_t *loop, const char *url, const kc_ws_handler *h)
+kc_ws *kc_ws_new(uv_loop_t *loop, const char *url, const char *bind_ip,
+                 const kc_ws_handler *h)
 {
     kc_ws *ws = calloc(1, sizeof(*ws));
     if (!ws || !(ws->rx = malloc(MAX_MESSAGE + 1))) {
@@ -198,6 +204,11 @@ kc_ws *kc_ws_new(uv_loop_t *loop, const char *url, const kc_ws_handler *h)
                         "got '%s'\n", url);
         goto fail;
     }
+    if (bind_ip && strlen(bind_ip) >= sizeof(ws->iface)) {
+        fprintf(stderr, "kaigi-client: bad local address '%s'\n", bind_ip);
+        goto fail;
+    }
+    snprintf(ws->iface, sizeof(ws->iface), "%s", bind_ip ? bind_ip : "");
     lws_set_log_level(LLL_ERR, NULL);
     ws->loops[0] = loop;
     struct lws_context_creation_info info;

@@ -31,9 +31,11 @@ typedef struct kc_ws_handler {
 int kc_ws_parse_url(const char *url, char *host, size_t host_cap, int *port,
                     char *path, size_t path_cap);
 
-/* Creates the lws context on loop and starts connecting to url. Returns
- * NULL with a message on stderr if the URL or the context is bad. */
-kc_ws *kc_ws_new(uv_loop_t *loop, const char *url, const kc_ws_handler *h);
+/* Creates the lws context on loop and starts connecting to url, from
+ * the numeric local address bind_ip (NULL: any). Returns NULL with a
+ * message on stderr if the URL or the context is bad. */
+kc_ws *kc_ws_new(uv_loop_t *loop, const char *url, const char *bind_ip,
+                 const kc_ws_handler *h);
 
 /* Queues a text message (copied). Returns 0, or -1 when the socket is not
  * open or memory ran out. */
