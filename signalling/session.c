@@ -107,7 +107,7 @@ struct kg_sfu {
     kg_api api;
     char base_url[128];
     live *lives;
-    kg_ratelimit *rl_source, *rl_meeting;
+    kg_ratelimit *rl_source, *rl_meeting, *rl_strict;
     uv_timer_t policy_timer;
     /* counters */
     uint64_t messages, errors, joins, sdp_errors;
@@ -445,6 +445,8 @@ static kg_session *session_by_id(kg_sfu *s, const live *lv, const char *id)
     return NULL;
 }
 
+static json_t *settings_msg(const live *lv);
+
 /* Puts an admitted participant into room r: tells the others, starts its
  * media on the worker, and sends `joined` and the first subscribe offer.
  * Only here does a participant get ICE credentials and SDP. */
@@ -484,6 +486,11 @@ static void enter_room(kg_session *ss, sroom *r)
         json_object_set_new(j, "host", json_boolean(h == ss));
         json_object_set_new(j, "host_id", json_string(h ? h->id : ""));
         json_object_set_new(j, "title", json_string(ss->live->m.title));
+        /* The meeting's settings now, so that a client knows from the
+         * start whether it may share its screen or chat. */
+        json_t *st = settings_msg(ss->live);
+        json_object_del(st, "type");
+        json_object_set_new(j, "settings", st);
     }
     send_json(ss, j);
     for (kg_session *o = r->members; o; o = o->room_next) {
@@ -731,27 +738,45 @@ static size_t rl_key(char *out, size_t cap, const char *kind, const char *v)
     return n < 0 ? 0 : (size_t)n < cap ? (size_t)n : cap - 1;
 }
 
-static bool rate_limited(kg_session *ss, const char *meeting, kg_time now)
+static void refuse_locked_out(kg_session *ss, kg_time until, kg_time now)
 {
-    kg_sfu *s = ss->sfu;
-    char key[96];
-    kg_time until = 0;
-    size_t n = rl_key(key, sizeof(key), "a", ss->peer);
-    int rc = kg_ratelimit_check(s->rl_source, key, n, now, &until);
-    if (rc == 0 && meeting) {
-        n = rl_key(key, sizeof(key), "m", meeting);
-        rc = kg_ratelimit_check(s->rl_meeting, key, n, now, &until);
-    }
-    if (rc == 0)
-        return false;
     json_int_t retry = (json_int_t)((until - now + KG_SEC - 1) / KG_SEC);
     ss->sfu->errors++;
     send_json(ss, json_pack("{s:s, s:s, s:s, s:I}", "type", "error", "code",
                             "locked_out", "message",
                             "too many failed attempts; try again later",
                             "retry_after", retry));
-    s->ops.close(ss->conn);
-    return true;
+    ss->sfu->ops.close(ss->conn);
+}
+
+/* Is this source locked out (after its own failures, or after one failure
+ * against a meeting under attack)? Answers the client if so. */
+static bool rate_limited(kg_session *ss, kg_time now)
+{
+    kg_sfu *s = ss->sfu;
+    char key[96];
+    kg_time until = 0;
+    size_t n = rl_key(key, sizeof(key), "a", ss->peer);
+    if (kg_ratelimit_check(s->rl_source, key, n, now, &until) != 0 ||
+        kg_ratelimit_check(s->rl_strict, key, n, now, &until) != 0) {
+        refuse_locked_out(ss, until, now);
+        return true;
+    }
+    return false;
+}
+
+/* A meeting is under attack when its failures from all sources pass the
+ * per-meeting limit. Then every source gets one wrong try before its own
+ * lock-out, but a right credential still gets in: a storm must not lock
+ * the meeting's real participants out. */
+static bool under_attack(kg_sfu *s, const char *meeting, kg_time now)
+{
+    char key[96];
+    kg_time until;
+    if (!meeting)
+        return false;
+    size_t n = rl_key(key, sizeof(key), "m", meeting);
+    return kg_ratelimit_check(s->rl_meeting, key, n, now, &until) != 0;
 }
 
 /* Counts a failed credential and refuses the join. */
@@ -765,6 +790,9 @@ static void credential_failed(kg_session *ss, const char *meeting,
     size_t n = rl_key(key, sizeof(key), "a", ss->peer);
     if (kg_ratelimit_fail(s->rl_source, key, n, now, &until) != 0)
         s->lockouts_source++;
+    if (under_attack(s, meeting, now) &&
+        kg_ratelimit_fail(s->rl_strict, key, n, now, &until) != 0)
+        s->lockouts_source++;
     if (meeting) {
         n = rl_key(key, sizeof(key), "m", meeting);
         if (kg_ratelimit_fail(s->rl_meeting, key, n, now, &until) != 0) {
@@ -774,8 +802,9 @@ static void credential_failed(kg_session *ss, const char *meeting,
                     to_host(s, lv,
                             json_pack("{s:s, s:s}", "type", "under_attack",
                                       "message",
-                                      "many wrong PINs for this meeting: "
-                                      "joins are paused for a while"));
+                                      "many wrong PINs for this meeting "
+                                      "from several addresses: each gets "
+                                      "one try for a while"));
             }
         }
     }
@@ -801,7 +830,7 @@ static live *authenticate_join(kg_session *ss, json_t *msg, bool *host,
                    "join with meeting+pin, invite, or meeting+host_key");
         return NULL;
     }
-    if (rate_limited(ss, mid, now))
+    if (rate_limited(ss, now))
         return NULL;
     char id[KG_MEETING_ID_LEN + 1];
     int rc;
@@ -1413,9 +1442,12 @@ static int sfu_open_meetings(kg_sfu *s, const kg_sfu_config *cfg)
     kg_ratelimit_cfg mtg = src;
     mtg.max_failures = 20;
     mtg.cap = 16384;
+    kg_ratelimit_cfg strict = src;
+    strict.max_failures = 1;
     s->rl_source = kg_ratelimit_new(&src);
     s->rl_meeting = kg_ratelimit_new(&mtg);
-    if (!s->rl_source || !s->rl_meeting)
+    s->rl_strict = kg_ratelimit_new(&strict);
+    if (!s->rl_source || !s->rl_meeting || !s->rl_strict)
         return KG_ERR_NOMEM;
     uv_timer_init(cfg->loop, &s->policy_timer);
     s->policy_timer.data = s;
@@ -1433,6 +1465,7 @@ static void sfu_free(kg_sfu *s)
     }
     kg_ratelimit_del(s->rl_source);
     kg_ratelimit_del(s->rl_meeting);
+    kg_ratelimit_del(s->rl_strict);
     if (s->store)
         kg_store_close(s->store);
     free(s->sdp_buf);

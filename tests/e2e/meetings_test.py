@@ -241,6 +241,74 @@ def test_lock_and_invite(check, args, k, tmp, m, pin):
           "the host is told who tried the locked meeting")
 
 
+def ws_join(k, join):
+    """A bare WebSocket client (RFC 6455, no library in Debian's python3):
+    sends one join and returns kaigi's answer (joined, waiting or error)
+    as a dict, or {} if the socket fails."""
+    import base64
+    sock = socket.create_connection((HOST, k.http), timeout=5)
+    key = base64.b64encode(os.urandom(16)).decode()
+    sock.sendall((f"GET /ws HTTP/1.1\r\nHost: {HOST}:{k.http}\r\n"
+                  "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                  f"Sec-WebSocket-Key: {key}\r\n"
+                  "Sec-WebSocket-Version: 13\r\n\r\n").encode())
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        buf += sock.recv(4096)
+    head, buf = buf.split(b"\r\n\r\n", 1)
+    if b" 101 " not in head.split(b"\r\n")[0]:
+        return {}
+    data = json.dumps(join).encode()
+    mask = os.urandom(4)
+    n = len(data)
+    hdr = bytes([0x81, 0x80 | n]) if n < 126 else \
+        bytes([0x81, 0x80 | 126, n >> 8, n & 0xFF])
+    sock.sendall(hdr + mask + bytes(b ^ mask[i % 4]
+                                    for i, b in enumerate(data)))
+
+    def need(count):
+        nonlocal buf
+        while len(buf) < count:
+            more = sock.recv(65536)
+            if not more:
+                raise OSError("closed")
+            buf += more
+
+    try:
+        while True:  # unmasked server frames, text only
+            need(2)
+            n = buf[1] & 0x7F
+            off = 2
+            if n == 126:
+                need(4)
+                n, off = int.from_bytes(buf[2:4], "big"), 4
+            elif n == 127:
+                need(10)
+                n, off = int.from_bytes(buf[2:10], "big"), 10
+            need(off + n)
+            payload, buf = buf[off:off + n], buf[off + n:]
+            msg = json.loads(payload)
+            if msg.get("type") in ("joined", "waiting", "error"):
+                return msg
+    except (OSError, ValueError):
+        return {}
+    finally:
+        sock.close()
+
+
+def test_joined_settings(check, k):
+    st, m = k.call("POST", "/api/meetings", {
+        "title": "Settings", "start": rfc3339(int(time.time())),
+        "duration": 600, "settings": {"screen_share": "all", "chat": False}})
+    check(st == 201, "create a meeting with screen share for all, no chat")
+    j = ws_join(k, {"type": "join", "meeting": m["id"],
+                    "host_key": m["host_key"], "name": "Host"})
+    check(j.get("type") == "joined" and j.get("title") == "Settings"
+          and j.get("settings") == {"locked": False, "screen_share": "all",
+                                    "chat": False, "allow_rename": False},
+          f"joined carries the meeting's settings ({j})")
+
+
 def test_brute_force(check, args, k, tmp, m):
     """A wrong-PIN storm from 127.0.0.2 is locked out; a correct join from
     127.0.0.3 still gets in."""
@@ -341,6 +409,7 @@ def main():
             later, m, pin = test_window_and_meeting(check, k)
             test_waiting_room(check, args, k, tmp, m, pin)
             test_lock_and_invite(check, args, k, tmp, m, pin)
+            test_joined_settings(check, k)
             st, m2 = k.call("POST", "/api/meetings", {
                 "title": "Target", "start": rfc3339(int(time.time())),
                 "duration": 900, "settings": {"waiting_room": False,
