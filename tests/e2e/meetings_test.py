@@ -231,7 +231,13 @@ def test_lock_and_invite(check, args, k, tmp, m, pin):
     r2 = finish([again], timeout=20)
     check(r2["ren2"].get("error") == "wrong_credentials",
           f"a spent invite is refused ({r2['ren2'].get('error')})")
-    time.sleep(2.0)  # the host has locked by now
+    # wait (bounded) until the host's lock is in the audit log
+    end = time.monotonic() + 10
+    while time.monotonic() < end:
+        st, body = k.call("GET", f"/api/meetings/{m['id']}/audit")
+        if "locked" in [e["event"] for e in body.get("events", [])]:
+            break
+        time.sleep(0.1)
     late = client(args, k, tmp, "late", ["--meeting", m["id"], "--pin", pin],
                   duration=1)
     r3 = finish([late, host], timeout=30)
