@@ -9,12 +9,16 @@ kaigi (no ad-hoc rooms) + kaigictl-free REST calls + kaigi-clients:
   - the host removes one: its report says removed;
   - the host locks: a late joiner is refused "locked", the host is told;
   - a one-time invite admits once, then is spent;
-  - wrong PINs from one address end in a lock-out;
+  - wrong PINs from 127.0.0.2 end in a lock-out, while a right PIN from
+    127.0.0.3 still gets in;
+  - a non-host's screen share is not forwarded under the "host" policy;
+  - a removed participant's media stops reaching the others within 1 s;
+  - kaigictl creates, lists, invites and deletes;
   - the audit log has the events, with nicknames and no addresses;
   - kill -9 and restart: every meeting is still there, and the database
     files hold no PIN, host key or invite token in clear.
 
-Usage: meetings_test.py KAIGI KAIGI_CLIENT
+Usage: meetings_test.py KAIGI KAIGI_CLIENT KAIGICTL
 Only 127.0.0.1 is ever used.
 """
 import argparse
@@ -152,33 +156,62 @@ def test_window_and_meeting(check, k):
 
 
 def test_waiting_room(check, args, k, tmp, m, pin):
+    """Host + three PIN participants, waiting room on. carol is held in
+    the waiting room for 3 s while the others talk; mallory is removed;
+    aiko (not host) tries to share a screen under the "host" policy while
+    the host shares one."""
     host = client(args, k, tmp, "host",
                   ["--meeting", m["id"], "--host-key", m["host_key"],
-                   "--admit-all", "--remove", "mallory", "--wait-remotes",
-                   "2"], duration=5)
+                   "--admit-all", "--hold", "carol", "--hold-for", "3",
+                   "--remove", "mallory", "--screen"], duration=7)
     time.sleep(0.5)
     procs = [host]
-    for name in ["aiko", "mallory"]:
+    for name, extra in [("aiko", ["--screen"]), ("mallory", []),
+                        ("carol", [])]:
         procs.append(client(args, k, tmp, name,
-                            ["--meeting", m["id"], "--pin", pin,
-                             "--wait-remotes", "1"], duration=5))
+                            ["--meeting", m["id"], "--pin", pin] + extra,
+                            duration=7))
     r = finish(procs)
-    h, a, x = r["host"], r["aiko"], r["mallory"]
+    h, a, x, c = r["host"], r["aiko"], r["mallory"], r["carol"]
     check(h.get("host") is True and h.get("admitted") is True,
           "the host is admitted at once and is host")
-    for name, rep in [("aiko", a), ("mallory", x)]:
+    for name, rep in [("aiko", a), ("mallory", x), ("carol", c)]:
         check(rep.get("waited") is True, f"{name} waited in the waiting room")
         check(rep.get("media_while_waiting") == 0,
-              f"{name} received no media while waiting")
+              f"{name} received no media while waiting "
+              f"({rep.get('media_while_waiting')})")
         check(rep.get("admitted") is True, f"{name} was admitted by the host")
-    check(x.get("removed") is True, "mallory's report says removed")
-    hid = h.get("participant")
-    got = a.get("remotes", {}).get(hid, {})
-    check(got.get("video_frames_decoded", 0) > 0,
-          f"aiko decoded the host's video ({got.get('video_frames_decoded')})")
+    hid, aid, xid = h.get("participant"), a.get("participant"), \
+        x.get("participant")
+    # carol waited while the host and aiko talked, then decoded them
+    talked = a.get("remotes", {}).get(hid, {}).get("video_frames_decoded", 0)
+    got = c.get("remotes", {}).get(hid, {}).get("video_frames_decoded", 0)
+    check(talked > got > 0,
+          f"carol, held 3 s, decoded the host's video once admitted ({got} "
+          f"frames, aiko {talked})")
     check("join_notice" in notice_types(h), "the host got join notices")
     check(a.get("srtp_profile") == "AEAD_AES_256_GCM",
           "an admitted participant is on AEAD_AES_256_GCM")
+    # removal: mallory's media stops reaching the others within 1 s
+    check(x.get("removed") is True, "mallory's report says removed")
+    sent = [e["unix_ms"] for e in h.get("removes", [])
+            if e.get("name") == "mallory"]
+    last = a.get("remotes", {}).get(xid, {}).get("last_media_unix_ms")
+    check(bool(sent) and last is not None and last - sent[0] < 1000,
+          f"mallory's media stopped reaching aiko within 1 s of the remove "
+          f"({(last - sent[0]) if sent and last else '?'} ms)")
+    # screen share: the host's is forwarded, aiko's is not
+    check((a.get("screen") or {}).get("error") == "share_denied",
+          "a non-host's screen share is refused (share_denied)")
+    for name, rep in [("host", h), ("carol", c)]:
+        rr = rep.get("remotes", {}).get(aid, {})
+        check(rr.get("screen_frames_decoded", -1) == 0
+              and rr.get("video_frames_decoded", 0) > 0,
+              f"{name} got aiko's camera but not her screen "
+              f"({rr.get('video_frames_decoded')} / "
+              f"{rr.get('screen_frames_decoded')})")
+    hs = a.get("remotes", {}).get(hid, {}).get("screen_frames_decoded", 0)
+    check(hs > 0, f"the host's screen is forwarded ({hs} frames at aiko)")
 
 
 def test_lock_and_invite(check, args, k, tmp, m, pin):
@@ -186,6 +219,7 @@ def test_lock_and_invite(check, args, k, tmp, m, pin):
                      {"count": 1}, auth=f"HostKey {m['host_key']}")
     check(st == 201, "the host makes a one-time invite")
     token = inv["invites"][0]["token"]
+    k.invite_token = token
     host = client(args, k, tmp, "host2",
                   ["--meeting", m["id"], "--host-key", m["host_key"],
                    "--admit-all", "--lock-after", "2"], duration=5)
@@ -197,7 +231,13 @@ def test_lock_and_invite(check, args, k, tmp, m, pin):
     r2 = finish([again], timeout=20)
     check(r2["ren2"].get("error") == "wrong_credentials",
           f"a spent invite is refused ({r2['ren2'].get('error')})")
-    time.sleep(2.0)  # the host has locked by now
+    # wait (bounded) until the host's lock is in the audit log
+    end = time.monotonic() + 10
+    while time.monotonic() < end:
+        st, body = k.call("GET", f"/api/meetings/{m['id']}/audit")
+        if "locked" in [e["event"] for e in body.get("events", [])]:
+            break
+        time.sleep(0.1)
     late = client(args, k, tmp, "late", ["--meeting", m["id"], "--pin", pin],
                   duration=1)
     r3 = finish([late, host], timeout=30)
@@ -276,19 +316,63 @@ def test_joined_settings(check, k):
 
 
 def test_brute_force(check, args, k, tmp, m):
+    """A wrong-PIN storm from 127.0.0.2 is locked out; a correct join from
+    127.0.0.3 still gets in."""
+    st, info = k.call("GET", f"/api/meetings/{m['id']}/join-info")
     errors = []
     for i in range(7):
         c = client(args, k, tmp, f"guess{i}",
-                   ["--meeting", m["id"], "--pin", f"{i:08d}"], duration=1)
+                   ["--bind", "127.0.0.2", "--meeting", m["id"], "--pin",
+                    f"{i:08d}"], duration=1)
         errors.append(finish([c], timeout=15)[f"guess{i}"].get("error"))
     check(errors[:5] == ["wrong_credentials"] * 5,
-          f"wrong PINs are refused ({errors[:5]})")
+          f"wrong PINs from 127.0.0.2 are refused ({errors[:5]})")
     check(errors[5:] == ["locked_out"] * 2,
-          f"then the address is locked out ({errors[5:]})")
+          f"then 127.0.0.2 is locked out ({errors[5:]})")
+    ok = client(args, k, tmp, "rightful",
+                ["--bind", "127.0.0.3", "--meeting", m["id"], "--pin",
+                 info["pin"]], duration=1)
+    rep = finish([ok], timeout=20)["rightful"]
+    check(rep.get("admitted") is True,
+          f"a correct PIN from 127.0.0.3 still gets in ({rep.get('error')})")
     st, stats = k.call("GET", "/api/stats", auth=None)
     sig = stats["signalling"]
     check(sig["credential_failures"] >= 5 and sig["lockouts_source"] >= 1,
           "failures and lock-outs are counted")
+
+
+def kaigictl(args, k, *argv):
+    p = subprocess.run([args.kaigictl, "--server", f"http://{HOST}:{k.http}",
+                        "--data", k.data, "--json"] + list(argv),
+                       capture_output=True, text=True, timeout=20)
+    try:
+        out = json.loads(p.stdout) if p.stdout.strip() else None
+    except ValueError:
+        out = None
+    return p.returncode, out, p.stderr
+
+
+def test_kaigictl(check, args, k):
+    rc, m, err = kaigictl(args, k, "meeting", "create", "--title", "ctl",
+                          "--start", "+1h", "--duration", "30m")
+    check(rc == 0 and m and len(m.get("id", "")) == 11,
+          f"kaigictl meeting create ({rc} {err.strip()})")
+    if not m:
+        return
+    rc, lst, _ = kaigictl(args, k, "meeting", "list")
+    check(rc == 0 and m["id"] in json.dumps(lst), "kaigictl meeting list")
+    rc, _, err = kaigictl(args, k, "meeting", "join-info", m["id"])
+    check(rc == 1 and "not_yet" in err,
+          f"kaigictl meeting join-info before the window fails clearly "
+          f"({err.strip()})")
+    rc, inv, _ = kaigictl(args, k, "meeting", "invite", m["id"], "--count",
+                          "2")
+    check(rc == 0 and len((inv or {}).get("invites", [])) == 2,
+          "kaigictl meeting invite --count 2")
+    rc, _, _ = kaigictl(args, k, "meeting", "delete", m["id"])
+    check(rc == 0, "kaigictl meeting delete")
+    rc, _, err = kaigictl(args, k, "meeting", "show", m["id"])
+    check(rc == 1 and "not_found" in err, "a deleted meeting is gone")
 
 
 def test_audit(check, k, m):
@@ -321,6 +405,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("kaigi")
     ap.add_argument("client")
+    ap.add_argument("kaigictl")
     args = ap.parse_args()
     check = Checks()
     with tempfile.TemporaryDirectory(prefix="kaigi-mtg-") as tmp:
@@ -333,10 +418,13 @@ def main():
             test_joined_settings(check, k)
             st, m2 = k.call("POST", "/api/meetings", {
                 "title": "Target", "start": rfc3339(int(time.time())),
-                "duration": 900})
+                "duration": 900, "settings": {"waiting_room": False,
+                                              "join_before_host": True}})
             test_brute_force(check, args, k, tmp, m2)
             test_audit(check, k, m)
-            secrets = [pin, m["host_key"], later["host_key"], m2["host_key"]]
+            test_kaigictl(check, args, k)
+            secrets = [pin, m["host_key"], later["host_key"], m2["host_key"],
+                       k.invite_token]
             test_restart(check, k, secrets)
             check(k.stop() == 0, "kaigi exits cleanly on SIGTERM")
         finally:
