@@ -341,6 +341,39 @@ def test_brute_force(check, args, k, tmp, m):
           "failures and lock-outs are counted")
 
 
+def test_distributed_storm(check, args, k, tmp):
+    """20 wrong PINs from five addresses put a meeting under attack: then
+    each new address gets one wrong try before its own lock-out, and a
+    right PIN from a fresh address still gets in."""
+    st, m = k.call("POST", "/api/meetings", {
+        "title": "Storm", "start": rfc3339(int(time.time())),
+        "duration": 900, "settings": {"waiting_room": False,
+                                      "join_before_host": True}})
+    st, info = k.call("GET", f"/api/meetings/{m['id']}/join-info")
+    procs = [client(args, k, tmp, f"storm{a}_{i}",
+                    ["--bind", f"127.0.1.{a}", "--meeting", m["id"],
+                     "--pin", f"9{a}{i:06d}"], duration=1)
+             for a in range(1, 6) for i in range(4)]
+    errs = [r.get("error") for r in finish(procs, timeout=60).values()]
+    check(errs.count("wrong_credentials") == 20,
+          f"20 wrong PINs from five addresses ({errs.count('wrong_credentials')})")
+    first = finish([client(args, k, tmp, "lone1",
+                           ["--bind", "127.0.1.9", "--meeting", m["id"],
+                            "--pin", "00000001"], duration=1)])["lone1"]
+    second = finish([client(args, k, tmp, "lone2",
+                            ["--bind", "127.0.1.9", "--meeting", m["id"],
+                             "--pin", info["pin"]], duration=1)])["lone2"]
+    check(first.get("error") == "wrong_credentials"
+          and second.get("error") == "locked_out",
+          f"under attack a new address gets one wrong try "
+          f"({first.get('error')}, then {second.get('error')})")
+    ok = finish([client(args, k, tmp, "fresh",
+                        ["--bind", "127.0.1.10", "--meeting", m["id"],
+                         "--pin", info["pin"]], duration=1)])["fresh"]
+    check(ok.get("admitted") is True,
+          f"a right PIN from a fresh address still gets in ({ok.get('error')})")
+
+
 def kaigictl(args, k, *argv):
     p = subprocess.run([args.kaigictl, "--server", f"http://{HOST}:{k.http}",
                         "--data", k.data, "--json"] + list(argv),
@@ -423,6 +456,7 @@ def main():
             test_brute_force(check, args, k, tmp, m2)
             test_audit(check, k, m)
             test_kaigictl(check, args, k)
+            test_distributed_storm(check, args, k, tmp)
             secrets = [pin, m["host_key"], later["host_key"], m2["host_key"],
                        k.invite_token]
             test_restart(check, k, secrets)
