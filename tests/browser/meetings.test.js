@@ -345,6 +345,12 @@ function videoFrames(st, remote) {
     .reduce((n, i) => n + (i.framesDecoded || 0), 0);
 }
 
+function audioPackets(st, remote) {
+  const inbound = (st.stats && st.stats.inbound) || [];
+  return inbound.filter((i) => i.kind === 'audio' && i.participant === remote)
+    .reduce((n, i) => n + (i.packetsReceived || 0), 0);
+}
+
 // Polls p's stats until it is on AEAD_AES_256_GCM and decodes video from
 // every one of remotes ({id: name}); then samples again >= 1 s later
 // and checks that every count grew.
@@ -353,10 +359,12 @@ async function checkDecodes(p, remotes) {
   const first = await poll(async () => {
     const st = await kaigiState(p);
     const frames = ids.map((id) => videoFrames(st, id));
+    const audio = ids.map((id) => audioPackets(st, id));
     const cipher = st.stats && st.stats.srtpCipher;
     return {
-      ok: isGcm256(cipher) && frames.every((n) => n > 0),
-      at: Date.now(), frames, cipher,
+      ok: isGcm256(cipher) && frames.every((n) => n > 0) &&
+          audio.every((n) => n > 0),
+      at: Date.now(), frames, audio, cipher,
       why: `srtpCipher ${cipher}, frames ${JSON.stringify(frames)}, ${st.statsError ||
         JSON.stringify((st.stats && st.stats.inbound) || null)}`,
     };
@@ -370,10 +378,16 @@ async function checkDecodes(p, remotes) {
   const second = await poll(async () => {
     const st = await kaigiState(p);
     const frames = ids.map((id) => videoFrames(st, id));
-    return { ok: frames.every((n, i) => n > first.frames[i]), frames };
+    const audio = ids.map((id) => audioPackets(st, id));
+    return {
+      ok: frames.every((n, i) => n > first.frames[i]) &&
+          audio.every((n, i) => n > first.audio[i]),
+      frames, audio,
+    };
   }, 5000, 300);
-  return check(second.ok, `${p.name}: video from ${names} keeps decoding (${
-    JSON.stringify(first.frames)} → ${JSON.stringify(second.frames)} frames)`);
+  return check(second.ok, `${p.name}: video and audio from ${names} keep coming (${
+    JSON.stringify(first.frames)} → ${JSON.stringify(second.frames)} frames, ${
+    JSON.stringify(first.audio)} → ${JSON.stringify(second.audio)} audio packets)`);
 }
 
 async function checkEncryptionLabel(p) {
@@ -577,6 +591,8 @@ async function scenarioClient(browser, k, clientBinary, tmp) {
     const got = remotes[id] || {};
     check(got.video_frames_decoded > 0,
       `kaigi-client decoded ${name}'s video from Chromium (${got.video_frames_decoded} frames, ${got.decode_errors} errors)`);
+    check(got.audio_frames_decoded > 0,
+      `kaigi-client decoded ${name}'s Opus audio from Chromium (${got.audio_frames_decoded} frames)`);
   }
   check(r.srtp_unprotect_failures === 0,
     `kaigi-client: no SRTP unprotect failures (${r.srtp_unprotect_failures})`);
