@@ -1,0 +1,144 @@
+/* Internal to the signalling layer: what session.c (participants, their
+ * rooms and media negotiation, the WebSocket protocol's dispatch) and
+ * meetings.c (scheduled meetings: credentials, rate limits, the live
+ * policy, host controls) share. Signalling thread only; not an API.
+ */
+#ifndef KG_SFU_INTERNAL_H
+#define KG_SFU_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+#include <uv.h>
+
+#include "codec/err.h"
+#include "crypto/dtls.h"
+#include "relay/ice.h"
+#include "relay/worker.h"
+#include "signalling/api.h"
+#include "signalling/policy.h"
+#include "signalling/ratelimit.h"
+#include "signalling/sdp.h"
+#include "signalling/session.h"
+#include "signalling/store.h"
+
+#define ID_LEN 8
+#define NAME_MAX_BYTES 64
+#define MAX_TRACKS 4
+#define SDP_BUF (64 * 1024)
+
+typedef struct sroom sroom;
+
+typedef struct sess_track {
+    enum kg_sdp_kind kind;
+    uint32_t ssrc;
+    char track_id[64];
+} sess_track;
+
+/* One m-section of a participant's subscribe transport. Slots are only
+ * ever appended, so m-line indexes never move across re-offers. */
+typedef struct sub_slot {
+    enum kg_sdp_kind kind;
+    kg_session *pub; /* NULL once the publisher left: section inactive */
+    uint32_t in_ssrc;
+    uint32_t out_ssrc;
+    uint8_t pt;
+    bool routed;
+    char stream_id[ID_LEN + 2];
+    char track_id[64];
+} sub_slot;
+
+struct kg_session {
+    kg_sfu *sfu;
+    void *conn;
+    uint64_t num; /* worker-facing participant number */
+    char id[ID_LEN + 2];
+    char name[NAME_MAX_BYTES + 1];
+    sroom *room;
+    kg_session *next;      /* all sessions */
+    kg_session *room_next; /* room members in join order */
+    kg_ice_creds pub_creds, sub_creds;
+    bool pub_transport, sub_transport;
+    sess_track tracks[MAX_TRACKS];
+    size_t n_tracks;
+    sub_slot slots[KG_SDP_MAX_MEDIA];
+    size_t n_slots;
+    uint32_t sub_version;
+    bool sub_pending; /* an offer awaits its answer */
+    bool sub_dirty;   /* tracks changed since the last offer */
+    uint64_t sdp_sess_id;
+    uint32_t pub_version;
+    /* meetings */
+    struct live *live;  /* the meeting joined (waiting or in) */
+    bool waiting;       /* in the waiting room: no transport at all */
+    bool left;          /* sent 'leave': not a drop */
+    char peer[64];      /* source address, memory only, for rate limits */
+};
+
+/* A meeting someone has joined since kaigi started: its live policy and
+ * its media room. Kept until its end has passed and nobody is left, so
+ * that "ended" and "locked" hold for late joiners. */
+typedef struct live {
+    kg_meeting m;
+    kg_policy *policy;
+    struct live *next;
+} live;
+
+struct sroom {
+    char name[80];
+    uint64_t num;
+    kg_session *members;
+    size_t n_members;
+    sroom *next;
+};
+
+struct kg_sfu {
+    kg_sfu_config cfg;
+    kg_conn_ops ops;
+    char public_ip[64];
+    char node[64];
+    uint16_t udp_port;
+    kg_dtls_cert *cert;
+    kg_worker *worker;
+    sroom *rooms;
+    kg_session *sessions;
+    size_t n_sessions;
+    uint64_t next_num;
+    char *sdp_buf;
+    kg_store *store;
+    kg_api api;
+    char base_url[128];
+    live *lives;
+    kg_ratelimit *rl_source, *rl_meeting, *rl_strict;
+    uv_timer_t policy_timer;
+    /* counters */
+    uint64_t messages, errors, joins, sdp_errors;
+    uint64_t pin_failures, lockouts_source, lockouts_meeting;
+};
+
+/* session.c */
+void sfu_send_json(kg_session *ss, json_t *msg); /* takes msg */
+void sfu_send_error(kg_session *ss, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void sfu_post(kg_sfu *s, const kg_worker_cmd *c);
+const char *sfu_unknown_field(json_t *obj, const char *const *allowed);
+sroom *sfu_admit(kg_sfu *s, const char *room_name, const char **code);
+kg_time sfu_wall_now(void);
+kg_session *sfu_session_by_num(kg_sfu *s, uint64_t num);
+void sfu_enter_room(kg_session *ss, sroom *r);
+void sfu_leave_room(kg_session *ss);
+void sfu_drop_publisher(kg_session *pub, sroom *r);
+
+/* meetings.c */
+void sfu_join_meeting(kg_session *ss, json_t *msg);
+json_t *sfu_settings_msg(const live *lv);
+void sfu_drain(kg_sfu *s, live *lv);
+/* leave, host controls, chat, recording, unmute: true if type was one */
+bool sfu_meeting_message(kg_session *ss, const char *type, json_t *msg);
+void sfu_meeting_closed(kg_session *ss);
+int sfu_meetings_open(kg_sfu *s, const kg_sfu_config *cfg);
+void sfu_meetings_free(kg_sfu *s);
+
+#endif
