@@ -32,6 +32,7 @@ typedef struct opts {
     bool demo;
     int pin_digits;
     const char *www_dir;
+    unsigned long workers;
 } opts;
 
 static void usage(FILE *f)
@@ -42,7 +43,12 @@ static void usage(FILE *f)
             "  --listen ADDR:PORT     HTTP and WebSocket (/ws) address "
             "(default 127.0.0.1:8080)\n"
             "  --udp ADDR:PORT        media (ICE/DTLS/SRTP) UDP address "
+            "of worker 0; worker i\n"
+            "                         uses PORT + i "
             "(default 127.0.0.1:40000)\n"
+            "  --workers N            media worker threads, each with its "
+            "own loop and port\n"
+            "                         (default: the number of cores)\n"
             "  --public-ip IP         address to advertise in ICE "
             "candidates (default: the --udp address)\n"
             "  --data DIR             data directory, made 0700 if missing "
@@ -111,7 +117,7 @@ static bool parse_hostport(const char *s, char *ip, size_t iplen,
 static int parse_opts(int argc, char **argv, opts *o)
 {
     enum { O_LISTEN = 256, O_UDP, O_PUBLIC, O_DATA, O_NODE, O_MAXP, O_LEGACY,
-           O_VERSION, O_HELP, O_OPEN, O_DEMO, O_PIN, O_WWW };
+           O_VERSION, O_HELP, O_OPEN, O_DEMO, O_PIN, O_WWW, O_WORKERS };
     static const struct option longopts[] = {
         {"listen", required_argument, NULL, O_LISTEN},
         {"udp", required_argument, NULL, O_UDP},
@@ -123,6 +129,7 @@ static int parse_opts(int argc, char **argv, opts *o)
         {"open-rooms", no_argument, NULL, O_OPEN},
         {"demo", no_argument, NULL, O_DEMO},
         {"www", required_argument, NULL, O_WWW},
+        {"workers", required_argument, NULL, O_WORKERS},
         {"pin-digits", required_argument, NULL, O_PIN},
         {"version", no_argument, NULL, O_VERSION},
         {"help", no_argument, NULL, O_HELP},
@@ -189,6 +196,14 @@ static int parse_opts(int argc, char **argv, opts *o)
             break;
         case O_WWW:
             o->www_dir = optarg;
+            break;
+        case O_WORKERS:
+            errno = 0;
+            o->workers = strtoul(optarg, &end, 10);
+            if (errno || *end || o->workers < 1 || o->workers > 64) {
+                fprintf(stderr, "kaigi: --workers wants 1..64\n");
+                return 2;
+            }
             break;
         case O_PIN:
             errno = 0;
@@ -293,6 +308,8 @@ int main(int argc, char **argv)
               .www_dir = KG_WWW_DIR};
     if (gethostname(o.node, sizeof(o.node) - 1) != 0 || !o.node[0])
         snprintf(o.node, sizeof(o.node), "kaigi");
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    o.workers = cores > 0 ? (unsigned long)(cores > 64 ? 64 : cores) : 1;
     int rc = parse_opts(argc, argv, &o);
     if (rc >= 0)
         return rc;
@@ -322,6 +339,7 @@ int main(int argc, char **argv)
              strchr(o.listen_ip, ':') ? "[" : "", o.listen_ip,
              strchr(o.listen_ip, ':') ? "]" : "", o.listen_port);
     cfg.sfu.data_dir = o.data_dir;
+    cfg.sfu.workers = (unsigned)o.workers;
     cfg.sfu.open_rooms = o.open_rooms;
     cfg.sfu.base_url = base_url;
     cfg.sfu.pin_digits = o.pin_digits;
@@ -335,9 +353,9 @@ int main(int argc, char **argv)
     uv_signal_init(loop, &g_sigterm);
     uv_signal_start(&g_sigint, on_signal, SIGINT);
     uv_signal_start(&g_sigterm, on_signal, SIGTERM);
-    printf("kaigi: listening on %s/ (WebSocket /ws), media udp %s:%u, "
-           "node %s, data in %s\n",
-           base_url, o.udp_ip, o.udp_port, o.node, o.data_dir);
+    printf("kaigi: listening on %s/ (WebSocket /ws), media udp %s:%u "
+           "(%lu workers), node %s, data in %s\n",
+           base_url, o.udp_ip, o.udp_port, o.workers, o.node, o.data_dir);
     if (o.demo && print_demo(kg_server_store(g_server), base_url) != 0)
         fprintf(stderr, "kaigi: could not create the demo meeting\n");
     fflush(stdout);

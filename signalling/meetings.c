@@ -115,10 +115,12 @@ static void to_host(kg_sfu *s, const live *lv, json_t *msg)
         json_decref(msg);
 }
 
-static void post_mute(kg_sfu *s, uint64_t num, bool mute)
+static void post_mute(kg_session *ss, bool mute)
 {
-    kg_worker_cmd c = {.type = KG_CMD_MUTE, .participant = num, .mute = mute};
-    sfu_post(s, &c);
+    kg_worker_cmd c = {.type = KG_CMD_MUTE,
+                       .participant = ss->num,
+                       .mute = mute};
+    sfu_post(ss, &c);
 }
 
 static void dispatch(kg_sfu *s, live *lv, const kg_policy_ev *ev)
@@ -181,7 +183,8 @@ static void dispatch(kg_sfu *s, live *lv, const kg_policy_ev *ev)
                                  "name", ev->nickname));
         break;
     case KG_PEV_MUTED:
-        post_mute(s, ev->pid, true);
+        if (t)
+            post_mute(t, true);
         if (t)
             sfu_send_json(t, json_pack("{s:s}", "type", "muted"));
         break;
@@ -558,7 +561,7 @@ static void on_unmute(kg_session *ss)
         sfu_send_error(ss, "muted_by_host", "wait for the host's unmute request");
         return;
     }
-    post_mute(ss->sfu, ss->num, false);
+    post_mute(ss, false);
 }
 
 bool sfu_meeting_message(kg_session *ss, const char *type, json_t *msg)

@@ -35,9 +35,9 @@ void sfu_send_error(kg_session *ss, const char *code, const char *fmt, ...)
                             "message", msg));
 }
 
-void sfu_post(kg_sfu *s, const kg_worker_cmd *c)
+void sfu_post(kg_session *ss, const kg_worker_cmd *c)
 {
-    if (kg_worker_post(s->worker, c) != 0)
+    if (kg_worker_post(ss->sfu->workers[ss->worker], c) != 0)
         fprintf(stderr, "kaigi: out of memory posting to the media worker\n");
 }
 
@@ -128,6 +128,13 @@ sroom *sfu_admit(kg_sfu *s, const char *room_name, const char **code)
         }
         snprintf(r->name, sizeof(r->name), "%s", room_name);
         r->num = ++s->next_num;
+        /* Pin the room to the worker with the fewest rooms: its media
+         * then never crosses threads. */
+        for (unsigned i = 1; i < s->n_workers; i++) {
+            if (s->rooms_on[i] < s->rooms_on[r->worker])
+                r->worker = i;
+        }
+        s->rooms_on[r->worker]++;
         r->next = s->rooms;
         s->rooms = r;
     }
@@ -144,6 +151,7 @@ static void room_remove(kg_sfu *s, sroom *r, kg_session *ss)
         r->n_members--;
     }
     if (r->n_members == 0) {
+        s->rooms_on[r->worker]--;
         sroom **rp = &s->rooms;
         while (*rp && *rp != r)
             rp = &(*rp)->next;
@@ -163,7 +171,7 @@ static void local_sdp(kg_session *ss, const kg_ice_creds *creds,
     out->ice_pwd = creds->pwd;
     out->fingerprint = kg_dtls_cert_fingerprint(s->cert);
     out->cand_ip = s->public_ip;
-    out->cand_port = s->udp_port;
+    out->cand_port = s->udp_port[ss->worker];
     out->sess_id = ss->sdp_sess_id;
     out->sess_version = version;
 }
@@ -251,7 +259,7 @@ static bool register_transport(kg_session *ss, enum kg_role role,
     c.local = role == KG_ROLE_PUBLISH ? ss->pub_creds : ss->sub_creds;
     snprintf(c.remote_ufrag, sizeof(c.remote_ufrag), "%s", tr->ice_ufrag);
     snprintf(c.remote_fp, sizeof(c.remote_fp), "%s", tr->fingerprint);
-    sfu_post(ss->sfu, &c);
+    sfu_post(ss, &c);
     memset(&c, 0, sizeof(c));
     return true;
 }
@@ -304,7 +312,7 @@ static bool learn_tracks(kg_session *ss, const kg_sdp *offer,
                            .ssrc = ssrc,
                            .kind = m->kind == KG_SDP_AUDIO ? KG_TRACK_AUDIO
                                                            : KG_TRACK_VIDEO};
-        sfu_post(ss->sfu, &c);
+        sfu_post(ss, &c);
         added = true;
     }
     return added;
@@ -352,13 +360,14 @@ void sfu_enter_room(kg_session *ss, sroom *r)
     ss->room_next = NULL;
     r->n_members++;
     ss->room = r;
+    ss->worker = r->worker;
     ss->waiting = false;
     s->joins++;
 
     kg_worker_cmd c = {.type = KG_CMD_JOIN,
                        .participant = ss->num,
                        .room = r->num};
-    sfu_post(s, &c);
+    sfu_post(ss, &c);
     json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:o}", "type", "joined",
                           "participant", ss->id, "room", ss->live ? ss->live->m.id
                                                                   : r->name + 5,
@@ -391,7 +400,7 @@ void sfu_leave_room(kg_session *ss)
     if (!ss->room)
         return;
     kg_worker_cmd c = {.type = KG_CMD_LEAVE, .participant = ss->num};
-    sfu_post(s, &c);
+    sfu_post(ss, &c);
     sroom *r = ss->room;
     bool others = r->n_members > 1;
     room_remove(s, r, ss); /* frees r when ss was the last */
@@ -535,7 +544,7 @@ static void route_slots(kg_session *ss)
                            .sub = ss->num,
                            .out_ssrc = sl->out_ssrc,
                            .out_pt = sl->pt};
-        sfu_post(ss->sfu, &c);
+        sfu_post(ss, &c);
         sl->routed = true;
     }
 }
@@ -731,6 +740,55 @@ static void sfu_free(kg_sfu *s)
     free(s);
 }
 
+/* Starts cfg->workers media workers on consecutive UDP ports from
+ * cfg->udp_addr (or ephemeral ports for port 0). On failure the started
+ * ones are stopped. */
+static int start_workers(kg_sfu *s, const kg_sfu_config *cfg)
+{
+    unsigned n = cfg->workers ? cfg->workers : 1;
+    if (n > KG_MAX_WORKERS)
+        n = KG_MAX_WORKERS;
+    struct sockaddr_storage addr;
+    memset(&addr, 0, sizeof(addr));
+    memcpy(&addr, cfg->udp_addr,
+           cfg->udp_addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                                : sizeof(struct sockaddr_in));
+    uint16_t *port = addr.ss_family == AF_INET6
+                         ? &((struct sockaddr_in6 *)&addr)->sin6_port
+                         : &((struct sockaddr_in *)&addr)->sin_port;
+    uint16_t base = ntohs(*port);
+    for (unsigned i = 0; i < n; i++) {
+        if (base)
+            *port = htons((uint16_t)(base + i));
+        kg_worker_config wc = {.udp_addr = (struct sockaddr *)&addr,
+                               .cert = s->cert,
+                               .dtls_flags = cfg->dtls_flags,
+                               .signal_loop = cfg->loop,
+                               .on_event = on_worker_event,
+                               .user = s,
+                               .index = i};
+        int rc = kg_worker_start(&s->workers[i], &wc);
+        if (rc != 0) {
+            while (s->n_workers > 0)
+                kg_worker_stop(s->workers[--s->n_workers]);
+            return rc;
+        }
+        s->n_workers++;
+        struct sockaddr_storage bound;
+        kg_worker_local_addr(s->workers[i], &bound);
+        if (bound.ss_family == AF_INET6) {
+            s->udp_port[i] = ntohs(((struct sockaddr_in6 *)&bound)->sin6_port);
+            inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&bound)->sin6_addr,
+                      s->public_ip, sizeof(s->public_ip));
+        } else {
+            s->udp_port[i] = ntohs(((struct sockaddr_in *)&bound)->sin_port);
+            inet_ntop(AF_INET, &((struct sockaddr_in *)&bound)->sin_addr,
+                      s->public_ip, sizeof(s->public_ip));
+        }
+    }
+    return 0;
+}
+
 int kg_sfu_new(kg_sfu **out, const kg_sfu_config *cfg, const kg_conn_ops *ops)
 {
     kg_sfu *s = calloc(1, sizeof(*s));
@@ -752,28 +810,11 @@ int kg_sfu_new(kg_sfu **out, const kg_sfu_config *cfg, const kg_conn_ops *ops)
         sfu_free(s);
         return rc;
     }
-    kg_worker_config wc = {.udp_addr = cfg->udp_addr,
-                           .cert = s->cert,
-                           .dtls_flags = cfg->dtls_flags,
-                           .signal_loop = cfg->loop,
-                           .on_event = on_worker_event,
-                           .user = s};
-    rc = kg_worker_start(&s->worker, &wc);
+    rc = start_workers(s, cfg);
     if (rc != 0) {
         uv_close((uv_handle_t *)&s->policy_timer, NULL);
         sfu_free(s);
         return rc;
-    }
-    struct sockaddr_storage ss;
-    kg_worker_local_addr(s->worker, &ss);
-    if (ss.ss_family == AF_INET6) {
-        s->udp_port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-        inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr,
-                  s->public_ip, sizeof(s->public_ip));
-    } else {
-        s->udp_port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
-        inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr,
-                  s->public_ip, sizeof(s->public_ip));
     }
     if (cfg->public_ip && cfg->public_ip[0])
         snprintf(s->public_ip, sizeof(s->public_ip), "%s", cfg->public_ip);
@@ -790,7 +831,8 @@ void kg_sfu_del(kg_sfu *s)
 {
     while (s->sessions)
         kg_session_closed(s->sessions);
-    kg_worker_stop(s->worker);
+    for (unsigned i = 0; i < s->n_workers; i++)
+        kg_worker_stop(s->workers[i]);
     uv_close((uv_handle_t *)&s->policy_timer, policy_timer_closed);
 }
 
@@ -804,14 +846,13 @@ struct kg_store *kg_sfu_store(kg_sfu *s)
     return s->store;
 }
 
-json_t *kg_sfu_stats_json(kg_sfu *s)
+static json_t *worker_json(kg_worker *wk, unsigned index, uint16_t port)
 {
     kg_worker_stats w;
-    kg_worker_get_stats(s->worker, &w);
-    size_t rooms = 0;
-    for (sroom *r = s->rooms; r; r = r->next)
-        rooms++;
+    kg_worker_get_stats(wk, &w);
     json_t *media = json_object();
+    json_object_set_new(media, "index", json_integer(index));
+    json_object_set_new(media, "udp_port", json_integer(port));
 #define W(field) json_object_set_new(media, #field, json_integer((json_int_t)w.field))
     W(rx_datagrams);
     W(rx_bytes);
@@ -837,6 +878,18 @@ json_t *kg_sfu_stats_json(kg_sfu *s)
     W(consent_timeouts);
     W(ssrc_refused);
 #undef W
+    return media;
+}
+
+json_t *kg_sfu_stats_json(kg_sfu *s)
+{
+    size_t rooms = 0;
+    for (sroom *r = s->rooms; r; r = r->next)
+        rooms++;
+    json_t *workers = json_array();
+    for (unsigned i = 0; i < s->n_workers; i++)
+        json_array_append_new(workers,
+                              worker_json(s->workers[i], i, s->udp_port[i]));
     json_t *sig = json_pack(
         "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "messages",
         (json_int_t)s->messages, "errors", (json_int_t)s->errors, "joins",
@@ -845,8 +898,8 @@ json_t *kg_sfu_stats_json(kg_sfu *s)
         "lockouts_source", (json_int_t)s->lockouts_source, "lockouts_meeting",
         (json_int_t)s->lockouts_meeting, "sessions",
         (json_int_t)s->n_sessions);
-    return json_pack("{s:s, s:I, s:I, s:o, s:[o]}", "node", s->node, "rooms",
+    return json_pack("{s:s, s:I, s:I, s:o, s:o}", "node", s->node, "rooms",
                      (json_int_t)rooms, "participants",
                      (json_int_t)s->n_sessions, "signalling", sig, "workers",
-                     media);
+                     workers);
 }

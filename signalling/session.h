@@ -29,7 +29,10 @@ typedef struct kg_conn_ops {
 
 typedef struct kg_sfu_config {
     uv_loop_t *loop;
-    const struct sockaddr *udp_addr; /* media socket of worker 0 */
+    const struct sockaddr *udp_addr; /* media socket of worker 0; worker i
+                                        binds the next port up (port 0:
+                                        each gets an ephemeral port) */
+    unsigned workers;                /* media worker threads, >= 1 */
     const char *public_ip;           /* advertised candidate address */
     const char *node;                /* this server's name */
     unsigned dtls_flags;             /* KG_DTLS_ALLOW_LEGACY_SRTP */

@@ -28,6 +28,7 @@
 #define NAME_MAX_BYTES 64
 #define MAX_TRACKS 4
 #define SDP_BUF (64 * 1024)
+#define KG_MAX_WORKERS 64
 
 typedef struct sroom sroom;
 
@@ -54,6 +55,7 @@ struct kg_session {
     kg_sfu *sfu;
     void *conn;
     uint64_t num; /* worker-facing participant number */
+    unsigned worker; /* the worker of its room (set on entering it) */
     char id[ID_LEN + 2];
     char name[NAME_MAX_BYTES + 1];
     sroom *room;
@@ -89,6 +91,7 @@ typedef struct live {
 struct sroom {
     char name[80];
     uint64_t num;
+    unsigned worker; /* every participant of a room is on one worker */
     kg_session *members;
     size_t n_members;
     sroom *next;
@@ -99,9 +102,11 @@ struct kg_sfu {
     kg_conn_ops ops;
     char public_ip[64];
     char node[64];
-    uint16_t udp_port;
+    uint16_t udp_port[KG_MAX_WORKERS]; /* worker i's media port */
     kg_dtls_cert *cert;
-    kg_worker *worker;
+    kg_worker *workers[KG_MAX_WORKERS];
+    unsigned n_workers;
+    unsigned rooms_on[KG_MAX_WORKERS]; /* rooms pinned to each worker */
     sroom *rooms;
     kg_session *sessions;
     size_t n_sessions;
@@ -122,7 +127,8 @@ struct kg_sfu {
 void sfu_send_json(kg_session *ss, json_t *msg); /* takes msg */
 void sfu_send_error(kg_session *ss, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-void sfu_post(kg_sfu *s, const kg_worker_cmd *c);
+/* Posts c to the worker that holds ss's room. */
+void sfu_post(kg_session *ss, const kg_worker_cmd *c);
 const char *sfu_unknown_field(json_t *obj, const char *const *allowed);
 sroom *sfu_admit(kg_sfu *s, const char *room_name, const char **code);
 kg_time sfu_wall_now(void);

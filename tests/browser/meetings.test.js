@@ -129,7 +129,7 @@ class Kaigi {
 
   async start() {
     this.http = await freePort('tcp');
-    this.udp = await freePort('udp');
+    this.udp = 0; // each media worker takes an ephemeral port
     this.origin = `http://${HOST}:${this.http}`;
     const log = fs.openSync(this.logPath, 'a');
     this.proc = childProcess.spawn(this.binary, [

@@ -139,7 +139,7 @@ def check_room(fail, reports, names, label):
 
 def start_kaigi(args, tmp):
     http_port = free_port(socket.SOCK_STREAM)
-    udp_port = free_port(socket.SOCK_DGRAM)
+    udp_port = 0  # each media worker takes an ephemeral port
     log = open(os.path.join(tmp, "kaigi.log"), "w")
     proc = subprocess.Popen(
         [args.kaigi, "--listen", f"{HOST}:{http_port}", "--udp",
@@ -202,8 +202,10 @@ def summary(reports, frames, stats, cpu):
                   f"{r['sent']['audio_packets']} audio packets")
     for (dst, src), got in sorted(frames.items()):
         print(f"  {dst} decoded {got} frames from {src}")
-    w = stats["workers"][0]
-    print(f"  kaigi: {w['rtp_forwarded']} RTP packets forwarded, "
+    w = {k: sum(x[k] for x in stats["workers"])
+         for k in stats["workers"][0] if k not in ("index", "udp_port")}
+    print(f"  kaigi: {len(stats['workers'])} workers, "
+          f"{w['rtp_forwarded']} RTP packets forwarded, "
           f"CPU {cpu:.2f} s for the run")
     return w
 

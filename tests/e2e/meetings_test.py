@@ -52,7 +52,7 @@ class Kaigi:
         self.tmp = tmp
         self.data = os.path.join(tmp, "data")
         self.http = free_port(socket.SOCK_STREAM)
-        self.udp = free_port(socket.SOCK_DGRAM)
+        self.udp = 0  # each media worker takes an ephemeral port
         self.proc = None
         self.log = None
 
