@@ -1,6 +1,8 @@
 #include "relay/worker.h"
 
+#include <errno.h>
 #include <pthread.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,7 +18,13 @@
 #include "relay/stun.h"
 
 #define TICK_MS 20
-#define RX_BUF 65536
+/* libuv's recvmmsg splits the receive buffer into 64 KiB slots: this many
+ * datagrams per system call, a bounded batch per wakeup. */
+#define RX_BATCH 16
+#define RX_SLOT 65536
+#define RX_BUF (RX_BATCH * RX_SLOT)
+/* Outgoing datagrams are queued and leave in one sendmmsg per batch. */
+#define TX_BATCH 64
 /* Room for the largest RTP packet kaigi forwards plus the SRTP trailer. */
 #define TX_BUF 1600
 #define MAX_FANOUT 256
@@ -71,7 +79,14 @@ struct kg_worker {
     kg_map by_addr;  /* address key → wtransport */
     kg_map by_ufrag; /* local ufrag → wtransport */
     uint8_t rx[RX_BUF];
-    uint8_t tx[TX_BUF];
+    uint8_t tx[TX_BUF]; /* scratch for control packets */
+    /* the send batch */
+    unsigned tx_n;
+    struct mmsghdr tx_msg[TX_BATCH];
+    struct iovec tx_iov[TX_BATCH];
+    struct sockaddr_storage tx_addr[TX_BATCH];
+    uint8_t tx_data[TX_BATCH][TX_BUF];
+    uv_check_t flush_check;
     kg_fwd fwd[MAX_FANOUT];
 };
 
@@ -117,17 +132,66 @@ static void on_events(uv_async_t *a)
 
 /* --- sending ------------------------------------------------------- */
 
+/* Sends the queued batch with sendmmsg. A datagram the socket refuses
+ * (full buffer) is counted and dropped, as UDP would. */
+static void tx_flush(kg_worker *w)
+{
+    unsigned done = 0;
+    int fd = -1;
+    if (w->tx_n == 0 || uv_fileno((uv_handle_t *)&w->udp, &fd) != 0)
+        goto out;
+    while (done < w->tx_n) {
+        int n = sendmmsg(fd, w->tx_msg + done, w->tx_n - done, 0);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            /* skip the datagram that failed, keep the rest */
+            w->st.tx_errors++;
+            done++;
+            continue;
+        }
+        for (int i = 0; i < n; i++) {
+            w->st.tx_datagrams++;
+            w->st.tx_bytes += w->tx_msg[done + i].msg_len;
+        }
+        done += (unsigned)n;
+    }
+out:
+    w->tx_n = 0;
+}
+
+/* The next free slot of the send batch, flushing first if it is full. */
+static uint8_t *tx_slot(kg_worker *w)
+{
+    if (w->tx_n == TX_BATCH)
+        tx_flush(w);
+    return w->tx_data[w->tx_n];
+}
+
+/* Queues the slot from tx_slot() with len bytes for to. */
+static void tx_commit(kg_worker *w, const struct sockaddr_storage *to,
+                      size_t len)
+{
+    unsigned i = w->tx_n++;
+    w->tx_addr[i] = *to;
+    w->tx_iov[i].iov_base = w->tx_data[i];
+    w->tx_iov[i].iov_len = len;
+    memset(&w->tx_msg[i], 0, sizeof(w->tx_msg[i]));
+    w->tx_msg[i].msg_hdr.msg_name = &w->tx_addr[i];
+    w->tx_msg[i].msg_hdr.msg_namelen = to->ss_family == AF_INET6
+                                           ? sizeof(struct sockaddr_in6)
+                                           : sizeof(struct sockaddr_in);
+    w->tx_msg[i].msg_hdr.msg_iov = &w->tx_iov[i];
+    w->tx_msg[i].msg_hdr.msg_iovlen = 1;
+}
+
 static void send_to(kg_worker *w, const struct sockaddr_storage *to,
                     const uint8_t *buf, size_t len)
 {
-    uv_buf_t b = uv_buf_init((char *)buf, (unsigned)len);
-    int rc = uv_udp_try_send(&w->udp, &b, 1, (const struct sockaddr *)to);
-    if (rc < 0) {
-        w->st.tx_errors++;
+    if (len > TX_BUF)
         return;
-    }
-    w->st.tx_datagrams++;
-    w->st.tx_bytes += len;
+    memcpy(tx_slot(w), buf, len);
+    tx_commit(w, to, len);
 }
 
 /* Sends whatever DTLS has queued for t. */
@@ -281,7 +345,7 @@ static void forward_rtp(kg_worker *w, wtransport *t, uint8_t *pkt,
     if (tr->kind == KG_TRACK_AUDIO && t->part->muted)
         return; /* muted by the host: kaigi stops forwarding it */
     size_t n = kg_room_route(tr, &h, w->fwd, MAX_FANOUT);
-    if (len + KG_SRTP_MAX_TRAILER > sizeof(w->tx)) {
+    if (len + KG_SRTP_MAX_TRAILER > TX_BUF) {
         w->st.malformed++;
         return;
     }
@@ -290,15 +354,17 @@ static void forward_rtp(kg_worker *w, wtransport *t, uint8_t *pkt,
         wtransport *st = sub->t[KG_ROLE_SUBSCRIBE];
         if (!st || st->peer.state != KG_PEER_CONNECTED || !st->has_addr)
             continue;
-        memcpy(w->tx, pkt, len);
-        kg_rtp_rewrite(w->tx, w->fwd[i].pt, w->fwd[i].seq, w->fwd[i].ts,
+        /* Rewritten and encrypted in place in the send batch: one copy
+         * per receiver, no allocation. */
+        uint8_t *out = tx_slot(w);
+        memcpy(out, pkt, len);
+        kg_rtp_rewrite(out, w->fwd[i].pt, w->fwd[i].seq, w->fwd[i].ts,
                        w->fwd[i].ssrc);
         size_t out_len = len;
-        if (kg_peer_protect(&st->peer, w->tx, &out_len, sizeof(w->tx),
-                            false) != 0)
+        if (kg_peer_protect(&st->peer, out, &out_len, TX_BUF, false) != 0)
             continue;
         w->st.rtp_forwarded++;
-        send_to(w, &st->addr, w->tx, out_len);
+        tx_commit(w, &st->addr, out_len);
     }
 }
 
@@ -482,8 +548,9 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     (void)suggested;
     kg_worker *w = h->data;
-    /* One receive buffer per worker: libuv hands each datagram to on_recv
-     * before asking for the buffer again. */
+    /* One receive buffer per worker: libuv fills up to RX_BATCH slots of
+     * it with one recvmmsg and hands each datagram to on_recv before it
+     * asks for the buffer again. */
     *buf = uv_buf_init((char *)w->rx, sizeof(w->rx));
 }
 
@@ -491,8 +558,12 @@ static void on_recv(uv_udp_t *u, ssize_t nread, const uv_buf_t *buf,
                     const struct sockaddr *from, unsigned flags)
 {
     kg_worker *w = u->data;
-    if (nread <= 0 || !from)
+    if (nread <= 0 || !from) {
+        /* end of a receive batch (or nothing to read): send what it
+         * produced in one sendmmsg */
+        tx_flush(w);
         return;
+    }
     if (flags & UV_UDP_PARTIAL) {
         w->st.malformed++;
         return;
@@ -638,8 +709,10 @@ static void worker_shutdown(kg_worker *w)
         kg_worker_cmd c = {.type = KG_CMD_LEAVE, .participant = w->parts->id};
         cmd_leave(w, &c);
     }
+    tx_flush(w);
     uv_close((uv_handle_t *)&w->udp, close_cb);
     uv_close((uv_handle_t *)&w->tick, close_cb);
+    uv_close((uv_handle_t *)&w->flush_check, close_cb);
     uv_close((uv_handle_t *)&w->cmd_async, close_cb);
 }
 
@@ -700,12 +773,23 @@ static void worker_main(void *arg)
 
 /* --- public ----------------------------------------------------------- */
 
+static void on_flush_check(uv_check_t *c)
+{
+    tx_flush(c->data);
+}
+
 static int worker_init_loop(kg_worker *w)
 {
     int rc = uv_loop_init(&w->loop);
     if (rc < 0)
         return rc;
-    uv_udp_init(&w->loop, &w->udp);
+    rc = uv_udp_init_ex(&w->loop, &w->udp,
+                        (unsigned)w->cfg.udp_addr->sa_family |
+                            UV_UDP_RECVMMSG);
+    if (rc < 0) {
+        uv_loop_close(&w->loop);
+        return rc;
+    }
     w->udp.data = w;
     rc = uv_udp_bind(&w->udp, w->cfg.udp_addr, 0);
     if (rc < 0) {
@@ -718,6 +802,11 @@ static int worker_init_loop(kg_worker *w)
     uv_send_buffer_size((uv_handle_t *)&w->udp, &size);
     size = 4 << 20;
     uv_recv_buffer_size((uv_handle_t *)&w->udp, &size);
+    /* Whatever timers or commands queued leaves at the end of each loop
+     * iteration. */
+    uv_check_init(&w->loop, &w->flush_check);
+    w->flush_check.data = w;
+    uv_check_start(&w->flush_check, on_flush_check);
     uv_async_init(&w->loop, &w->cmd_async, on_cmds);
     w->cmd_async.data = w;
     uv_timer_init(&w->loop, &w->tick);
