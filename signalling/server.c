@@ -226,6 +226,11 @@ static int api_request(struct lws *wsi, conn *c, kg_server *s)
     kg_api_resp resp = {0};
     kg_api_meetings(kg_sfu_api(s->sfu), &req, &resp);
     memset(c->auth, 0, sizeof(c->auth));
+    /* A keep-alive connection reuses c for its next request. */
+    free(c->req_body);
+    c->req_body = NULL;
+    c->req_len = 0;
+    c->req_too_large = false;
     return respond_json(wsi, c, resp.status, resp.body);
 }
 

@@ -135,6 +135,25 @@ def notice_types(report):
     return [n.get("type") for n in report.get("notices", [])]
 
 
+def test_keepalive(check, k):
+    """Two POSTs on one keep-alive connection: each body is its own (a
+    server that kept the first body would refuse or merge the second)."""
+    import http.client
+    conn = http.client.HTTPConnection(HOST, k.http, timeout=5)
+    statuses = []
+    for title in ["first", "second"]:
+        body = json.dumps({"title": title, "start": rfc3339(int(time.time())),
+                           "duration": 600})
+        conn.request("POST", "/api/meetings", body,
+                     {"Authorization": f"Bearer {k.token}",
+                      "Content-Type": "application/json"})
+        r = conn.getresponse()
+        statuses.append((r.status, json.loads(r.read()).get("title")))
+    conn.close()
+    check(statuses == [(201, "first"), (201, "second")],
+          f"two POSTs on one keep-alive connection ({statuses})")
+
+
 def test_window_and_meeting(check, k):
     now = int(time.time())
     st, later = k.call("POST", "/api/meetings", {
@@ -445,6 +464,7 @@ def main():
         k = Kaigi(args.kaigi, tmp)
         k.start()
         try:
+            test_keepalive(check, k)
             later, m, pin = test_window_and_meeting(check, k)
             test_waiting_room(check, args, k, tmp, m, pin)
             test_lock_and_invite(check, args, k, tmp, m, pin)
