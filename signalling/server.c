@@ -318,6 +318,12 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason,
     struct lws_context *ctx = lws_get_context(wsi);
     kg_server *s = ctx ? lws_context_user(ctx) : NULL;
 
+    /* lws calls some reasons (CLOSED_HTTP for a connection that closed
+     * before sending a request) with no per-connection state: nothing of
+     * ours to touch then. */
+    if (!c || !s)
+        return lws_callback_http_dummy(wsi, reason, user, in, len);
+
     switch (reason) {
     case LWS_CALLBACK_HTTP:
         return http_request(wsi, c, s, in ? (const char *)in : "");

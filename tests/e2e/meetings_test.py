@@ -135,6 +135,21 @@ def notice_types(report):
     return [n.get("type") for n in report.get("notices", [])]
 
 
+def test_early_close(check, k):
+    """Connections that close before (or in the middle of) a request must
+    not take kaigi down."""
+    for payload in [b"", b"GET / HT", b"POST /api/meetings HTTP/1.1\r\n"
+                    b"Content-Length: 100\r\n\r\n{"]:
+        s = socket.create_connection((HOST, k.http), timeout=5)
+        if payload:
+            s.sendall(payload)
+        s.close()
+    time.sleep(0.2)
+    st, _ = k.call("GET", "/api/stats", auth=None)
+    check(k.proc.poll() is None and st == 200,
+          "kaigi survives connections closed before or inside a request")
+
+
 def test_keepalive(check, k):
     """Two POSTs on one keep-alive connection: each body is its own (a
     server that kept the first body would refuse or merge the second)."""
@@ -464,6 +479,7 @@ def main():
         k = Kaigi(args.kaigi, tmp)
         k.start()
         try:
+            test_early_close(check, k)
             test_keepalive(check, k)
             later, m, pin = test_window_and_meeting(check, k)
             test_waiting_room(check, args, k, tmp, m, pin)
