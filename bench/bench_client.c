@@ -1,0 +1,561 @@
+/* kaigi-bench's synthetic clients on the real client stack: per client a
+ * signalling WebSocket (tools/client_ws.c), and a publish and a subscribe
+ * transport, each a kg_client_peer (ICE + DTLS + SRTP) on its own UDP
+ * socket. Many clients share one uv loop: one bench process. */
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <uv.h>
+
+#include "bench/bench.h"
+#include "crypto/dtls.h"
+#include "crypto/random.h"
+#include "relay/client_peer.h"
+#include "signalling/sdp.h"
+#include "tools/client_ws.h"
+
+#define SEND_BURST 32   /* control datagrams per service call */
+#define MEDIA_BURST 256 /* media packets per client per tick */
+
+struct kb_proc;
+struct kb_client;
+
+typedef struct kb_transport {
+    struct kb_client *c;
+    uv_udp_t udp;
+    uv_timer_t timer;
+    bool open;
+    kg_ice_creds local;
+    struct sockaddr_storage local_addr, remote;
+    kg_client_peer *peer;
+    kg_time connected_at; /* 0 until CONNECTED */
+} kb_transport;
+
+typedef struct kb_client {
+    struct kb_proc *proc;
+    unsigned index, room;
+    kc_ws *ws;
+    bool ws_open, joined, failed, publish_answered;
+    kg_time ws_open_at;
+    kb_transport pub, sub;
+    kb_source src;
+    kb_rx rx;
+    uint64_t sent_packets, sent_bytes; /* in the window */
+} kb_client;
+
+typedef struct kb_proc {
+    uv_loop_t loop;
+    const kb_client_plan *plan;
+    kg_dtls_cert *cert;
+    kg_dtls_ctx *dtls;
+    kb_client *clients;
+    unsigned n;
+    uv_timer_t start_timer, media_timer, window_timer, end_timer;
+    double cpu_at_ws;
+    bool window_open;
+    kb_hist *lat;
+    kb_result *out;
+} kb_proc;
+
+/* One receive buffer per loop: each datagram is consumed before the next
+ * read. One text buffer for SDP (messages are at most 64 KiB). */
+static uint8_t rx_buf[2048];
+static char sdp_text[KG_SDP_MAX_TEXT];
+
+static double process_cpu_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void client_fail(kb_client *c, const char *fmt, const char *detail)
+{
+    if (c->failed)
+        return;
+    c->failed = true;
+    fprintf(stderr, "kaigi-bench: client %u: ", c->index);
+    fprintf(stderr, fmt, detail ? detail : "");
+    fputc('\n', stderr);
+}
+
+/* --- transports -------------------------------------------------------- */
+
+static void send_raw(kb_transport *t, const uint8_t *pkt, size_t len)
+{
+    uv_buf_t b = uv_buf_init((char *)pkt, (unsigned)len);
+    /* UDP: a full socket buffer drops the datagram, as a network would. */
+    (void)uv_udp_try_send(&t->udp, &b, 1, (const struct sockaddr *)&t->remote);
+}
+
+static void on_timer(uv_timer_t *timer);
+
+static void service(kb_transport *t)
+{
+    if (!t->peer || !t->open)
+        return;
+    uint8_t buf[2048];
+    kg_time now = uv_hrtime();
+    for (int i = 0; i < SEND_BURST; i++) {
+        ssize_t n = kg_client_peer_poll(t->peer, now, buf, sizeof(buf));
+        if (n <= 0)
+            break;
+        send_raw(t, buf, (size_t)n);
+    }
+    enum kg_client_peer_state st = kg_client_peer_state(t->peer);
+    if (st == KG_CLIENT_PEER_CONNECTED && !t->connected_at) {
+        t->connected_at = now;
+        if (kg_client_peer_profile(t->peer) != KG_SRTP_AEAD_AES_256_GCM)
+            client_fail(t->c, "SRTP profile is %s, not AEAD_AES_256_GCM",
+                        kg_srtp_profile_name(kg_client_peer_profile(t->peer)));
+    } else if (st == KG_CLIENT_PEER_FAILED) {
+        client_fail(t->c, "transport failed: %s",
+                    kg_strerror(kg_client_peer_error(t->peer)));
+    }
+    kg_time dl = kg_client_peer_deadline(t->peer);
+    if (dl == KG_TIME_NEVER) {
+        uv_timer_stop(&t->timer);
+        return;
+    }
+    uint64_t ms = dl > now ? (dl - now + KG_MS - 1) / KG_MS : 0;
+    uv_timer_start(&t->timer, on_timer, ms, 0);
+}
+
+static void on_timer(uv_timer_t *timer)
+{
+    service(timer->data);
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    (void)h;
+    (void)suggested;
+    *buf = uv_buf_init((char *)rx_buf, sizeof(rx_buf));
+}
+
+static void on_recv(uv_udp_t *udp, ssize_t nread, const uv_buf_t *buf,
+                    const struct sockaddr *addr, unsigned flags)
+{
+    kb_transport *t = udp->data;
+    if (nread <= 0 || !addr || !t->peer || (flags & UV_UDP_PARTIAL))
+        return;
+    kg_time now = uv_hrtime();
+    size_t out_len = 0;
+    uint8_t *pkt = (uint8_t *)buf->base;
+    int rc = kg_client_peer_recv(t->peer, pkt, (size_t)nread, now, &out_len);
+    if (rc == KG_CLIENT_PEER_RTP) {
+        if (t == &t->c->sub)
+            kb_rx_packet(&t->c->rx, pkt, out_len, (size_t)nread, now);
+        return; /* media needs no service: nothing to send back */
+    }
+    if (rc == KG_CLIENT_PEER_RTCP)
+        return;
+    service(t);
+}
+
+static int transport_open(kb_client *c, kb_transport *t)
+{
+    t->c = c;
+    int rc = kg_ice_creds_random(&t->local);
+    if (rc < 0)
+        return rc;
+    if (uv_udp_init(&c->proc->loop, &t->udp) < 0)
+        return KG_ERR_IO;
+    uv_timer_init(&c->proc->loop, &t->timer);
+    t->open = true;
+    t->udp.data = t;
+    t->timer.data = t;
+    struct sockaddr_in any;
+    uv_ip4_addr("127.0.0.1", 0, &any);
+    if (uv_udp_bind(&t->udp, (const struct sockaddr *)&any, 0) < 0)
+        return KG_ERR_IO;
+    /* Room for bursts of fan-out: a keyframe times the room. */
+    int sz = 1 << 20;
+    uv_recv_buffer_size((uv_handle_t *)&t->udp, &sz);
+    int len = sizeof(t->local_addr);
+    if (uv_udp_getsockname(&t->udp, (struct sockaddr *)&t->local_addr, &len) < 0)
+        return KG_ERR_IO;
+    if (uv_udp_recv_start(&t->udp, on_alloc, on_recv) < 0)
+        return KG_ERR_IO;
+    return 0;
+}
+
+/* Starts t toward the transport an SDP from kaigi describes. */
+static int transport_start(kb_transport *t, const kg_sdp *sdp)
+{
+    const kg_sdp_transport *tr = kg_sdp_bundle_transport(sdp);
+    if (!tr->ice_ufrag[0] || !tr->ice_pwd[0] || !tr->fingerprint[0] ||
+        !tr->cand_ip[0] || !tr->cand_port)
+        return KG_ERR_UNSUPPORTED;
+    kg_ice_creds remote;
+    memset(&remote, 0, sizeof(remote));
+    if (strlen(tr->ice_ufrag) >= sizeof(remote.ufrag) ||
+        strlen(tr->ice_pwd) >= sizeof(remote.pwd))
+        return KG_ERR_UNSUPPORTED;
+    strcpy(remote.ufrag, tr->ice_ufrag);
+    strcpy(remote.pwd, tr->ice_pwd);
+    memset(&t->remote, 0, sizeof(t->remote));
+    if (uv_ip4_addr(tr->cand_ip, tr->cand_port,
+                    (struct sockaddr_in *)&t->remote) < 0)
+        return KG_ERR_UNSUPPORTED; /* the bench is 127.0.0.1 only */
+    t->peer = kg_client_peer_new(t->c->proc->dtls, &t->local, &remote,
+                                 tr->fingerprint, uv_hrtime());
+    if (!t->peer)
+        return KG_ERR_NOMEM;
+    service(t);
+    return 0;
+}
+
+static void transport_close(kb_transport *t)
+{
+    if (!t->open)
+        return;
+    if (t->peer) {
+        /* close_notify tells kaigi at once instead of waiting for consent
+         * to lapse. */
+        kg_client_peer_close(t->peer);
+        uint8_t buf[2048];
+        ssize_t n;
+        for (int i = 0; i < 4 && (n = kg_client_peer_poll(t->peer, uv_hrtime(),
+                                                          buf, sizeof(buf))) > 0;
+             i++)
+            send_raw(t, buf, (size_t)n);
+    }
+    t->open = false;
+    uv_udp_recv_stop(&t->udp);
+    uv_close((uv_handle_t *)&t->udp, NULL);
+    uv_close((uv_handle_t *)&t->timer, NULL);
+}
+
+/* --- signalling -------------------------------------------------------- */
+
+static int send_json(kb_client *c, json_t *msg)
+{
+    if (!msg)
+        return KG_ERR_NOMEM;
+    char *text = json_dumps(msg, JSON_COMPACT);
+    json_decref(msg);
+    if (!text)
+        return KG_ERR_NOMEM;
+    int rc = kc_ws_send(c->ws, text);
+    free(text);
+    return rc < 0 ? KG_ERR_IO : 0;
+}
+
+static int send_sdp(kb_client *c, const char *type, const kg_sdp *sdp,
+                    json_int_t version)
+{
+    ssize_t n = kg_sdp_write(sdp, sdp_text, sizeof(sdp_text));
+    if (n < 0)
+        return (int)n;
+    json_t *m = json_pack("{s:s, s:s}", "type", type, "sdp", sdp_text);
+    if (m && version >= 0)
+        json_object_set_new(m, "version", json_integer(version));
+    return send_json(c, m);
+}
+
+static void local_of(kb_client *c, kb_transport *t, kg_sdp_local *l,
+                     char *ip, size_t cap, uint64_t version)
+{
+    const struct sockaddr_in *a = (const void *)&t->local_addr;
+    memset(l, 0, sizeof(*l));
+    inet_ntop(AF_INET, &a->sin_addr, ip, (socklen_t)cap);
+    l->cand_port = ntohs(a->sin_port);
+    l->ice_ufrag = t->local.ufrag;
+    l->ice_pwd = t->local.pwd;
+    l->fingerprint = kg_dtls_cert_fingerprint(c->proc->cert);
+    l->cand_ip = ip;
+    l->sess_id = ((uint64_t)kg_random_u32() << 31) | kg_random_u32();
+    l->sess_version = version;
+}
+
+static void on_joined(kb_client *c)
+{
+    c->joined = true;
+    int rc = transport_open(c, &c->pub);
+    char ip[INET6_ADDRSTRLEN], cname[32];
+    kg_sdp_local l;
+    kg_sdp *offer = rc == 0 ? kg_sdp_new() : NULL;
+    if (offer) {
+        local_of(c, &c->pub, &l, ip, sizeof(ip), 1);
+        snprintf(cname, sizeof(cname), "bench%u", c->index);
+        rc = kg_sdp_offer_publish(c->src.audio_ssrc, c->src.video_ssrc, cname,
+                                  &l, offer);
+        if (rc == 0)
+            rc = send_sdp(c, "publish", offer, -1);
+    } else if (rc == 0) {
+        rc = KG_ERR_NOMEM;
+    }
+    kg_sdp_del(offer);
+    if (rc < 0)
+        client_fail(c, "publish: %s", kg_strerror(rc));
+}
+
+static void on_publish_answer(kb_client *c, json_t *msg)
+{
+    const char *text = json_string_value(json_object_get(msg, "sdp"));
+    if (c->publish_answered)
+        return;
+    kg_sdp *ans = kg_sdp_new();
+    int rc = !text ? KG_ERR_MALFORMED
+             : !ans ? KG_ERR_NOMEM
+                    : kg_sdp_parse(text, strlen(text), ans);
+    for (size_t i = 0; rc == 0 && i < ans->n_media; i++) {
+        const kg_sdp_media *m = &ans->media[i];
+        const kg_sdp_codec *k;
+        if (m->port && m->kind == KG_SDP_AUDIO &&
+            (k = kg_sdp_find_codec(m, "opus", 48000)))
+            c->src.audio_pt = k->pt;
+        else if (m->port && m->kind == KG_SDP_VIDEO &&
+                 (k = kg_sdp_find_codec(m, "VP8", 90000)))
+            c->src.video_pt = k->pt;
+    }
+    if (rc == 0)
+        rc = transport_start(&c->pub, ans);
+    kg_sdp_del(ans);
+    if (rc < 0)
+        client_fail(c, "publish answer: %s", kg_strerror(rc));
+    c->publish_answered = true;
+}
+
+static void on_subscribe(kb_client *c, json_t *msg)
+{
+    const char *text = json_string_value(json_object_get(msg, "sdp"));
+    json_t *v = json_object_get(msg, "version");
+    if (!text || !json_is_integer(v)) {
+        client_fail(c, "subscribe without sdp/version%s", "");
+        return;
+    }
+    int rc = 0;
+    if (!c->sub.open)
+        rc = transport_open(c, &c->sub);
+    kg_sdp *offer = kg_sdp_new(), *ans = kg_sdp_new();
+    if (rc == 0)
+        rc = offer && ans ? kg_sdp_parse(text, strlen(text), offer)
+                          : KG_ERR_NOMEM;
+    if (rc == 0) {
+        char ip[INET6_ADDRSTRLEN];
+        kg_sdp_local l;
+        local_of(c, &c->sub, &l, ip, sizeof(ip),
+                 (uint64_t)json_integer_value(v) + 1);
+        rc = kg_sdp_answer_subscribe(offer, &l, ans);
+    }
+    if (rc == 0)
+        rc = send_sdp(c, "subscribe_answer", ans, json_integer_value(v));
+    if (rc == 0 && !c->sub.peer)
+        rc = transport_start(&c->sub, offer);
+    kg_sdp_del(offer);
+    kg_sdp_del(ans);
+    if (rc < 0)
+        client_fail(c, "subscribe: %s", kg_strerror(rc));
+}
+
+static void on_message(void *user, const char *text, size_t len)
+{
+    kb_client *c = user;
+    json_error_t err;
+    json_t *msg = json_loadb(text, len, 0, &err);
+    const char *type = json_string_value(json_object_get(msg, "type"));
+    if (!type || c->failed) {
+        /* nothing */
+    } else if (strcmp(type, "joined") == 0 && !c->joined) {
+        on_joined(c);
+    } else if (strcmp(type, "error") == 0) {
+        const char *code = json_string_value(json_object_get(msg, "code"));
+        /* Any error a bench client gets means the run is not what was
+         * asked for. */
+        client_fail(c, "server error %s", code ? code : "?");
+    } else if (c->joined && strcmp(type, "publish_answer") == 0) {
+        on_publish_answer(c, msg);
+    } else if (c->joined && strcmp(type, "subscribe") == 0) {
+        on_subscribe(c, msg);
+    }
+    json_decref(msg);
+}
+
+static void on_event(void *user, enum kc_ws_event ev, const char *detail)
+{
+    kb_client *c = user;
+    if (ev == KC_WS_OPEN) {
+        c->ws_open = true;
+        c->ws_open_at = uv_hrtime();
+        char room[32], name[32];
+        snprintf(room, sizeof(room), "bench-%u", c->room);
+        snprintf(name, sizeof(name), "bench-%u", c->index);
+        if (send_json(c, json_pack("{s:s, s:s, s:s}", "type", "join", "room",
+                                   room, "name", name)) < 0)
+            client_fail(c, "cannot send join%s", "");
+        return;
+    }
+    c->ws_open = false;
+    if (!c->proc->window_open || uv_hrtime() < c->proc->plan->we)
+        client_fail(c, "signalling closed: %s", detail);
+}
+
+/* --- media and the run's timeline ------------------------------------- */
+
+static void on_media(uv_timer_t *timer)
+{
+    kb_proc *p = timer->data;
+    uint8_t buf[KB_BUF];
+    memset(buf, 0x5a, sizeof(buf));
+    kg_time now = uv_hrtime();
+    for (unsigned i = 0; i < p->n; i++) {
+        kb_client *c = &p->clients[i];
+        if (!c->pub.connected_at || c->failed || !c->pub.open)
+            continue;
+        for (int k = 0; k < MEDIA_BURST; k++) {
+            size_t len = kb_source_next(&c->src, now, buf);
+            if (len == 0)
+                break;
+            ssize_t n = kg_client_peer_send_rtp(c->pub.peer, buf, len,
+                                                sizeof(buf));
+            if (n <= 0)
+                break;
+            send_raw(&c->pub, buf, (size_t)n);
+            if (now >= p->plan->ws && now < p->plan->we) {
+                c->sent_packets++;
+                c->sent_bytes += (size_t)n;
+            }
+        }
+    }
+}
+
+static void on_start(uv_timer_t *timer)
+{
+    kb_proc *p = timer->data;
+    kc_ws_handler h = {.on_message = on_message, .on_event = on_event};
+    for (unsigned i = 0; i < p->n; i++) {
+        kb_client *c = &p->clients[i];
+        h.user = c;
+        c->ws = kc_ws_new(&p->loop, p->plan->ws_url, "127.0.0.1", &h);
+        if (!c->ws)
+            client_fail(c, "cannot open the WebSocket%s", "");
+    }
+    uv_timer_start(&p->media_timer, on_media, 1, 1);
+}
+
+static void on_window(uv_timer_t *timer)
+{
+    kb_proc *p = timer->data;
+    p->window_open = true;
+    p->cpu_at_ws = process_cpu_s();
+}
+
+static void collect(kb_proc *p, kb_result *out, double cpu_s)
+{
+    out->clients = p->n;
+    out->cpu_s = cpu_s;
+    out->window_s = (double)(p->plan->we - p->plan->ws) / 1e9;
+    for (unsigned i = 0; i < p->n; i++) {
+        kb_client *c = &p->clients[i];
+        bool up = c->pub.connected_at && c->sub.connected_at && !c->failed;
+        if (up) {
+            out->connected++;
+            if (c->pub.connected_at > p->plan->ws ||
+                c->sub.connected_at > p->plan->ws)
+                out->late++;
+        } else {
+            out->failed++;
+            if (!c->failed)
+                fprintf(stderr, "kaigi-bench: client %u: not connected "
+                                "(publish %s, subscribe %s)\n", c->index,
+                        c->pub.connected_at ? "up" : "down",
+                        c->sub.connected_at ? "up" : "down");
+        }
+        out->sent_packets += c->sent_packets;
+        out->sent_bytes += c->sent_bytes;
+        out->rx_packets += c->rx.packets;
+        out->rx_bytes += c->rx.bytes;
+        out->bad_payload += c->rx.bad_payload;
+        kb_rx_loss(&c->rx, &out->expected, &out->received);
+        for (kb_transport *t = &c->pub; t; t = t == &c->pub ? &c->sub : NULL)
+            if (t->peer)
+                out->unprotect_fail +=
+                    kg_client_peer_get_stats(t->peer)->unprotect_fail;
+        if (out->n_join < KB_MAX_CLIENTS)
+            out->join_ms[out->n_join++] =
+                c->rx.first_media && c->ws_open_at
+                    ? (double)(c->rx.first_media - c->ws_open_at) / 1e6
+                    : -1;
+    }
+    kb_hist_merge(&out->lat, p->lat);
+}
+
+static void on_end(uv_timer_t *timer)
+{
+    kb_proc *p = timer->data;
+    double cpu = process_cpu_s() - p->cpu_at_ws;
+    collect(p, p->out, cpu);
+    uv_timer_stop(&p->media_timer);
+    /* close_notify tells kaigi the transports are gone; the WebSockets
+     * close when the bench process exits. */
+    for (unsigned i = 0; i < p->n; i++) {
+        transport_close(&p->clients[i].pub);
+        transport_close(&p->clients[i].sub);
+    }
+    uv_stop(&p->loop);
+}
+
+static uint64_t ms_until(kg_time t)
+{
+    kg_time now = uv_hrtime();
+    return t > now ? (t - now) / KG_MS : 0;
+}
+
+int kb_clients_run(const kb_client_plan *plan, kb_result *out)
+{
+    /* kb_time and uv_hrtime are both CLOCK_MONOTONIC: the plan's times
+     * (made by the parent) and the payload's send times agree. */
+    kb_proc *p = calloc(1, sizeof(*p));
+    kb_hist *lat = calloc(1, sizeof(*lat));
+    if (!p || !lat || plan->count == 0) {
+        free(p);
+        free(lat);
+        return KG_ERR_NOMEM;
+    }
+    p->plan = plan;
+    p->lat = lat;
+    p->n = plan->count;
+    p->clients = calloc(plan->count, sizeof(kb_client));
+    p->cert = kg_dtls_cert_new();
+    p->dtls = p->cert ? kg_dtls_ctx_new(p->cert, KG_DTLS_CLIENT, 0) : NULL;
+    if (!p->clients || !p->dtls || uv_loop_init(&p->loop) != 0) {
+        kg_dtls_ctx_del(p->dtls);
+        kg_dtls_cert_del(p->cert);
+        free(p->clients);
+        free(p);
+        free(lat);
+        return KG_ERR_NOMEM;
+    }
+    for (unsigned i = 0; i < p->n; i++) {
+        kb_client *c = &p->clients[i];
+        c->proc = p;
+        c->index = plan->first + i;
+        c->room = c->index / plan->participants;
+        uint32_t base = kg_random_u32() & ~1u;
+        kb_source_init(&c->src, c->index, base | 0, base | 1, plan->video_kbps,
+                       plan->start);
+        kb_rx_init(&c->rx, plan->ws, plan->we, lat);
+    }
+    uv_timer_init(&p->loop, &p->start_timer);
+    uv_timer_init(&p->loop, &p->media_timer);
+    uv_timer_init(&p->loop, &p->window_timer);
+    uv_timer_init(&p->loop, &p->end_timer);
+    p->start_timer.data = p;
+    p->media_timer.data = p;
+    p->window_timer.data = p;
+    p->end_timer.data = p;
+    uv_timer_start(&p->start_timer, on_start, ms_until(plan->start), 0);
+    uv_timer_start(&p->window_timer, on_window, ms_until(plan->ws), 0);
+    uv_timer_start(&p->end_timer, on_end, ms_until(plan->we + KB_DRAIN), 0);
+    memset(out, 0, sizeof(*out));
+    p->out = out;
+    uv_run(&p->loop, UV_RUN_DEFAULT);
+    /* The loop, the lws contexts and the clients are left to the process's
+     * exit, which follows: tearing down hundreds of lws contexts cleanly
+     * would cost more code than it proves. */
+    return 0;
+}
