@@ -324,7 +324,6 @@ static const struct opt {
     const char *name;
     bool has_arg;
     unsigned verbs; /* where it may appear */
-    bool optional;  /* has_arg, but the value may be left out */
 } opts[O_COUNT_OF_OPTS] = {
     [O_SERVER] = {"server", true, V_ALL},
     [O_TOKEN] = {"token", true, V_ALL},
@@ -341,7 +340,7 @@ static const struct opt {
     [O_ALLOW_RENAME] = {"allow-rename", true, V(KCTL_CREATE)},
     [O_HOST_KEY] = {"host-key", true, V_HOST},
     [O_COUNT] = {"count", true, V(KCTL_INVITE)},
-    [O_WATCH] = {"watch", true, V(KCTL_ROOMS) | V(KCTL_STATS), true},
+    [O_WATCH] = {"watch", true, V(KCTL_ROOMS) | V(KCTL_STATS)},
 };
 
 static const struct verb {
@@ -401,7 +400,7 @@ static int scan(int argc, char **argv, const char *val[O_COUNT_OF_OPTS],
             val[id] = "";
         } else if (eq) {
             val[id] = eq + 1;
-        } else if (opts[id].optional) {
+        } else if (id == O_WATCH) { /* its value may be left out */
             bool num = i + 1 < argc && argv[i + 1][0] &&
                        strspn(argv[i + 1], "0123456789") ==
                            strlen(argv[i + 1]);
