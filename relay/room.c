@@ -133,10 +133,109 @@ void kg_room_remove_member(kg_room *r, const void *m)
     r->n_tracks = w;
 }
 
-size_t kg_room_route(kg_track *t, const kg_rtp_hdr *h, kg_fwd *out,
-                     size_t cap)
+uint32_t kg_track_clock_rate(enum kg_track_kind kind)
+{
+    return kind == KG_TRACK_AUDIO ? 48000 : 90000;
+}
+
+#define MAX_DROPOUT 3000
+#define MAX_MISORDER 100
+#define SEQ_MOD 65536u
+
+/* now (ns) in units of a clock_rate Hz clock, modulo 2^32: only
+ * differences matter. Split so that nothing overflows. */
+static uint32_t clock_units(kg_time now, uint32_t clock_rate)
+{
+    uint64_t sec = now / KG_SEC, ns = now % KG_SEC;
+    return (uint32_t)(sec * clock_rate + ns * clock_rate / KG_SEC);
+}
+
+static void rx_restart(kg_rx_stats *s, uint16_t seq)
+{
+    s->max_seq = seq;
+    s->cycles = 0;
+    s->base_seq = seq;
+    s->bad_seq = SEQ_MOD + 1; /* no sequence number equals it */
+    s->received = 0;
+    s->have_transit = false;
+    s->started = true;
+}
+
+/* RFC 3550 A.1, update_seq(). Returns false for a packet not counted. */
+static bool rx_seq(kg_rx_stats *s, uint16_t seq)
+{
+    uint16_t udelta = (uint16_t)(seq - s->max_seq);
+    if (udelta < MAX_DROPOUT) {
+        if (seq < s->max_seq)
+            s->cycles += SEQ_MOD; /* wrapped */
+        s->max_seq = seq;
+    } else if (udelta <= SEQ_MOD - MAX_MISORDER) {
+        /* A very large jump: believe it only if the next packet follows
+         * it, as a restarted sender's would. */
+        if (seq != s->bad_seq) {
+            s->bad_seq = (seq + 1u) & (SEQ_MOD - 1);
+            return false;
+        }
+        rx_restart(s, seq);
+    }
+    /* else a duplicate or a late packet: counted, max_seq kept */
+    s->received++;
+    return true;
+}
+
+/* RFC 3550 A.8: J += (|D| - J) / 16, kept times 16 as an integer. */
+static void rx_jitter(kg_rx_stats *s, uint32_t ts, kg_time now)
+{
+    uint32_t transit = clock_units(now, s->clock_rate) - ts;
+    if (s->have_transit) {
+        int32_t d = (int32_t)(transit - s->transit);
+        uint32_t ad = d < 0 ? (uint32_t)-(int64_t)d : (uint32_t)d;
+        s->jitter += ad - ((s->jitter + 8) >> 4);
+    }
+    s->transit = transit;
+    s->have_transit = true;
+}
+
+void kg_rx_stats_update(kg_rx_stats *s, uint16_t seq, uint32_t ts,
+                        kg_time now, uint32_t clock_rate)
+{
+    if (!s->started) {
+        rx_restart(s, seq);
+        s->received = 1;
+    } else if (!rx_seq(s, seq)) {
+        return;
+    }
+    s->clock_rate = clock_rate ? clock_rate : 90000;
+    rx_jitter(s, ts, now);
+}
+
+uint64_t kg_rx_stats_expected(const kg_rx_stats *s)
+{
+    if (!s->started)
+        return 0;
+    uint64_t ext_max = (uint64_t)s->cycles + s->max_seq;
+    return ext_max - s->base_seq + 1;
+}
+
+uint64_t kg_rx_stats_lost(const kg_rx_stats *s)
+{
+    uint64_t expected = kg_rx_stats_expected(s);
+    return expected > s->received ? expected - s->received : 0;
+}
+
+double kg_rx_stats_jitter_ms(const kg_rx_stats *s)
+{
+    if (!s->clock_rate)
+        return 0.0;
+    return (double)s->jitter / 16.0 * 1000.0 / (double)s->clock_rate;
+}
+
+size_t kg_room_route(kg_track *t, const kg_rtp_hdr *h, kg_time now,
+                     kg_fwd *out, size_t cap)
 {
     size_t n = 0;
+    kg_rx_stats_update(&t->rx, h->seq, h->ts, now,
+                       kg_track_clock_rate(t->kind));
     t->packets++;
     t->bytes += h->payload_len;
     for (size_t i = 0; i < t->n_routes && n < cap; i++) {

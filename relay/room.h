@@ -36,6 +36,22 @@ typedef struct kg_route {
     uint64_t bytes;
 } kg_route;
 
+/* What a receiver learns from one incoming RTP stream (RFC 3550 section
+ * 6.4.1 and appendices A.1, A.3, A.8): the extended highest sequence
+ * number, packets received, and the interarrival jitter. */
+typedef struct kg_rx_stats {
+    bool started;
+    uint16_t max_seq;  /* highest sequence number seen */
+    uint32_t cycles;   /* wraps of max_seq, times 2^16 */
+    uint32_t base_seq; /* the first sequence number */
+    uint32_t bad_seq;  /* a large jump: resynchronize if seq follows it */
+    uint64_t received; /* packets, duplicates and late ones included */
+    bool have_transit;
+    uint32_t transit;  /* arrival - RTP timestamp, in clock units */
+    uint32_t jitter;   /* RFC 3550 A.8: jitter in clock units, times 16 */
+    uint32_t clock_rate;
+} kg_rx_stats;
+
 typedef struct kg_track {
     void *pub; /* publishing member, borrowed */
     uint32_t in_ssrc;
@@ -46,6 +62,7 @@ typedef struct kg_track {
     kg_time last_keyframe_request;
     uint64_t packets;
     uint64_t bytes;
+    kg_rx_stats rx; /* loss and jitter of what the publisher sends */
 } kg_track;
 
 typedef struct kg_room {
@@ -89,12 +106,33 @@ int kg_room_add_route(kg_room *r, const void *pub, uint32_t in_ssrc,
 /* Removes every track m publishes and every route to m. */
 void kg_room_remove_member(kg_room *r, const void *m);
 
-/* Computes the copies of packet h (published on track t) for every route
- * of t, into out (at most cap). Returns the number of copies. The first
- * packet a route sees fixes its deltas so that it leaves as base_seq /
- * base_ts. */
-size_t kg_room_route(kg_track *t, const kg_rtp_hdr *h, kg_fwd *out,
-                     size_t cap);
+/* Computes the copies of packet h (published on track t, arrived at now)
+ * for every route of t, into out (at most cap). Returns the number of
+ * copies. The first packet a route sees fixes its deltas so that it
+ * leaves as base_seq / base_ts. Also updates t->rx (loss, jitter). */
+size_t kg_room_route(kg_track *t, const kg_rtp_hdr *h, kg_time now,
+                     kg_fwd *out, size_t cap);
+
+/* The RTP clock rate kaigi uses for a kind: 48000 (Opus), 90000 (VP8). */
+uint32_t kg_track_clock_rate(enum kg_track_kind kind);
+
+/* Counts one RTP packet (seq, ts) that arrived at now (ns) on a stream
+ * with the given clock rate. Per RFC 3550 A.1 without probation (the SSRC
+ * was negotiated and the packet authenticated): a jump of 3000 or more
+ * ahead, or more than 100 behind, is not counted unless the next packet
+ * follows it, which restarts the counts (the sender restarted). */
+void kg_rx_stats_update(kg_rx_stats *s, uint16_t seq, uint32_t ts,
+                        kg_time now, uint32_t clock_rate);
+
+/* Packets expected from the first to the extended highest sequence
+ * number (0 before any packet). */
+uint64_t kg_rx_stats_expected(const kg_rx_stats *s);
+
+/* expected - received, or 0 if duplicates make that negative. */
+uint64_t kg_rx_stats_lost(const kg_rx_stats *s);
+
+/* The interarrival jitter in milliseconds. */
+double kg_rx_stats_jitter_ms(const kg_rx_stats *s);
 
 /* Finds the track a receiver knows as out_ssrc (for its PLI/FIR/NACK).
  * Returns the track or NULL; *route receives the route if non-NULL. */

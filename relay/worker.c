@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "codec/bytes.h"
 #include "codec/err.h"
@@ -30,6 +31,10 @@
 #define MAX_FANOUT 256
 #define KEYFRAME_MIN_INTERVAL (500 * KG_MS)
 #define SERVER_RTCP_SSRC 1u
+/* Per-participant snapshots are made this often; bitrates come from a
+ * ring of the last RATE_RING byte counts, one per snapshot. */
+#define SNAPSHOT_INTERVAL KG_SEC
+#define RATE_RING 11
 
 typedef struct wpart wpart;
 
@@ -47,12 +52,18 @@ struct wpart {
     kg_room *room;
     wtransport *t[2]; /* by enum kg_role */
     bool muted;       /* by the host: its audio is not forwarded */
+    kg_part_counters c;
+    /* byte counts at the last snapshots, for bitrates */
+    kg_time ring_t[RATE_RING];
+    uint64_t ring_in[RATE_RING], ring_out[RATE_RING];
+    unsigned ring_n, ring_head;
     wpart *next;
 };
 
 typedef struct wroom {
     kg_room room;
     size_t members;
+    kg_part_counters gone; /* of members who have left */
     struct wroom *next;
 } wroom;
 
@@ -67,13 +78,17 @@ struct kg_worker {
     kg_dtls_ctx *dtls_ctx;
     bool stopping;
 
-    pthread_mutex_t lock; /* guards cmds, events, snapshot */
+    pthread_mutex_t lock; /* guards cmds, events, the snapshots */
     kg_worker_cmd *cmds, *cmds_tail;
     kg_worker_event *events, *events_tail;
     kg_worker_stats snapshot;
+    kg_part_stats *part_snap; /* made on the worker, swapped in */
+    size_t n_part_snap;
 
     /* worker-thread state */
     kg_worker_stats st;
+    kg_time last_part_snap;
+    size_t n_parts;
     wpart *parts;
     wroom *rooms;
     kg_map by_addr;  /* address key → wtransport */
@@ -303,6 +318,7 @@ static void request_keyframe(kg_worker *w, kg_track *tr, kg_time now,
         return;
     tr->last_keyframe_request = now;
     w->st.pli_sent++;
+    pub->c.pli_sent++;
     send_to(w, &t->addr, w->tx, len);
 }
 
@@ -328,15 +344,19 @@ static void keyframes_for_subscriber(kg_worker *w, wpart *sub, kg_time now)
 
 /* --- media path ----------------------------------------------------- */
 
+/* wire_len: the datagram's size before SRTP came off, for bitrates. */
 static void forward_rtp(kg_worker *w, wtransport *t, uint8_t *pkt,
-                        size_t len)
+                        size_t len, size_t wire_len, kg_time now)
 {
     kg_rtp_hdr h;
     if (kg_rtp_parse(pkt, len, &h) != 0) {
         w->st.malformed++;
+        t->part->c.malformed++;
         return;
     }
     w->st.rtp_in++;
+    t->part->c.packets_in++;
+    t->part->c.bytes_in += wire_len;
     if (t->role != KG_ROLE_PUBLISH || !t->part->room)
         return;
     kg_track *tr = kg_room_find_track(t->part->room, t->part, h.ssrc);
@@ -344,7 +364,7 @@ static void forward_rtp(kg_worker *w, wtransport *t, uint8_t *pkt,
         return; /* not announced in the SDP: not forwarded */
     if (tr->kind == KG_TRACK_AUDIO && t->part->muted)
         return; /* muted by the host: kaigi stops forwarding it */
-    size_t n = kg_room_route(tr, &h, w->fwd, MAX_FANOUT);
+    size_t n = kg_room_route(tr, &h, now, w->fwd, MAX_FANOUT);
     if (len + KG_SRTP_MAX_TRAILER > TX_BUF) {
         w->st.malformed++;
         return;
@@ -364,6 +384,8 @@ static void forward_rtp(kg_worker *w, wtransport *t, uint8_t *pkt,
         if (kg_peer_protect(&st->peer, out, &out_len, TX_BUF, false) != 0)
             continue;
         w->st.rtp_forwarded++;
+        sub->c.packets_out++;
+        sub->c.bytes_out += out_len;
         tx_commit(w, &st->addr, out_len);
     }
 }
@@ -379,11 +401,19 @@ static void handle_rtcp(kg_worker *w, wtransport *t, const uint8_t *pkt,
     int rc;
     w->st.rtcp_in++;
     while ((rc = kg_rtcp_next(pkt, len, &off, &p)) == 1) {
-        if (p.pt != KG_RTCP_PSFB || t->role != KG_ROLE_SUBSCRIBE)
+        if (t->role != KG_ROLE_SUBSCRIBE)
+            continue;
+        if (p.pt == KG_RTCP_RTPFB && p.count == KG_RTCP_FMT_NACK) {
+            /* counted for ops; kaigi does not retransmit yet */
+            t->part->c.nacks_in++;
+            continue;
+        }
+        if (p.pt != KG_RTCP_PSFB)
             continue;
         kg_rtcp_fb fb;
         if (kg_rtcp_parse_fb(&p, &fb) != 0) {
             w->st.malformed++;
+            t->part->c.malformed++;
             continue;
         }
         w->st.rtcp_feedback_in++;
@@ -396,6 +426,7 @@ static void handle_rtcp(kg_worker *w, wtransport *t, const uint8_t *pkt,
         } else if (fb.fmt != KG_RTCP_FMT_PLI) {
             continue;
         }
+        t->part->c.plis_in++;
         kg_track *tr =
             t->part->room ? kg_room_find_by_out(t->part->room, t->part, media,
                                                 NULL)
@@ -403,8 +434,10 @@ static void handle_rtcp(kg_worker *w, wtransport *t, const uint8_t *pkt,
         if (tr)
             request_keyframe(w, tr, now, false);
     }
-    if (rc < 0)
+    if (rc < 0) {
         w->st.malformed++;
+        t->part->c.malformed++;
+    }
 }
 
 /* RTP is only expected on a publish transport, from an SSRC its offer
@@ -429,6 +462,7 @@ static void handle_srtp(kg_worker *w, wtransport *t, uint8_t *pkt,
         w->st.ssrc_refused++;
         return;
     }
+    size_t wire_len = len;
     int rc = kg_peer_unprotect(&t->peer, pkt, &len, rtcp);
     if (rc == KG_ERR_FULL) {
         w->st.ssrc_refused++;
@@ -436,20 +470,23 @@ static void handle_srtp(kg_worker *w, wtransport *t, uint8_t *pkt,
     }
     if (rc == KG_ERR_AUTH) {
         w->st.srtp_auth_fail++;
+        t->part->c.srtp_auth_fail++;
         return;
     }
     if (rc == KG_ERR_REPLAY) {
         w->st.srtp_replay++;
+        t->part->c.srtp_replay++;
         return;
     }
     if (rc != 0) {
         w->st.malformed++;
+        t->part->c.malformed++;
         return;
     }
     if (rtcp)
         handle_rtcp(w, t, pkt, len, now);
     else
-        forward_rtp(w, t, pkt, len);
+        forward_rtp(w, t, pkt, len, wire_len, now);
 }
 
 static void handle_dtls(kg_worker *w, wtransport *t, const uint8_t *pkt,
@@ -540,8 +577,10 @@ static void on_datagram(kg_worker *w, uint8_t *pkt, size_t len,
         handle_dtls(w, t, pkt, len, now);
     else if (b0 >= 128 && b0 <= 191)
         handle_srtp(w, t, pkt, len, now);
-    else
+    else {
         w->st.malformed++;
+        t->part->c.malformed++;
+    }
 }
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
@@ -595,6 +634,7 @@ static void cmd_join(kg_worker *w, const kg_worker_cmd *c)
     p->next = w->parts;
     w->parts = p;
     r->members++;
+    w->n_parts++;
     w->st.participants++;
 }
 
@@ -638,6 +678,20 @@ static void cmd_route(kg_worker *w, const kg_worker_cmd *c)
         request_keyframe(w, tr, worker_now(), true);
 }
 
+static void counters_add(kg_part_counters *sum, const kg_part_counters *c)
+{
+    sum->packets_in += c->packets_in;
+    sum->bytes_in += c->bytes_in;
+    sum->packets_out += c->packets_out;
+    sum->bytes_out += c->bytes_out;
+    sum->srtp_auth_fail += c->srtp_auth_fail;
+    sum->srtp_replay += c->srtp_replay;
+    sum->malformed += c->malformed;
+    sum->nacks_in += c->nacks_in;
+    sum->plis_in += c->plis_in;
+    sum->pli_sent += c->pli_sent;
+}
+
 static void cmd_leave(kg_worker *w, const kg_worker_cmd *c)
 {
     wpart **pp = &w->parts;
@@ -656,6 +710,8 @@ static void cmd_leave(kg_worker *w, const kg_worker_cmd *c)
         wroom **rp = &w->rooms;
         while (*rp && &(*rp)->room != p->room)
             rp = &(*rp)->next;
+        if (*rp)
+            counters_add(&(*rp)->gone, &p->c);
         if (*rp && --(*rp)->members == 0) {
             wroom *r = *rp;
             *rp = r->next;
@@ -665,6 +721,7 @@ static void cmd_leave(kg_worker *w, const kg_worker_cmd *c)
         }
     }
     free(p);
+    w->n_parts--;
     w->st.participants--;
 }
 
@@ -750,6 +807,120 @@ static void check_transport(kg_worker *w, wtransport *t, kg_time now)
     flush_dtls(w, t);
 }
 
+/* bit/s between the ring's newest sample and the one back samples
+ * before it (or the oldest there is). */
+static uint64_t ring_rate(const kg_time *t, const uint64_t *bytes,
+                          unsigned n, unsigned head, unsigned back)
+{
+    if (n < 2)
+        return 0;
+    if (back > n - 1)
+        back = n - 1;
+    unsigned old = (head + RATE_RING - back) % RATE_RING;
+    kg_time dt = t[head] - t[old];
+    if (dt == 0)
+        return 0;
+    return (uint64_t)((double)(bytes[head] - bytes[old]) * 8.0 *
+                      (double)KG_SEC / (double)dt);
+}
+
+static void part_rates(wpart *p, kg_time now, kg_part_stats *o)
+{
+    p->ring_head = (p->ring_head + 1) % RATE_RING;
+    p->ring_t[p->ring_head] = now;
+    p->ring_in[p->ring_head] = p->c.bytes_in;
+    p->ring_out[p->ring_head] = p->c.bytes_out;
+    if (p->ring_n < RATE_RING)
+        p->ring_n++;
+    o->bitrate_in_1s = ring_rate(p->ring_t, p->ring_in, p->ring_n,
+                                 p->ring_head, 1);
+    o->bitrate_in_10s = ring_rate(p->ring_t, p->ring_in, p->ring_n,
+                                  p->ring_head, 10);
+    o->bitrate_out_1s = ring_rate(p->ring_t, p->ring_out, p->ring_n,
+                                  p->ring_head, 1);
+    o->bitrate_out_10s = ring_rate(p->ring_t, p->ring_out, p->ring_n,
+                                   p->ring_head, 10);
+}
+
+/* Its tracks: loss and jitter of what it publishes, what it receives. */
+static void part_tracks(const wpart *p, kg_part_stats *o)
+{
+    if (!p->room)
+        return;
+    const kg_room *r = p->room;
+    for (size_t i = 0; i < r->n_tracks; i++) {
+        const kg_track *tr = r->tracks[i];
+        for (size_t j = 0; j < tr->n_routes; j++)
+            o->tracks_subscribed += tr->routes[j].sub == p;
+        if (tr->pub != p)
+            continue;
+        o->tracks_published++;
+        uint64_t expected = kg_rx_stats_expected(&tr->rx);
+        uint64_t lost = kg_rx_stats_lost(&tr->rx);
+        double jitter = kg_rx_stats_jitter_ms(&tr->rx);
+        o->expected += expected;
+        o->lost += lost;
+        if (jitter > o->jitter_ms)
+            o->jitter_ms = jitter;
+        if (o->n_tracks == KG_PART_MAX_TRACKS)
+            continue;
+        kg_track_stats *ts = &o->tracks[o->n_tracks++];
+        ts->ssrc = tr->in_ssrc;
+        ts->kind = (int)tr->kind;
+        ts->packets = tr->packets;
+        ts->bytes = tr->bytes;
+        ts->expected = expected;
+        ts->lost = lost;
+        ts->jitter_ms = jitter;
+        ts->subscribers = (unsigned)tr->n_routes;
+    }
+}
+
+static void part_record(wpart *p, kg_time now, kg_part_stats *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->participant = p->id;
+    o->room = p->room ? p->room->id : 0;
+    o->c = p->c;
+    o->muted = p->muted;
+    for (int role = 0; role < 2; role++) {
+        const wtransport *t = p->t[role];
+        o->dtls_state[role] = t ? kg_peer_state_name(t->peer.state) : "none";
+        o->srtp_profile[role] = t ? (int)t->peer.profile : 0;
+    }
+    part_rates(p, now, o);
+    part_tracks(p, o);
+}
+
+/* Once a second: a fresh array of every participant's numbers, swapped in
+ * under the lock that readers copy it under. The packet path never takes
+ * a lock or allocates for this. */
+static void part_snapshot(kg_worker *w, kg_time now)
+{
+    size_t n_rooms = 0;
+    for (wroom *r = w->rooms; r; r = r->next)
+        n_rooms++;
+    size_t n = w->n_parts + n_rooms;
+    kg_part_stats *a = n ? calloc(n, sizeof(*a)) : NULL;
+    if (n && !a)
+        return; /* keep the older snapshot */
+    size_t i = 0;
+    for (wpart *p = w->parts; p && i < n; p = p->next)
+        part_record(p, now, &a[i++]);
+    for (wroom *r = w->rooms; r && i < n; r = r->next) {
+        kg_part_stats *o = &a[i++];
+        o->room = r->room.id;
+        o->c = r->gone;
+        o->dtls_state[0] = o->dtls_state[1] = "none";
+    }
+    pthread_mutex_lock(&w->lock);
+    kg_part_stats *old = w->part_snap;
+    w->part_snap = a;
+    w->n_part_snap = i;
+    pthread_mutex_unlock(&w->lock);
+    free(old);
+}
+
 static void on_tick(uv_timer_t *timer)
 {
     kg_worker *w = timer->data;
@@ -759,6 +930,13 @@ static void on_tick(uv_timer_t *timer)
             if (p->t[role])
                 check_transport(w, p->t[role], now);
         }
+    }
+    struct timespec cpu;
+    if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu) == 0)
+        w->st.cpu_ns = (uint64_t)cpu.tv_sec * KG_SEC + (uint64_t)cpu.tv_nsec;
+    if (now - w->last_part_snap >= SNAPSHOT_INTERVAL) {
+        w->last_part_snap = now;
+        part_snapshot(w, now);
     }
     pthread_mutex_lock(&w->lock);
     w->snapshot = w->st;
@@ -867,6 +1045,7 @@ static void ev_closed(uv_handle_t *h)
         free(e);
         e = next;
     }
+    free(w->part_snap);
     pthread_mutex_destroy(&w->lock);
     free(w);
 }
@@ -918,6 +1097,39 @@ void kg_worker_get_stats(kg_worker *w, kg_worker_stats *out)
     pthread_mutex_lock(&w->lock);
     *out = w->snapshot;
     pthread_mutex_unlock(&w->lock);
+}
+
+int kg_worker_get_parts(kg_worker *w, kg_part_stats **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    for (;;) {
+        pthread_mutex_lock(&w->lock);
+        size_t want = w->n_part_snap;
+        pthread_mutex_unlock(&w->lock);
+        if (want == 0)
+            return 0;
+        /* Allocated outside the lock: the worker never waits on malloc. */
+        kg_part_stats *a = malloc(want * sizeof(*a));
+        if (!a)
+            return KG_ERR_NOMEM;
+        pthread_mutex_lock(&w->lock);
+        bool fits = w->n_part_snap <= want;
+        size_t have = w->n_part_snap;
+        if (fits && have)
+            memcpy(a, w->part_snap, have * sizeof(*a));
+        pthread_mutex_unlock(&w->lock);
+        if (fits) {
+            if (have == 0) {
+                free(a);
+                return 0;
+            }
+            *out = a;
+            *n = have;
+            return 0;
+        }
+        free(a); /* it grew meanwhile: try again */
+    }
 }
 
 int kg_worker_local_addr(kg_worker *w, struct sockaddr_storage *out)

@@ -66,7 +66,52 @@ typedef struct kg_worker_stats {
     uint64_t transports, transports_connected, participants, rooms;
     uint64_t consent_timeouts;
     uint64_t ssrc_refused; /* SRTP/SRTCP from an SSRC not negotiated */
+    uint64_t cpu_ns;       /* the worker thread's CPU time */
 } kg_worker_stats;
+
+#define KG_PART_MAX_TRACKS 8
+
+/* One track a participant publishes, as its receiver (kaigi) sees it. */
+typedef struct kg_track_stats {
+    uint32_t ssrc;
+    int kind; /* enum kg_track_kind */
+    uint64_t packets, bytes;
+    uint64_t expected, lost; /* RFC 3550 A.3, since the first packet */
+    double jitter_ms;        /* RFC 3550 A.8 */
+    unsigned subscribers;
+} kg_track_stats;
+
+/* Per-participant counters, counted on the worker's packet path.
+ * "in" is what the participant publishes, "out" what kaigi forwards to
+ * it; feedback counters are RTCP the participant sent as a receiver. */
+typedef struct kg_part_counters {
+    uint64_t packets_in, bytes_in;   /* SRTP datagrams accepted */
+    uint64_t packets_out, bytes_out; /* SRTP forwarded to it */
+    uint64_t srtp_auth_fail, srtp_replay, malformed;
+    uint64_t nacks_in;  /* RTPFB generic NACK (not answered yet) */
+    uint64_t plis_in;   /* PSFB PLI and FIR */
+    uint64_t pli_sent;  /* PLIs kaigi sent to it as a publisher */
+} kg_part_counters;
+
+/* A participant's snapshot, made on the worker once a second.
+ * participant 0 is not a participant: it carries the counters of a
+ * room's members who have left, so that a room's sums never go down. */
+typedef struct kg_part_stats {
+    uint64_t participant; /* the number signalling gave it */
+    uint64_t room;        /* the room's number */
+    kg_part_counters c;
+    uint64_t bitrate_in_1s, bitrate_in_10s;   /* bit/s, SRTP bytes */
+    uint64_t bitrate_out_1s, bitrate_out_10s;
+    uint64_t expected, lost; /* summed over its published tracks */
+    double jitter_ms;        /* the largest of its tracks' */
+    const char *dtls_state[2]; /* by enum kg_role: static strings,
+                                  "none" without a transport */
+    int srtp_profile[2];       /* kg_srtp_profile, by enum kg_role */
+    unsigned tracks_published, tracks_subscribed;
+    bool muted;
+    unsigned n_tracks;
+    kg_track_stats tracks[KG_PART_MAX_TRACKS];
+} kg_part_stats;
 
 typedef void (*kg_worker_event_fn)(void *user, const kg_worker_event *ev);
 
@@ -97,6 +142,12 @@ int kg_worker_post(kg_worker *w, const kg_worker_cmd *cmd);
 
 /* The latest snapshot of the worker's counters (at most one tick old). */
 void kg_worker_get_stats(kg_worker *w, kg_worker_stats *out);
+
+/* Copies the latest per-participant snapshot (at most about a second
+ * old) into a new array: *out (caller frees; NULL when empty) with *n
+ * records. Takes the worker's lock only for the copy. Returns 0 or
+ * KG_ERR_NOMEM. */
+int kg_worker_get_parts(kg_worker *w, kg_part_stats **out, size_t *n);
 
 /* The bound UDP address (after start). */
 int kg_worker_local_addr(kg_worker *w, struct sockaddr_storage *out);

@@ -249,6 +249,12 @@ static enum auth authenticate(const kg_api *api, const kg_api_req *req,
     return AUTH_NONE;
 }
 
+bool kg_api_is_admin(const kg_api *api, const char *authorization)
+{
+    kg_api_req req = {.authorization = authorization ? authorization : ""};
+    return authenticate(api, &req, NULL) == AUTH_ADMIN;
+}
+
 static bool valid_id(const char *id)
 {
     if (strlen(id) != KG_MEETING_ID_LEN)

@@ -3,6 +3,7 @@
 #ifndef KG_API_H
 #define KG_API_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -43,6 +44,9 @@ typedef struct kg_api {
 /* Handles one /api/meetings... request. Always fills resp. */
 void kg_api_meetings(const kg_api *api, const kg_api_req *req,
                      kg_api_resp *resp);
+
+/* True if authorization ("Bearer <token>") carries the admin token. */
+bool kg_api_is_admin(const kg_api *api, const char *authorization);
 
 /* RFC 3339 → Unix seconds ("2026-11-23T09:00:00Z", "+09:00" offsets,
  * optional fractional seconds). Returns 0 or KG_ERR_INVAL. */

@@ -14,6 +14,7 @@
 
 #include "codec/err.h"
 #include "signalling/api.h"
+#include "signalling/stats.h"
 
 typedef struct out_msg {
     struct out_msg *next;
@@ -234,10 +235,40 @@ static int api_request(struct lws *wsi, conn *c, kg_server *s)
     return respond_json(wsi, c, resp.status, resp.body);
 }
 
+/* GET /api/rooms..., /metrics: ops statistics (signalling/stats.h). */
+static int stats_request(struct lws *wsi, conn *c, kg_server *s,
+                         const char *uri)
+{
+    if (lws_hdr_copy(wsi, c->auth, sizeof(c->auth),
+                     WSI_TOKEN_HTTP_AUTHORIZATION) < 0)
+        c->auth[0] = '\0';
+    kg_api_req req = {.method = c->method,
+                      .path = uri,
+                      .authorization = c->auth,
+                      .now = (int64_t)time(NULL)};
+    kg_api_resp resp = {0};
+    if (strcmp(uri, "/metrics") == 0) {
+        char *text = NULL;
+        size_t len = 0;
+        kg_stats_metrics(s->sfu, &req, &text, &len, &resp);
+        memset(c->auth, 0, sizeof(c->auth));
+        if (!text)
+            return respond_json(wsi, c, resp.status, resp.body);
+        int rc = http_respond(wsi, c, 200, "text/plain; version=0.0.4; "
+                              "charset=utf-8", text, len);
+        free(text);
+        return rc;
+    }
+    kg_stats_rooms(s->sfu, &req, &resp);
+    memset(c->auth, 0, sizeof(c->auth));
+    return respond_json(wsi, c, resp.status, resp.body);
+}
+
 static int http_request(struct lws *wsi, conn *c, kg_server *s,
                         const char *uri)
 {
     c->method = http_method(wsi);
+    c->path[0] = '\0'; /* set only for a request whose body is awaited */
     for (size_t i = 0; i < KG_ARRAY_LEN(www_files); i++) {
         if (strcmp(uri, www_files[i].url) != 0 || c->method != KG_HTTP_GET)
             continue;
@@ -257,6 +288,10 @@ static int http_request(struct lws *wsi, conn *c, kg_server *s,
     }
     if (strcmp(uri, "/api/stats") == 0 && c->method == KG_HTTP_GET)
         return respond_json(wsi, c, 200, kg_sfu_stats_json(s->sfu));
+    if (strcmp(uri, "/metrics") == 0 ||
+        (strncmp(uri, "/api/rooms", 10) == 0 &&
+         (uri[10] == '\0' || uri[10] == '/')))
+        return stats_request(wsi, c, s, uri);
     if (strncmp(uri, "/api/meetings", 13) == 0 &&
         (uri[13] == '\0' || uri[13] == '/') && strlen(uri) < sizeof(c->path)) {
         snprintf(c->path, sizeof(c->path), "%s", uri);
@@ -331,7 +366,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason,
         http_body(c, in, len);
         return 0;
     case LWS_CALLBACK_HTTP_BODY_COMPLETION:
-        return api_request(wsi, c, s);
+        /* a body sent to anything but /api/meetings was answered already */
+        return c->path[0] ? api_request(wsi, c, s) : 0;
     case LWS_CALLBACK_HTTP_WRITEABLE:
         return http_writeable(wsi, c);
     case LWS_CALLBACK_CLOSED_HTTP:

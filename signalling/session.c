@@ -877,6 +877,7 @@ static json_t *worker_json(kg_worker *wk, unsigned index, uint16_t port)
     W(rooms);
     W(consent_timeouts);
     W(ssrc_refused);
+    W(cpu_ns);
 #undef W
     return media;
 }

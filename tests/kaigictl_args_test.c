@@ -417,6 +417,63 @@ static void test_args_other_verbs(void **state)
     assert_true(c.help);
 }
 
+/* kaigictl rooms / stats ROOM, with --json and --watch [SECONDS]. */
+static void test_args_rooms_and_stats(void **state)
+{
+    (void)state;
+    kctl_url u;
+    assert_int_equal(kctl_url_parse("http://127.0.0.1:18480/k/", &u), 0);
+    kctl_cmd c;
+    char err[256], path[128];
+    const char *method;
+
+    assert_int_equal(parse(&c, err, "rooms", NULL), 0);
+    assert_int_equal(c.verb, KCTL_ROOMS);
+    assert_int_equal(c.watch, 0);
+    assert_false(c.json);
+    assert_int_equal(kctl_request_line(&c, &u, &method, path, sizeof path), 0);
+    assert_string_equal(method, "GET");
+    assert_string_equal(path, "/k/api/rooms");
+    assert_null(kctl_request_body(&c));
+
+    assert_int_equal(parse(&c, err, "stats", "e2e", "--json", NULL), 0);
+    assert_int_equal(c.verb, KCTL_STATS);
+    assert_string_equal(c.room, "e2e");
+    assert_true(c.json);
+    assert_int_equal(kctl_request_line(&c, &u, &method, path, sizeof path), 0);
+    assert_string_equal(path, "/k/api/rooms/e2e/stats");
+    assert_int_equal(kctl_request_line(&c, &u, &method, path, 16),
+                     KG_ERR_NOSPACE);
+
+    /* --watch alone, with a following number, with =, before the command */
+    assert_int_equal(parse(&c, err, "rooms", "--watch", NULL), 0);
+    assert_int_equal(c.watch, KCTL_WATCH_DEFAULT);
+    assert_int_equal(parse(&c, err, "stats", "48213377019", "--watch", "5",
+                           NULL), 0);
+    assert_int_equal(c.watch, 5);
+    assert_string_equal(c.room, "48213377019");
+    assert_int_equal(parse(&c, err, "--watch=3600", "rooms", NULL), 0);
+    assert_int_equal(c.watch, 3600);
+    /* a non-number after --watch is the next argument, not its value */
+    assert_int_equal(parse(&c, err, "stats", "--watch", "my.room-1", NULL), 0);
+    assert_int_equal(c.watch, KCTL_WATCH_DEFAULT);
+    assert_string_equal(c.room, "my.room-1");
+
+    assert_true(kctl_room_ok("a"));
+    assert_true(kctl_room_ok("Room_1.x-y"));
+    assert_false(kctl_room_ok(""));
+    assert_false(kctl_room_ok(".."));
+    assert_false(kctl_room_ok("a/b"));
+    assert_false(kctl_room_ok("a b"));
+    assert_false(kctl_room_ok("a%2f"));
+    char longname[66];
+    memset(longname, 'r', 65);
+    longname[65] = '\0';
+    assert_false(kctl_room_ok(longname));
+    longname[64] = '\0';
+    assert_true(kctl_room_ok(longname));
+}
+
 static void test_args_refuses(void **state)
 {
     (void)state;
@@ -465,6 +522,18 @@ static void test_args_refuses(void **state)
           "1h", "--waiting-room", "ON"}, "--waiting-room"},
         {{"meeting", "create", "--title", "t", "--start", "now", "--duration",
           "1h", "--screen-share", "everyone"}, "--screen-share"},
+        {{"rooms", "x"}, "rooms takes no argument"},
+        {{"stats"}, "stats needs one ROOM"},
+        {{"stats", "a", "b"}, "stats needs one ROOM"},
+        {{"stats", "../meetings"}, "is not a room"},
+        {{"stats", "a", "--watch", "0"}, "--watch \"0\" is not 1 to 3600"},
+        {{"rooms", "--watch=3601"}, "is not 1 to 3600"},
+        {{"rooms", "--watch=2s"}, "is not 1 to 3600"},
+        {{"rooms", "--watch="}, "is not 1 to 3600"},
+        {{"rooms", "--count", "3"}, "--count is not an option of rooms"},
+        {{"stats", "a", "--host-key", "k"}, "--host-key is not an option"},
+        {{"meeting", "list", "--watch"}, "--watch is not an option"},
+        {{"rooms", "--token", "a b"}, "--token"},
     };
     for (size_t i = 0; i < KG_ARRAY_LEN(v); i++) {
         char *argv[16] = {"kaigictl"};
@@ -508,6 +577,7 @@ int main(void)
         cmocka_unit_test(test_secret_and_id),
         cmocka_unit_test(test_args_create),
         cmocka_unit_test(test_args_other_verbs),
+        cmocka_unit_test(test_args_rooms_and_stats),
         cmocka_unit_test(test_args_refuses),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -47,7 +47,7 @@ static void test_fanout_excludes_publisher(void **state)
     assert_non_null(t);
     kg_rtp_hdr h = pkt(1111, 65530, 4000000000u);
     kg_fwd out[8];
-    size_t n = kg_room_route(t, &h, out, 8);
+    size_t n = kg_room_route(t, &h, 0, out, 8);
     assert_int_equal(n, 2);
     assert_ptr_equal(out[0].sub, &B);
     assert_int_equal(out[0].ssrc, 500);
@@ -71,16 +71,16 @@ static void test_rewrite_is_continuous_across_wrap(void **state)
     kg_track *t = kg_room_find_track(&r, &A, 1);
     kg_fwd first, f;
     kg_rtp_hdr h = pkt(1, 65534, 0xFFFFFC40u);
-    assert_int_equal(kg_room_route(t, &h, &first, 1), 1);
+    assert_int_equal(kg_room_route(t, &h, 0, &first, 1), 1);
     for (uint16_t i = 1; i < 10; i++) {
         h = pkt(1, (uint16_t)(65534 + i), 0xFFFFFC40u + 960u * i);
-        assert_int_equal(kg_room_route(t, &h, &f, 1), 1);
+        assert_int_equal(kg_room_route(t, &h, 0, &f, 1), 1);
         assert_int_equal(f.seq, (uint16_t)(first.seq + i));
         assert_int_equal(f.ts, first.ts + 960u * i);
     }
     /* a late (reordered) packet keeps its distance */
     h = pkt(1, 65533, 0xFFFFFC40u - 960u);
-    kg_room_route(t, &h, &f, 1);
+    kg_room_route(t, &h, 0, &f, 1);
     assert_int_equal(f.seq, (uint16_t)(first.seq - 1));
     assert_int_equal(t->packets, 11);
     kg_room_free(&r);
@@ -96,12 +96,12 @@ static void test_receivers_are_independent(void **state)
     kg_track *t = kg_room_find_track(&r, &A, 1);
     kg_fwd f[4];
     kg_rtp_hdr h = pkt(1, 100, 1000);
-    kg_room_route(t, &h, f, 4);
+    kg_room_route(t, &h, 0, f, 4);
     /* C joins later: its stream starts at its own base with the packet it
      * first sees, not at B's offsets */
     kg_room_add_route(&r, &A, 1, &C, 20, 96);
     h = pkt(1, 150, 91000);
-    assert_int_equal(kg_room_route(t, &h, f, 4), 2);
+    assert_int_equal(kg_room_route(t, &h, 0, f, 4), 2);
     assert_int_equal(f[0].seq, (uint16_t)(f[0].route->base_seq + 50));
     assert_int_equal(f[1].seq, f[1].route->base_seq);
     assert_int_equal(f[1].ts, f[1].route->base_ts);
@@ -150,10 +150,137 @@ static void test_two_rooms_do_not_mix(void **state)
     assert_null(kg_room_find_track(&r2, &A, 1));
     kg_fwd f[4];
     kg_rtp_hdr h = pkt(1, 1, 1);
-    assert_int_equal(kg_room_route(kg_room_find_track(&r2, &D, 1), &h, f, 4),
+    assert_int_equal(kg_room_route(kg_room_find_track(&r2, &D, 1), &h, 0, f, 4),
                      0);
     kg_room_free(&r1);
     kg_room_free(&r2);
+}
+
+/* Sequence numbers wrap from 65535 to 0: the extended highest sequence
+ * number keeps counting and nothing is lost. */
+static void test_rx_seq_wrap(void **state)
+{
+    (void)state;
+    kg_rx_stats s;
+    memset(&s, 0, sizeof(s));
+    for (uint32_t i = 0; i < 10; i++)
+        kg_rx_stats_update(&s, (uint16_t)(65530 + i), 960 * i,
+                           (kg_time)i * 20 * KG_MS, 48000);
+    assert_int_equal(s.cycles, 65536);
+    assert_int_equal(s.max_seq, 3);
+    assert_int_equal(kg_rx_stats_expected(&s), 10);
+    assert_int_equal(s.received, 10);
+    assert_int_equal(kg_rx_stats_lost(&s), 0);
+}
+
+/* A gap of 5 packets (101..105 never come) counts as 5 lost. */
+static void test_rx_gap(void **state)
+{
+    (void)state;
+    kg_rx_stats s;
+    memset(&s, 0, sizeof(s));
+    for (uint16_t seq = 90; seq <= 120; seq++) {
+        if (seq >= 101 && seq <= 105)
+            continue;
+        kg_rx_stats_update(&s, seq, 3000u * seq, (kg_time)seq * 33 * KG_MS,
+                           90000);
+    }
+    assert_int_equal(kg_rx_stats_expected(&s), 31);
+    assert_int_equal(s.received, 26);
+    assert_int_equal(kg_rx_stats_lost(&s), 5);
+}
+
+/* Reordered packets (one late across the wrap) and a duplicate: the
+ * highest sequence number does not go back, late packets fill the gap,
+ * and the duplicate does not make loss negative. */
+static void test_rx_reorder_and_duplicate(void **state)
+{
+    (void)state;
+    kg_rx_stats s;
+    memset(&s, 0, sizeof(s));
+    const uint16_t order[] = {65534, 0, 65535, 1, 3, 2, 2};
+    for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++)
+        kg_rx_stats_update(&s, order[i], 0, 0, 48000);
+    assert_int_equal(s.max_seq, 3);
+    assert_int_equal(s.cycles, 65536);
+    assert_int_equal(kg_rx_stats_expected(&s), 6); /* 65534 .. 3 */
+    assert_int_equal(s.received, 7);
+    assert_int_equal(kg_rx_stats_lost(&s), 0); /* clamped, not -1 */
+    /* 5 and 6 lost, 7 arrives */
+    kg_rx_stats_update(&s, 7, 0, 0, 48000);
+    assert_int_equal(kg_rx_stats_expected(&s), 10);
+    assert_int_equal(kg_rx_stats_lost(&s), 2);
+}
+
+/* A jump of 20000 is ignored once; when the next packet follows it the
+ * sender has restarted and the counts start over. */
+static void test_rx_restart(void **state)
+{
+    (void)state;
+    kg_rx_stats s;
+    memset(&s, 0, sizeof(s));
+    for (uint16_t seq = 10; seq < 20; seq++)
+        kg_rx_stats_update(&s, seq, 0, 0, 48000);
+    kg_rx_stats_update(&s, 20000, 0, 0, 48000);
+    assert_int_equal(s.received, 10);
+    assert_int_equal(s.max_seq, 19);
+    kg_rx_stats_update(&s, 20001, 0, 0, 48000);
+    assert_int_equal(s.received, 1);
+    assert_int_equal(s.base_seq, 20001);
+    assert_int_equal(kg_rx_stats_expected(&s), 1);
+}
+
+/* RFC 3550 A.8 by hand, 48 kHz audio, 20 ms (960-unit) packets arriving
+ * at 0, 20, 45 and 60 ms, i.e. at 0, 960, 2160, 2880 clock units:
+ *   transit 0, 0, 240, 0  ->  |D| = 0, 240, 240
+ *   J*16: 0 -> 0 + 0 - ((0+8)>>4) = 0
+ *           -> 0 + 240 - ((0+8)>>4) = 240           (J = 15)
+ *           -> 240 + 240 - ((240+8)>>4) = 465       (J = 29.0625)
+ * 29.0625 units / 48 units per ms = 0.60546875 ms. */
+static void test_rx_jitter_rfc3550(void **state)
+{
+    (void)state;
+    kg_rx_stats s;
+    memset(&s, 0, sizeof(s));
+    const kg_time arrive[] = {0, 20 * KG_MS, 45 * KG_MS, 60 * KG_MS};
+    /* an arbitrary, large start: only differences may matter */
+    const kg_time t0 = 123456789 * KG_SEC;
+    const uint32_t ts0 = 0xFFFFF000u; /* the timestamp wraps, too */
+    uint32_t expect16[] = {0, 0, 240, 465};
+    for (uint32_t i = 0; i < 4; i++) {
+        kg_rx_stats_update(&s, (uint16_t)(500 + i), ts0 + 960 * i,
+                           t0 + arrive[i], 48000);
+        assert_int_equal(s.jitter, expect16[i]);
+    }
+    assert_true(kg_rx_stats_jitter_ms(&s) > 0.60546874);
+    assert_true(kg_rx_stats_jitter_ms(&s) < 0.60546876);
+}
+
+/* kg_room_route feeds the track's receiver statistics with the track's
+ * clock rate. */
+static void test_route_counts_loss_and_jitter(void **state)
+{
+    (void)state;
+    kg_room r;
+    kg_room_init(&r, 1);
+    kg_room_add_track(&r, &A, 7, KG_TRACK_VIDEO);
+    kg_track *t = kg_room_find_track(&r, &A, 7);
+    kg_fwd f[2];
+    /* 90 kHz, 3000 units (33.3 ms) per frame; frame 3 missing; frame 2
+     * arrives 10 ms late (900 units of transit change) */
+    const kg_time at[] = {0, 33333333, 76666666, 0, 133333333};
+    for (uint16_t i = 0; i < 5; i++) {
+        if (i == 3)
+            continue;
+        kg_rtp_hdr h = pkt(7, (uint16_t)(1000 + i), 3000u * i);
+        kg_room_route(t, &h, at[i], f, 2);
+    }
+    assert_int_equal(t->rx.clock_rate, 90000);
+    assert_int_equal(kg_rx_stats_expected(&t->rx), 5);
+    assert_int_equal(kg_rx_stats_lost(&t->rx), 1);
+    assert_true(kg_rx_stats_jitter_ms(&t->rx) > 0.5);
+    assert_true(kg_rx_stats_jitter_ms(&t->rx) < 2.0);
+    kg_room_free(&r);
 }
 
 int main(void)
@@ -168,6 +295,12 @@ int main(void)
         cmocka_unit_test(test_receivers_are_independent),
         cmocka_unit_test(test_remove_member),
         cmocka_unit_test(test_two_rooms_do_not_mix),
+        cmocka_unit_test(test_rx_seq_wrap),
+        cmocka_unit_test(test_rx_gap),
+        cmocka_unit_test(test_rx_reorder_and_duplicate),
+        cmocka_unit_test(test_rx_restart),
+        cmocka_unit_test(test_rx_jitter_rfc3550),
+        cmocka_unit_test(test_route_counts_loss_and_jitter),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -105,7 +105,9 @@ static void on_duration_end(uv_timer_t *timer)
     app->publish_end = kc_now();
     app->phase = KC_DRAINING;
     /* Keep receiving a little: the others' last packets are in flight. */
-    uv_timer_start(&app->phase_timer, on_drain_end, KC_DRAIN / KG_MS, 0);
+    uv_timer_start(&app->phase_timer, on_drain_end,
+                   KC_DRAIN / KG_MS + (uint64_t)(app->opts.linger * 1000.0),
+                   0);
 }
 
 static void on_media_timer(uv_timer_t *timer)
@@ -377,6 +379,8 @@ static void usage(FILE *f)
         "  --wait-remotes N   publish only once N others are admitted with\n"
         "                     tracks and the subscribe transport is up\n"
         "                     (default 0)\n"
+        "  --linger S         stay in the room S s after publishing ends,\n"
+        "                     still receiving (default 0; a test aid)\n"
         "  --max-wait S       give up after S s in the waiting room\n"
         "                     (default 120)\n"
         "  --garbage PPS      also send PPS malformed datagrams/s to kaigi's\n"
@@ -481,6 +485,7 @@ static int take_opt(int c, kc_opts *o, double *nums)
     case 'H': return add_holds(o, optarg);
     case 'F': return parse_num(optarg, 0, 86400, &o->hold_for);
     case 'd': return parse_num(optarg, 0.1, 86400, &o->duration);
+    case 'l': return parse_num(optarg, 0, 3600, &o->linger);
     case 't': return parse_num(optarg, 20, 20000, &nums[0]);
     case 'S': return parse_num(optarg, 0, UINT32_MAX, &nums[1]);
     case 'k': return parse_num(optarg, 30, 50000, &nums[2]);
@@ -511,6 +516,7 @@ static int parse_args(int argc, char **argv, kc_opts *o)
         {"seed", required_argument, NULL, 'S'},
         {"video-kbps", required_argument, NULL, 'k'},
         {"wait-remotes", required_argument, NULL, 'w'},
+        {"linger", required_argument, NULL, 'l'},
         {"garbage", required_argument, NULL, 'g'},
         {"max-wait", required_argument, NULL, 'W'},
         {"admit-all", no_argument, NULL, 'A'},

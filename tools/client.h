@@ -44,6 +44,7 @@ typedef struct kc_opts {
     const char *host_key;
     const char *name;
     double duration;
+    double linger; /* seconds joined after the drain, still receiving */
     const char *report;
     double tone;
     uint32_t seed;

@@ -31,6 +31,9 @@ static const char usage_text[] =
     "  meeting join-info ID [--host-key KEY]\n"
     "  meeting invite ID --count N [--host-key KEY]\n"
     "  meeting audit ID [--host-key KEY]\n"
+    "  rooms [--watch [SECONDS]]      rooms open now, their bitrates\n"
+    "  stats ROOM [--watch [SECONDS]] per participant: packets, bitrates,\n"
+    "                                 loss, jitter, feedback, SRTP, DTLS\n"
     "\n"
     "  TIME  RFC 3339 (2026-11-23T09:00:00Z, 2026-11-23T18:00:00+09:00),\n"
     "        now, or +30s / +5m / +2h / +1h30m from now\n"
@@ -40,7 +43,9 @@ static const char usage_text[] =
     "  --token TOKEN  admin token; else DIR/admin.token (--data, default\n"
     "                 ./" KCTL_DEFAULT_DATA "), else $KAIGI_TOKEN\n"
     "  --host-key KEY act as the meeting's host instead of as admin\n"
-    "  --json         print the server's JSON as it came\n";
+    "  --json         print the server's JSON as it came\n"
+    "  --watch [S]    clear the screen and refresh every S seconds\n"
+    "                 (default 2) until Ctrl-C; stops after an hour\n";
 
 /* ---- output that cannot drive the terminal ---- */
 
@@ -216,6 +221,87 @@ static int out_audit(const json_t *o)
     return 0;
 }
 
+static long long jint(const json_t *o, const char *key)
+{
+    return (long long)json_integer_value(json_object_get(o, key));
+}
+
+static double jreal(const json_t *o, const char *key)
+{
+    return json_number_value(json_object_get(o, key));
+}
+
+static int out_rooms(const json_t *o)
+{
+    json_t *a = json_object_get(o, "rooms");
+    if (!json_is_array(a))
+        return -1;
+    if (json_array_size(a) == 0) {
+        printf("No rooms.\n");
+        return 0;
+    }
+    printf("%-20s %-7s %6s %5s %10s %10s %6s %9s\n", "ROOM", "KIND",
+           "WORKER", "PEOPLE", "IN kbit/s", "OUT kbit/s", "LOSS%",
+           "JITTER ms");
+    size_t i;
+    json_t *r;
+    json_array_foreach(a, i, r) {
+        put_col(jstr(r, "id"), 20);
+        put_col(jstr(r, "kind"), 7);
+        printf("%6lld %6lld %10.1f %10.1f %6.2f %9.2f\n", jint(r, "worker"),
+               jint(r, "participants"), jint(r, "bitrate_in_1s") / 1000.0,
+               jint(r, "bitrate_out_1s") / 1000.0,
+               100.0 * jreal(r, "loss_fraction"), jreal(r, "jitter_ms"));
+    }
+    return 0;
+}
+
+static int out_stats(const json_t *o)
+{
+    json_t *a = json_object_get(o, "participants");
+    if (!json_is_array(a))
+        return -1;
+    printf("Room ");
+    put_safe(jstr(o, "id"));
+    printf(" (%s) on worker %lld: %zu participant%s, in %.1f kbit/s, out "
+           "%.1f kbit/s\n\n",
+           jstr(o, "kind"), jint(o, "worker"), json_array_size(a),
+           json_array_size(a) == 1 ? "" : "s",
+           jint(o, "bitrate_in_1s") / 1000.0,
+           jint(o, "bitrate_out_1s") / 1000.0);
+    printf("%-16s %-9s %8s %8s %8s %8s %8s %6s %6s %5s %5s %5s %4s %-19s "
+           "%-16s %s\n",
+           "NAME", "ID", "IN kb/s", "10s", "OUT kb/s", "PKTS IN", "PKTS OUT",
+           "LOSS%", "JIT ms", "NACK", "PLI", "SRTP!", "RPL", "DTLS pub/sub",
+           "SRTP profile", "TRACKS pub/sub");
+    size_t i;
+    json_t *p;
+    json_array_foreach(a, i, p) {
+        json_t *dtls = json_object_get(p, "dtls_state");
+        json_t *prof = json_object_get(p, "srtp_profile");
+        char ds[64];
+        snprintf(ds, sizeof ds, "%s/%s", jstr(dtls, "publish"),
+                 jstr(dtls, "subscribe"));
+        put_col(jstr(p, "name"), 16);
+        put_col(jstr(p, "id"), 9);
+        printf("%8.1f %8.1f %8.1f %8lld %8lld %6.2f %6.2f %5lld %5lld %5lld "
+               "%4lld ",
+               jint(p, "bitrate_in_1s") / 1000.0,
+               jint(p, "bitrate_in_10s") / 1000.0,
+               jint(p, "bitrate_out_1s") / 1000.0, jint(p, "packets_in"),
+               jint(p, "packets_out"), 100.0 * jreal(p, "loss_fraction"),
+               jreal(p, "jitter_ms"), jint(p, "nacks_in"), jint(p, "plis_in"),
+               jint(p, "srtp_unprotect_failures"), jint(p, "srtp_replays"));
+        put_col(ds, 19);
+        put_col(jstr(prof, "publish"), 16);
+        printf("%lld/%lld\n", jint(p, "tracks_published"),
+               jint(p, "tracks_subscribed"));
+    }
+    printf("\nRTT needs RTCP sender/receiver reports, which kaigi does not "
+           "exchange yet.\n");
+    return 0;
+}
+
 static int out_human(const kctl_cmd *cmd, const kctl_http_resp *resp)
 {
     if (cmd->verb == KCTL_DELETE) {
@@ -232,6 +318,8 @@ static int out_human(const kctl_cmd *cmd, const kctl_http_resp *resp)
         case KCTL_JOIN_INFO: r = out_join_info(o); break;
         case KCTL_INVITE: r = out_invite(o); break;
         case KCTL_AUDIT: r = out_audit(o); break;
+        case KCTL_ROOMS: r = out_rooms(o); break;
+        case KCTL_STATS: r = out_stats(o); break;
         default: break;
         }
     }
@@ -381,6 +469,30 @@ static int run(const kctl_cmd *cmd, const kctl_url *url, const char *auth)
     return status;
 }
 
+/* --watch: clear the screen and run the request again every cmd->watch
+ * seconds until Ctrl-C, for an hour at most. A failed request is shown
+ * and retried: the server may be restarting. */
+static int watch(const kctl_cmd *cmd, const kctl_url *url, const char *auth)
+{
+    time_t start = time(NULL);
+    int status = 0;
+    while (time(NULL) - start < 3600) {
+        time_t now = time(NULL);
+        char when[KCTL_RFC3339_LEN];
+        if (kctl_rfc3339_format((int64_t)now, when, sizeof when) < 0)
+            when[0] = '\0';
+        printf("\033[H\033[2J%s   every %d s, Ctrl-C to stop\n\n", when,
+               cmd->watch);
+        fflush(stdout);
+        status = run(cmd, url, auth);
+        fflush(stdout);
+        struct timespec ts = {.tv_sec = cmd->watch};
+        while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+            ;
+    }
+    return status;
+}
+
 int main(int argc, char **argv)
 {
     kctl_cmd cmd;
@@ -407,7 +519,7 @@ int main(int argc, char **argv)
     r = make_auth(&cmd, auth, sizeof auth);
     if (r != 0)
         return r;
-    r = run(&cmd, &url, auth);
+    r = cmd.watch ? watch(&cmd, &url, auth) : run(&cmd, &url, auth);
     explicit_bzero(auth, sizeof auth);
     return r;
 }

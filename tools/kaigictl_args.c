@@ -294,6 +294,14 @@ bool kctl_secret_ok(const char *s)
     return n > 0;
 }
 
+bool kctl_room_ok(const char *s)
+{
+    size_t n = strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                         "0123456789_.-");
+    return n > 0 && n <= KCTL_ROOM_MAX && s[n] == '\0' &&
+           strcmp(s, ".") != 0 && strcmp(s, "..") != 0;
+}
+
 bool kctl_id_ok(const char *s)
 {
     size_t n = strspn(s, "0123456789");
@@ -309,7 +317,7 @@ bool kctl_id_ok(const char *s)
 enum opt_id {
     O_SERVER, O_TOKEN, O_DATA, O_JSON, O_HELP, O_TITLE, O_START, O_DURATION,
     O_WAITING_ROOM, O_JOIN_BEFORE_HOST, O_SCREEN_SHARE, O_CHAT,
-    O_ALLOW_RENAME, O_HOST_KEY, O_COUNT, O_COUNT_OF_OPTS
+    O_ALLOW_RENAME, O_HOST_KEY, O_COUNT, O_WATCH, O_COUNT_OF_OPTS
 };
 
 static const struct opt {
@@ -332,6 +340,7 @@ static const struct opt {
     [O_ALLOW_RENAME] = {"allow-rename", true, V(KCTL_CREATE)},
     [O_HOST_KEY] = {"host-key", true, V_HOST},
     [O_COUNT] = {"count", true, V(KCTL_INVITE)},
+    [O_WATCH] = {"watch", true, V(KCTL_ROOMS) | V(KCTL_STATS)},
 };
 
 static const struct verb {
@@ -350,6 +359,9 @@ static int usage_err(char *err, size_t cap, const char *fmt, const char *a)
     snprintf(err, cap, fmt, a);
     return KG_ERR_INVAL;
 }
+
+/* An optional value left out (told apart from "--watch=" by address). */
+static const char no_value[] = "";
 
 /* Splits argv into option values (by enum opt_id) and positionals. */
 static int scan(int argc, char **argv, const char *val[O_COUNT_OF_OPTS],
@@ -388,6 +400,11 @@ static int scan(int argc, char **argv, const char *val[O_COUNT_OF_OPTS],
             val[id] = "";
         } else if (eq) {
             val[id] = eq + 1;
+        } else if (id == O_WATCH) { /* its value may be left out */
+            bool num = i + 1 < argc && argv[i + 1][0] &&
+                       strspn(argv[i + 1], "0123456789") ==
+                           strlen(argv[i + 1]);
+            val[id] = num ? argv[++i] : no_value;
         } else if (i + 1 < argc) {
             val[id] = argv[++i];
         } else {
@@ -460,6 +477,65 @@ static int parse_count(const char *v, int *out, char *err, size_t cap)
     return 0;
 }
 
+/* --watch's value: "" for the default, else 1..KCTL_WATCH_MAX seconds. */
+static int parse_watch(const char *v, int *out, char *err, size_t cap)
+{
+    if (!v) {
+        *out = 0;
+        return 0;
+    }
+    if (v == no_value) {
+        *out = KCTL_WATCH_DEFAULT;
+        return 0;
+    }
+    size_t n = strspn(v, "0123456789");
+    int w = n > 0 && n <= 4 && v[n] == '\0' ? atoi(v) : 0;
+    if (w < 1 || w > KCTL_WATCH_MAX)
+        return usage_err(err, cap, "--watch \"%s\" is not 1 to 3600 seconds",
+                         v);
+    *out = w;
+    return 0;
+}
+
+/* Checks that every option given belongs to verb (called name). */
+static int check_opts(const char *val[O_COUNT_OF_OPTS], enum kctl_verb verb,
+                      const char *name, char *err, size_t cap)
+{
+    for (int k = 0; k < O_COUNT_OF_OPTS; k++)
+        if (val[k] && !(opts[k].verbs & V(verb))) {
+            snprintf(err, cap, "--%s is not an option of %s", opts[k].name,
+                     name);
+            return KG_ERR_INVAL;
+        }
+    return 0;
+}
+
+/* kaigictl rooms | kaigictl stats ROOM */
+static int parse_rooms(const char *val[O_COUNT_OF_OPTS], const char *pos[4],
+                       int npos, kctl_cmd *out, char *err, size_t cap)
+{
+    bool stats = strcmp(pos[0], "stats") == 0;
+    out->verb = stats ? KCTL_STATS : KCTL_ROOMS;
+    if (npos != 1 + stats)
+        return usage_err(err, cap, stats ? "%s needs one ROOM"
+                                         : "%s takes no argument",
+                         pos[0]);
+    if (stats) {
+        if (!kctl_room_ok(pos[1]))
+            return usage_err(err, cap,
+                             "\"%s\" is not a room (a meeting ID or "
+                             "1-64 of A-Za-z0-9_.-)",
+                             pos[1]);
+        out->room = pos[1];
+    }
+    if (check_opts(val, out->verb, pos[0], err, cap) < 0)
+        return KG_ERR_INVAL;
+    if (out->token && !kctl_secret_ok(out->token))
+        return usage_err(err, cap, "%s",
+                         "--token is empty or not printable ASCII");
+    return parse_watch(val[O_WATCH], &out->watch, err, cap);
+}
+
 int kctl_args_parse(int argc, char **argv, int64_t now, kctl_cmd *out,
                     char *err, size_t cap)
 {
@@ -482,6 +558,8 @@ int kctl_args_parse(int argc, char **argv, int64_t now, kctl_cmd *out,
         return 0;
     if (npos == 0)
         return usage_err(err, cap, "%s", "no command given");
+    if (strcmp(pos[0], "rooms") == 0 || strcmp(pos[0], "stats") == 0)
+        return parse_rooms(val, pos, npos, out, err, cap);
     if (strcmp(pos[0], "meeting") != 0)
         return usage_err(err, cap, "unknown command \"%s\"", pos[0]);
     if (npos < 2)
@@ -503,12 +581,10 @@ int kctl_args_parse(int argc, char **argv, int64_t now, kctl_cmd *out,
                              pos[2]);
         out->id = pos[2];
     }
-    for (int k = 0; k < O_COUNT_OF_OPTS; k++)
-        if (val[k] && !(opts[k].verbs & V(vb->verb))) {
-            snprintf(err, cap, "--%s is not an option of meeting %s",
-                     opts[k].name, vb->name);
-            return KG_ERR_INVAL;
-        }
+    char name[32];
+    snprintf(name, sizeof name, "meeting %s", vb->name);
+    if (check_opts(val, vb->verb, name, err, cap) < 0)
+        return KG_ERR_INVAL;
     if (out->token && !kctl_secret_ok(out->token))
         return usage_err(err, cap, "%s", "--token is empty or not printable ASCII");
     out->host_key = val[O_HOST_KEY];
@@ -534,10 +610,17 @@ int kctl_request_line(const kctl_cmd *cmd, const kctl_url *url,
     case KCTL_JOIN_INFO: *method = "GET"; suffix = "/join-info"; break;
     case KCTL_INVITE: *method = "POST"; suffix = "/invites"; break;
     case KCTL_AUDIT: *method = "GET"; suffix = "/audit"; break;
+    case KCTL_ROOMS: *method = "GET"; break;
+    case KCTL_STATS: *method = "GET"; break;
     default: return KG_ERR_INVAL;
     }
     int n;
-    if (cmd->verb == KCTL_CREATE || cmd->verb == KCTL_LIST)
+    if (cmd->verb == KCTL_ROOMS)
+        n = snprintf(buf, cap, "%s/api/rooms", url->prefix);
+    else if (cmd->verb == KCTL_STATS)
+        n = snprintf(buf, cap, "%s/api/rooms/%s/stats", url->prefix,
+                     cmd->room);
+    else if (cmd->verb == KCTL_CREATE || cmd->verb == KCTL_LIST)
         n = snprintf(buf, cap, "%s/api/meetings", url->prefix);
     else
         n = snprintf(buf, cap, "%s/api/meetings/%s%s", url->prefix, cmd->id,

@@ -21,6 +21,9 @@
 #define KCTL_COUNT_MAX 100
 #define KCTL_ID_MAX 32
 #define KCTL_SECRET_MAX 512
+#define KCTL_ROOM_MAX 64        /* a room name or meeting ID */
+#define KCTL_WATCH_DEFAULT 2    /* --watch without a value: seconds */
+#define KCTL_WATCH_MAX 3600
 
 /* Parses an RFC 3339 date-time: "YYYY-MM-DDTHH:MM:SS[.frac](Z|+HH:MM|-HH:MM)",
  * 'T' and 'Z' in either case. A leap second (":60") is accepted and counts
@@ -85,7 +88,14 @@ enum kctl_verb {
     KCTL_JOIN_INFO,
     KCTL_INVITE,
     KCTL_AUDIT,
+    KCTL_ROOMS, /* kaigictl rooms */
+    KCTL_STATS, /* kaigictl stats ROOM */
 };
+
+/* A room as ops name it: a meeting ID or an ad-hoc room name,
+ * 1..KCTL_ROOM_MAX of A-Za-z0-9_.- (so that it goes into a path as it
+ * is). Returns true if s is one. */
+bool kctl_room_ok(const char *s);
 
 /* -1 = not given, 0 = off, 1 = on. */
 typedef struct kctl_settings {
@@ -112,11 +122,15 @@ typedef struct kctl_cmd {
     kctl_settings settings;
     const char *host_key; /* --host-key, NULL if not given */
     int count;
+    const char *room;     /* stats ROOM */
+    int watch;            /* --watch [SECONDS] (rooms, stats): 0 = once */
 } kctl_cmd;
 
 /* Parses argv[1..argc-1] (argv[0] is the program). Global options
  * (--server, --token, --data, --json, --help) may come before or after the
- * command; "--opt value" and "--opt=value" both work. now is the time
+ * command; "--opt value" and "--opt=value" both work. --watch takes an
+ * optional value: "--watch=5", or "--watch 5" when the next argument is
+ * all digits; alone it means KCTL_WATCH_DEFAULT (1..KCTL_WATCH_MAX). now is the time
  * that "now" and "+5m" count from. Fills *out and returns 0; on a usage
  * error returns KG_ERR_INVAL and writes one sentence into err. */
 int kctl_args_parse(int argc, char **argv, int64_t now, kctl_cmd *out,

@@ -23,11 +23,231 @@ import socket
 import subprocess
 import sys
 import tempfile
+import re
 import time
+import urllib.error
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from e2e_common import HOST, Checks, free_port  # noqa: E402
+
+# Seconds the clients stay in the room after publishing: kaigi's
+# per-participant snapshot is made once a second, so the room's final
+# counters can be read while everyone is still in it.
+LINGER = 3
+
+METRIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*\Z")
+LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*\Z")
+METRIC_TYPES = {"counter", "gauge", "histogram", "summary", "untyped"}
+
+
+def parse_labels(text):
+    """Parses 'a="x",b="y\\"z"' strictly; returns (dict, rest after '}')."""
+    labels = {}
+    i = 0
+    while True:
+        if text[i] == "}":
+            return labels, text[i + 1:]
+        eq = text.index("=", i)
+        name = text[i:eq]
+        if not LABEL_NAME.match(name) or name in labels:
+            raise ValueError(f"bad or repeated label name {name!r}")
+        if text[eq + 1] != '"':
+            raise ValueError("label value not quoted")
+        j = eq + 2
+        value = []
+        while text[j] != '"':
+            if text[j] == "\\":
+                esc = text[j + 1]
+                if esc not in '\\"n':
+                    raise ValueError(f"bad escape \\{esc}")
+                value.append("\n" if esc == "n" else esc)
+                j += 2
+            elif text[j] == "\n":
+                raise ValueError("raw newline in a label value")
+            else:
+                value.append(text[j])
+                j += 1
+        labels[name] = "".join(value)
+        i = j + 1
+        if text[i] == ",":
+            i += 1
+        elif text[i] != "}":
+            raise ValueError("expected , or } after a label")
+
+
+def parse_prometheus(text):
+    """A strict reader of the Prometheus text format 0.0.4: HELP and TYPE
+    once per family and before its samples, a family's samples together,
+    valid names, escaped label values, float values. Returns
+    {name: [(labels, value)]} and {name: type}; raises ValueError."""
+    if not text.endswith("\n"):
+        raise ValueError("the exposition does not end with a newline")
+    samples, types, helps = {}, {}, set()
+    done = set()  # families whose samples are over
+    current = None
+    for n, line in enumerate(text[:-1].split("\n"), 1):
+        try:
+            if line.startswith("#"):
+                parts = line.split(" ", 3)
+                if parts[0] != "#" or parts[1] not in ("HELP", "TYPE"):
+                    raise ValueError("a comment other than HELP or TYPE")
+                name = parts[2]
+                if not METRIC_NAME.match(name):
+                    raise ValueError(f"bad metric name {name!r}")
+                if name in samples:
+                    raise ValueError(f"{parts[1]} after samples of {name}")
+                if parts[1] == "HELP":
+                    if name in helps:
+                        raise ValueError(f"second HELP for {name}")
+                    helps.add(name)
+                else:
+                    if name in types or parts[3] not in METRIC_TYPES:
+                        raise ValueError(f"bad or second TYPE for {name}")
+                    types[name] = parts[3]
+                continue
+            if not line:
+                raise ValueError("empty line")
+            brace = line.find("{")
+            space = line.find(" ")
+            if brace != -1 and brace < space:
+                name = line[:brace]
+                labels, rest = parse_labels(line[brace + 1:])
+            else:
+                name, rest, labels = line[:space], line[space:], {}
+            if not METRIC_NAME.match(name):
+                raise ValueError(f"bad metric name {name!r}")
+            if not rest.startswith(" "):
+                raise ValueError("no space before the value")
+            fields = rest[1:].split(" ")
+            if len(fields) > 2 or (len(fields) == 2 and
+                                   not fields[1].lstrip("-").isdigit()):
+                raise ValueError("bad value or timestamp")
+            value = float(fields[0])
+            if name != current:
+                if name in done:
+                    raise ValueError(f"samples of {name} are not together")
+                if current:
+                    done.add(current)
+                current = name
+            if name not in types:
+                raise ValueError(f"sample of {name} before its TYPE")
+            if types[name] == "counter" and (value < 0 or
+                                             not name.endswith("_total")):
+                raise ValueError(f"counter {name} negative or not _total")
+            samples.setdefault(name, []).append((labels, value))
+        except (ValueError, IndexError) as e:
+            raise ValueError(f"line {n}: {e}: {line!r}")
+    return samples, types
+
+
+def http_get(http_port, path, token):
+    req = urllib.request.Request(f"http://{HOST}:{http_port}{path}")
+    if token:
+        req.add_header("Authorization", f"Bearer {token}")
+    with urllib.request.urlopen(req, timeout=2) as r:
+        return r.read().decode()
+
+
+def scrape_while_running(http_port, token, procs, room):
+    """Reads /metrics, /api/rooms and /api/rooms/ROOM/stats every 0.3 s
+    while the room's clients run; returns the last set read while all
+    three were in the room (their counters final by then, see LINGER)."""
+    last = None
+    end = time.monotonic() + 120
+    while time.monotonic() < end and any(p.poll() is None
+                                         for _, _, p, _ in procs):
+        try:
+            metrics = http_get(http_port, "/metrics", token)
+            rooms = json.loads(http_get(http_port, "/api/rooms", token))
+            stats = json.loads(http_get(http_port,
+                                        f"/api/rooms/{room}/stats", token))
+            if len(stats.get("participants", [])) == 3:
+                last = (metrics, rooms, stats)
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.3)
+    return last
+
+
+def check_ops_stats(fail, http_port, token, scraped, reports, names, room):
+    """The stats for ops agree with what the clients counted."""
+    try:
+        http_get(http_port, "/metrics", None)
+        fail.check(False, "/metrics without the admin token is refused")
+    except urllib.error.HTTPError as e:
+        fail.check(e.code == 401, f"/metrics without the token: {e.code}")
+    fail.check(scraped is not None,
+               "stats read while the 3 clients were in the room")
+    if scraped is None:
+        return
+    metrics, rooms, stats = scraped
+    try:
+        samples, _ = parse_prometheus(metrics)
+        fail.check(True, f"/metrics parses as Prometheus text "
+                         f"({len(samples)} families)")
+    except ValueError as e:
+        fail.check(False, f"/metrics parses as Prometheus text: {e}")
+        return
+
+    def room_value(name):
+        for labels, v in samples.get(name, []):
+            if labels.get("room") == room and "worker" in labels:
+                return v
+        return None
+
+    for name in ("kaigi_rooms", "kaigi_participants",
+                 "kaigi_resident_memory_bytes"):
+        fail.check(name in samples and samples[name][0][1] >= 1,
+                   f"/metrics has {name}")
+    fail.check(len(samples.get("kaigi_worker_cpu_seconds_total", [])) >= 1,
+               "/metrics has kaigi_worker_cpu_seconds_total per worker")
+    fail.check(room_value("kaigi_room_participants") == 3,
+               f"/metrics: room {room} has 3 participants")
+    ok = [reports[n] for n in names if reports[n]]
+    sent = sum(r["sent"]["audio_packets"] + r["sent"]["video_packets"]
+               for r in ok)
+    got = sum(rr.get("audio_packets", 0) + rr.get("video_packets", 0) +
+              rr.get("screen_packets", 0)
+              for r in ok for rr in r.get("remotes", {}).values())
+    pin = room_value("kaigi_room_packets_in_total") or 0
+    pout = room_value("kaigi_room_packets_out_total") or 0
+    print(f"  ops stats: packets in {pin:.0f} (clients sent {sent}), "
+          f"out {pout:.0f} (clients received {got})")
+    fail.check(sent > 0 and abs(pin - sent) <= 0.02 * sent,
+               f"room packets_in {pin:.0f} within 2 % of {sent} sent")
+    fail.check(got > 0 and abs(pout - got) <= 0.02 * got,
+               f"room packets_out {pout:.0f} within 2 % of {got} received")
+    listed = [r for r in rooms.get("rooms", []) if r.get("id") == room]
+    fail.check(len(listed) == 1 and listed[0].get("participants") == 3,
+               f"/api/rooms lists {room} with 3 participants")
+    fields = ("id", "name", "packets_in", "bytes_in", "packets_out",
+              "bytes_out", "bitrate_in_1s", "bitrate_in_10s",
+              "bitrate_out_1s", "bitrate_out_10s", "packets_lost",
+              "loss_fraction", "jitter_ms", "rtt_ms", "nacks_in", "plis_in",
+              "srtp_unprotect_failures", "srtp_replays", "malformed",
+              "srtp_profile", "dtls_state", "tracks_published",
+              "tracks_subscribed", "tracks")
+    by_name = {p.get("name"): p for p in stats.get("participants", [])}
+    for n in names:
+        p = by_name.get(n, {})
+        missing = [f for f in fields if f not in p]
+        fail.check(not missing, f"/api/rooms/{room}/stats: {n} has every "
+                                f"field (missing {missing})")
+        fail.check(p.get("srtp_profile") == {"publish": "AEAD_AES_256_GCM",
+                                             "subscribe": "AEAD_AES_256_GCM"}
+                   and p.get("dtls_state") == {"publish": "connected",
+                                               "subscribe": "connected"},
+                   f"{n}: GCM-256 and DTLS connected both ways")
+        fail.check(p.get("tracks_published") == 2 and
+                   p.get("tracks_subscribed") == 4 and
+                   p.get("rtt_ms", 0) is None,
+                   f"{n}: tracks {p.get('tracks_published')}/"
+                   f"{p.get('tracks_subscribed')}, rtt_ms null")
+        r = reports.get(n)
+        if r and p:
+            fail.check(p.get("id") == r.get("participant"),
+                       f"{n}: the participant id matches its report")
 
 
 
@@ -66,7 +286,7 @@ def run_clients(args, tmp, ws, room_plan):
         cmd = [args.client, "--server", ws, "--room", room, "--name", name,
                "--duration", str(args.duration), "--report", report,
                "--tone", str(tone), "--seed", str(i + 1),
-               "--wait-remotes", str(wait)]
+               "--wait-remotes", str(wait), "--linger", str(LINGER)]
         log = open(os.path.join(tmp, f"{name}.log"), "w")
         procs.append((name, report, subprocess.Popen(
             cmd, stdout=log, stderr=subprocess.STDOUT), log))
@@ -178,7 +398,10 @@ def one_run(args, tmp, garbage):
              "mallory", "--garbage", "3000", "--duration", "2", "--report",
              os.path.join(tmp, "mallory.json")],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    reports = collect(procs, args.duration + 30)
+    with open(os.path.join(tmp, "data", "admin.token")) as f:
+        token = f.read().strip()
+    scraped = scrape_while_running(http_port, token, procs[:3], "e2e")
+    reports = collect(procs, args.duration + LINGER + 30)
     if flood:
         flood.wait(timeout=30)
     stats = get_stats(http_port)
@@ -187,6 +410,7 @@ def one_run(args, tmp, garbage):
     dave = reports.get("dave")
     fail.check(dave is not None and dave.get("remotes") == {},
                "dave (another room) receives nothing from room e2e")
+    check_ops_stats(fail, http_port, token, scraped, reports, names, "e2e")
     cpu = stop_kaigi(fail, proc, log)
     if fail.items:
         with open(os.path.join(tmp, "kaigi.log")) as f:

@@ -1,0 +1,559 @@
+#include "signalling/stats.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "codec/err.h"
+#include "crypto/srtp.h"
+#include "signalling/sfu_internal.h"
+
+/* --- gathering the workers' snapshots -------------------------------- */
+
+typedef struct snaps {
+    kg_part_stats *recs[KG_MAX_WORKERS];
+    size_t n[KG_MAX_WORKERS];
+    kg_worker_stats worker[KG_MAX_WORKERS];
+} snaps;
+
+static int snaps_take(kg_sfu *s, snaps *out)
+{
+    memset(out, 0, sizeof(*out));
+    for (unsigned i = 0; i < s->n_workers; i++) {
+        kg_worker_get_stats(s->workers[i], &out->worker[i]);
+        if (kg_worker_get_parts(s->workers[i], &out->recs[i], &out->n[i]) != 0)
+            return KG_ERR_NOMEM;
+    }
+    return 0;
+}
+
+static void snaps_free(kg_sfu *s, snaps *sn)
+{
+    for (unsigned i = 0; i < s->n_workers; i++)
+        free(sn->recs[i]);
+}
+
+static const kg_part_stats *snaps_find(const snaps *sn, unsigned worker,
+                                       uint64_t participant)
+{
+    for (size_t i = 0; i < sn->n[worker]; i++) {
+        if (sn->recs[worker][i].participant == participant)
+            return &sn->recs[worker][i];
+    }
+    return NULL;
+}
+
+/* A room's sums over its members' records and the record of those who
+ * have left (participant 0). */
+typedef struct room_agg {
+    const sroom *r;
+    kg_part_counters c;
+    uint64_t bitrate_in_1s, bitrate_out_1s, bitrate_in_10s, bitrate_out_10s;
+    uint64_t expected, lost;
+    double jitter_ms;
+} room_agg;
+
+static void room_sum(const snaps *sn, const sroom *r, room_agg *a)
+{
+    memset(a, 0, sizeof(*a));
+    a->r = r;
+    for (size_t i = 0; i < sn->n[r->worker]; i++) {
+        const kg_part_stats *p = &sn->recs[r->worker][i];
+        if (p->room != r->num)
+            continue;
+        a->c.packets_in += p->c.packets_in;
+        a->c.bytes_in += p->c.bytes_in;
+        a->c.packets_out += p->c.packets_out;
+        a->c.bytes_out += p->c.bytes_out;
+        a->c.srtp_auth_fail += p->c.srtp_auth_fail;
+        a->c.srtp_replay += p->c.srtp_replay;
+        a->c.malformed += p->c.malformed;
+        a->c.nacks_in += p->c.nacks_in;
+        a->c.plis_in += p->c.plis_in;
+        a->c.pli_sent += p->c.pli_sent;
+        a->bitrate_in_1s += p->bitrate_in_1s;
+        a->bitrate_out_1s += p->bitrate_out_1s;
+        a->bitrate_in_10s += p->bitrate_in_10s;
+        a->bitrate_out_10s += p->bitrate_out_10s;
+        a->expected += p->expected;
+        a->lost += p->lost;
+        if (p->jitter_ms > a->jitter_ms)
+            a->jitter_ms = p->jitter_ms;
+    }
+}
+
+static double fraction(uint64_t lost, uint64_t expected)
+{
+    return expected ? (double)lost / (double)expected : 0.0;
+}
+
+/* Rooms are keyed "mtg:<meeting ID>" and "room:<ad-hoc name>" inside
+ * kaigi; ops see the meeting ID or the room name. */
+static const char *room_id(const sroom *r)
+{
+    const char *colon = strchr(r->name, ':');
+    return colon ? colon + 1 : r->name;
+}
+
+static const char *room_kind(const sroom *r)
+{
+    return strncmp(r->name, "mtg:", 4) == 0 ? "meeting" : "room";
+}
+
+/* --- JSON -------------------------------------------------------------- */
+
+static void error(kg_api_resp *r, unsigned status, const char *code,
+                  const char *msg)
+{
+    r->status = status;
+    r->body = json_pack("{s:s, s:s}", "error", code, "message", msg);
+}
+
+#define JI(v) json_integer((json_int_t)(v))
+
+static json_t *room_json(const room_agg *a)
+{
+    return json_pack(
+        "{s:s, s:s, s:i, s:I, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o,"
+        " s:f, s:f}",
+        "id", room_id(a->r), "kind", room_kind(a->r), "worker", (int)a->r->worker, "participants",
+        (json_int_t)a->r->n_members, "bitrate_in_1s", JI(a->bitrate_in_1s),
+        "bitrate_out_1s", JI(a->bitrate_out_1s), "bitrate_in_10s",
+        JI(a->bitrate_in_10s), "bitrate_out_10s", JI(a->bitrate_out_10s),
+        "packets_in", JI(a->c.packets_in), "packets_out",
+        JI(a->c.packets_out), "bytes_in", JI(a->c.bytes_in), "bytes_out",
+        JI(a->c.bytes_out), "packets_expected", JI(a->expected),
+        "packets_lost", JI(a->lost), "loss_fraction",
+        fraction(a->lost, a->expected), "jitter_ms", a->jitter_ms);
+}
+
+static json_t *track_json(const kg_track_stats *t)
+{
+    return json_pack("{s:I, s:s, s:o, s:o, s:o, s:o, s:f, s:f, s:i}", "ssrc",
+                     (json_int_t)t->ssrc, "kind",
+                     t->kind == 0 ? "audio" : "video", "packets",
+                     JI(t->packets), "bytes", JI(t->bytes), "packets_expected",
+                     JI(t->expected), "packets_lost", JI(t->lost),
+                     "loss_fraction", fraction(t->lost, t->expected),
+                     "jitter_ms", t->jitter_ms, "subscribers",
+                     (int)t->subscribers);
+}
+
+static json_t *by_role(const char *publish, const char *subscribe)
+{
+    return json_pack("{s:s, s:s}", "publish", publish, "subscribe", subscribe);
+}
+
+static json_t *participant_json(const kg_session *ss, const kg_part_stats *p)
+{
+    static const kg_part_stats none = {.dtls_state = {"none", "none"}};
+    if (!p)
+        p = &none; /* joined since the last snapshot */
+    json_t *tracks = json_array();
+    for (unsigned i = 0; i < p->n_tracks; i++)
+        json_array_append_new(tracks, track_json(&p->tracks[i]));
+    json_t *o = json_pack("{s:s, s:s}", "id", ss->id, "name", ss->name);
+#define SET(key, v) json_object_set_new(o, key, v)
+    SET("packets_in", JI(p->c.packets_in));
+    SET("bytes_in", JI(p->c.bytes_in));
+    SET("packets_out", JI(p->c.packets_out));
+    SET("bytes_out", JI(p->c.bytes_out));
+    SET("bitrate_in_1s", JI(p->bitrate_in_1s));
+    SET("bitrate_in_10s", JI(p->bitrate_in_10s));
+    SET("bitrate_out_1s", JI(p->bitrate_out_1s));
+    SET("bitrate_out_10s", JI(p->bitrate_out_10s));
+    SET("packets_expected", JI(p->expected));
+    SET("packets_lost", JI(p->lost));
+    SET("loss_fraction", json_real(fraction(p->lost, p->expected)));
+    SET("jitter_ms", json_real(p->jitter_ms));
+    SET("rtt_ms", json_null()); /* needs SR/RR exchange (issue 6) */
+    SET("nacks_in", JI(p->c.nacks_in));
+    SET("plis_in", JI(p->c.plis_in));
+    SET("plis_sent", JI(p->c.pli_sent));
+    SET("srtp_unprotect_failures", JI(p->c.srtp_auth_fail));
+    SET("srtp_replays", JI(p->c.srtp_replay));
+    SET("malformed", JI(p->c.malformed));
+    SET("srtp_profile",
+        by_role(kg_srtp_profile_name((kg_srtp_profile)p->srtp_profile[0]),
+                kg_srtp_profile_name((kg_srtp_profile)p->srtp_profile[1])));
+    SET("dtls_state", by_role(p->dtls_state[0], p->dtls_state[1]));
+    SET("tracks_published", JI(p->tracks_published));
+    SET("tracks_subscribed", JI(p->tracks_subscribed));
+    SET("muted", json_boolean(p->muted));
+    SET("tracks", tracks);
+#undef SET
+    return o;
+}
+
+/* A meeting ID first, then an ad-hoc name, then the inner key itself. */
+static const sroom *room_by_id(const kg_sfu *s, const char *id)
+{
+    static const char *const prefixes[] = {"mtg:", "room:", ""};
+    for (size_t i = 0; i < KG_ARRAY_LEN(prefixes); i++) {
+        char key[sizeof(((sroom *)0)->name)];
+        int n = snprintf(key, sizeof(key), "%s%s", prefixes[i], id);
+        if (n < 0 || (size_t)n >= sizeof(key))
+            continue;
+        for (const sroom *r = s->rooms; r; r = r->next) {
+            if (strcmp(r->name, key) == 0)
+                return r;
+        }
+    }
+    return NULL;
+}
+
+static json_t *rooms_list(kg_sfu *s, const snaps *sn)
+{
+    json_t *arr = json_array();
+    for (const sroom *r = s->rooms; r; r = r->next) {
+        room_agg a;
+        room_sum(sn, r, &a);
+        json_array_append_new(arr, room_json(&a));
+    }
+    return json_pack("{s:o}", "rooms", arr);
+}
+
+static json_t *room_stats(const snaps *sn, const sroom *r)
+{
+    room_agg a;
+    room_sum(sn, r, &a);
+    json_t *o = room_json(&a);
+    json_t *arr = json_array();
+    for (const kg_session *ss = r->members; ss; ss = ss->room_next)
+        json_array_append_new(
+            arr, participant_json(ss, snaps_find(sn, r->worker, ss->num)));
+    json_object_set_new(o, "participants", arr); /* the list, not a count */
+    return o;
+}
+
+void kg_stats_rooms(kg_sfu *s, const kg_api_req *req, kg_api_resp *resp)
+{
+    resp->body = NULL;
+    if (!kg_api_is_admin(kg_sfu_api(s), req->authorization)) {
+        error(resp, 401, "unauthorized", "admin token required");
+        return;
+    }
+    const char *p = req->path + strlen("/api/rooms");
+    char name[sizeof(((sroom *)0)->name)];
+    const sroom *r = NULL;
+    if (*p == '/') {
+        const char *slash = strchr(p + 1, '/');
+        size_t n = slash ? (size_t)(slash - p - 1) : 0;
+        if (!slash || strcmp(slash, "/stats") != 0 || n == 0 ||
+            n >= sizeof(name)) {
+            error(resp, 404, "not_found", "no such endpoint");
+            return;
+        }
+        memcpy(name, p + 1, n);
+        name[n] = '\0';
+        if (!(r = room_by_id(s, name))) {
+            error(resp, 404, "not_found", "no such room");
+            return;
+        }
+    } else if (*p != '\0') {
+        error(resp, 404, "not_found", "no such endpoint");
+        return;
+    }
+    if (req->method != KG_HTTP_GET) {
+        error(resp, 405, "method_not_allowed", "use GET");
+        return;
+    }
+    snaps sn;
+    if (snaps_take(s, &sn) != 0) {
+        snaps_free(s, &sn);
+        error(resp, 500, "internal", "out of memory");
+        return;
+    }
+    resp->status = 200;
+    resp->body = r ? room_stats(&sn, r) : rooms_list(s, &sn);
+    snaps_free(s, &sn);
+}
+
+/* --- Prometheus text format 0.0.4 --------------------------------------- */
+
+int kg_prom_escape(const char *in, char *out, size_t cap)
+{
+    size_t n = 0;
+    for (; *in; in++) {
+        const char *rep = NULL;
+        char one[2] = {*in, '\0'};
+        if (*in == '\\')
+            rep = "\\\\";
+        else if (*in == '"')
+            rep = "\\\"";
+        else if (*in == '\n')
+            rep = "\\n";
+        else
+            rep = one;
+        size_t rl = strlen(rep);
+        if (n + rl >= cap)
+            return KG_ERR_NOSPACE;
+        memcpy(out + n, rep, rl);
+        n += rl;
+    }
+    if (n >= cap)
+        return KG_ERR_NOSPACE;
+    out[n] = '\0';
+    return (int)n;
+}
+
+typedef struct buf {
+    char *p;
+    size_t len, cap;
+    bool failed;
+} buf;
+
+static void put(buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void put(buf *b, const char *fmt, ...)
+{
+    if (b->failed)
+        return;
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
+        va_end(ap);
+        if (n < 0) {
+            b->failed = true;
+            return;
+        }
+        if ((size_t)n < b->cap - b->len) {
+            b->len += (size_t)n;
+            return;
+        }
+        size_t cap = (b->cap + (size_t)n + 1) * 2;
+        char *np = realloc(b->p, cap);
+        if (!np) {
+            b->failed = true;
+            return;
+        }
+        b->p = np;
+        b->cap = cap;
+    }
+}
+
+static void family(buf *b, const char *name, const char *type,
+                   const char *help)
+{
+    put(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* Resident set size from /proc/self/status (VmRSS, in kB there). */
+static uint64_t resident_bytes(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f)
+        return 0;
+    char line[256];
+    unsigned long long kb = 0;
+    while (fgets(line, sizeof(line), f)) {
+        if (sscanf(line, "VmRSS: %llu kB", &kb) == 1)
+            break;
+    }
+    fclose(f);
+    return (uint64_t)kb * 1024;
+}
+
+#define U64 0
+#define DBL 1
+#define AGG(field) offsetof(room_agg, field)
+
+static const struct room_family {
+    const char *name, *type, *help;
+    size_t off;
+    int kind;
+} room_families[] = {
+    {"kaigi_room_packets_in_total", "counter",
+     "SRTP packets accepted from the room's publishers.", AGG(c.packets_in),
+     U64},
+    {"kaigi_room_bytes_in_total", "counter",
+     "SRTP bytes accepted from the room's publishers.", AGG(c.bytes_in), U64},
+    {"kaigi_room_packets_out_total", "counter",
+     "SRTP packets forwarded to the room's subscribers.", AGG(c.packets_out),
+     U64},
+    {"kaigi_room_bytes_out_total", "counter",
+     "SRTP bytes forwarded to the room's subscribers.", AGG(c.bytes_out), U64},
+    {"kaigi_room_bitrate_in_bps", "gauge",
+     "Bits per second in, over the last second.", AGG(bitrate_in_1s), U64},
+    {"kaigi_room_bitrate_out_bps", "gauge",
+     "Bits per second out, over the last second.", AGG(bitrate_out_1s), U64},
+    {"kaigi_room_packets_lost_total", "counter",
+     "RTP packets the publishers sent that never arrived (RFC 3550).",
+     AGG(lost), U64},
+    {"kaigi_room_jitter_seconds", "gauge",
+     "Largest interarrival jitter of the room's published tracks.",
+     AGG(jitter_ms), DBL},
+    {"kaigi_room_nacks_received_total", "counter",
+     "RTCP generic NACKs from subscribers.", AGG(c.nacks_in), U64},
+    {"kaigi_room_plis_received_total", "counter",
+     "RTCP PLI and FIR from subscribers.", AGG(c.plis_in), U64},
+    {"kaigi_room_plis_sent_total", "counter",
+     "PLIs kaigi sent to the room's publishers.", AGG(c.pli_sent), U64},
+    {"kaigi_room_srtp_unprotect_failures_total", "counter",
+     "SRTP/SRTCP packets that failed authentication.", AGG(c.srtp_auth_fail),
+     U64},
+    {"kaigi_room_srtp_replays_total", "counter",
+     "SRTP/SRTCP packets dropped as replays.", AGG(c.srtp_replay), U64},
+    {"kaigi_room_malformed_total", "counter",
+     "Malformed packets from the room's participants.", AGG(c.malformed),
+     U64},
+};
+
+#define WST(field) offsetof(kg_worker_stats, field)
+
+static const struct worker_family {
+    const char *name, *type, *help;
+    size_t off;
+} worker_families[] = {
+    {"kaigi_worker_rooms", "gauge", "Rooms pinned to the worker.",
+     WST(rooms)},
+    {"kaigi_worker_participants", "gauge", "Participants on the worker.",
+     WST(participants)},
+    {"kaigi_worker_datagrams_in_total", "counter", "UDP datagrams received.",
+     WST(rx_datagrams)},
+    {"kaigi_worker_bytes_in_total", "counter", "UDP bytes received.",
+     WST(rx_bytes)},
+    {"kaigi_worker_datagrams_out_total", "counter", "UDP datagrams sent.",
+     WST(tx_datagrams)},
+    {"kaigi_worker_bytes_out_total", "counter", "UDP bytes sent.",
+     WST(tx_bytes)},
+    {"kaigi_worker_send_errors_total", "counter",
+     "Datagrams the socket refused.", WST(tx_errors)},
+    {"kaigi_worker_rtp_in_total", "counter", "RTP packets received.",
+     WST(rtp_in)},
+    {"kaigi_worker_rtp_forwarded_total", "counter",
+     "RTP packets forwarded (one per receiver).", WST(rtp_forwarded)},
+    {"kaigi_worker_unknown_source_total", "counter",
+     "Datagrams from addresses no ICE check validated.",
+     WST(unknown_source)},
+    {"kaigi_worker_malformed_total", "counter", "Malformed datagrams.",
+     WST(malformed)},
+    {"kaigi_worker_stun_bad_total", "counter",
+     "STUN requests that failed their checks.", WST(stun_bad)},
+    {"kaigi_worker_dtls_failures_total", "counter", "DTLS handshakes failed.",
+     WST(dtls_fail)},
+    {"kaigi_worker_srtp_unprotect_failures_total", "counter",
+     "SRTP/SRTCP authentication failures.", WST(srtp_auth_fail)},
+    {"kaigi_worker_srtp_replays_total", "counter", "SRTP/SRTCP replays.",
+     WST(srtp_replay)},
+    {"kaigi_worker_ssrc_refused_total", "counter",
+     "SRTP from SSRCs the SDP did not announce.", WST(ssrc_refused)},
+    {"kaigi_worker_consent_timeouts_total", "counter",
+     "Transports closed because ICE consent lapsed.", WST(consent_timeouts)},
+};
+
+static void room_metrics(buf *b, const room_agg *aggs, size_t n_rooms)
+{
+    family(b, "kaigi_room_participants", "gauge",
+           "Participants in the room.");
+    for (size_t i = 0; i < n_rooms; i++) {
+        char room[sizeof(aggs[i].r->name) * 2];
+        kg_prom_escape(room_id(aggs[i].r), room, sizeof(room));
+        put(b, "kaigi_room_participants{room=\"%s\",worker=\"%u\"} %zu\n",
+            room, aggs[i].r->worker, aggs[i].r->n_members);
+    }
+    for (size_t f = 0; f < KG_ARRAY_LEN(room_families); f++) {
+        const struct room_family *rf = &room_families[f];
+        family(b, rf->name, rf->type, rf->help);
+        for (size_t i = 0; i < n_rooms; i++) {
+            char room[sizeof(aggs[i].r->name) * 2];
+            kg_prom_escape(room_id(aggs[i].r), room, sizeof(room));
+            const char *v = (const char *)&aggs[i] + rf->off;
+            put(b, "%s{room=\"%s\",worker=\"%u\"} ", rf->name, room,
+                aggs[i].r->worker);
+            if (rf->kind == DBL)
+                put(b, "%.9g\n", *(const double *)v / 1000.0); /* ms → s */
+            else
+                put(b, "%" PRIu64 "\n", *(const uint64_t *)v);
+        }
+    }
+}
+
+static void worker_metrics(buf *b, kg_sfu *s, const snaps *sn)
+{
+    family(b, "kaigi_worker_cpu_seconds_total", "counter",
+           "CPU time of the media worker thread.");
+    for (unsigned i = 0; i < s->n_workers; i++)
+        put(b, "kaigi_worker_cpu_seconds_total{worker=\"%u\"} %.9g\n", i,
+            (double)sn->worker[i].cpu_ns / 1e9);
+    for (size_t f = 0; f < KG_ARRAY_LEN(worker_families); f++) {
+        const struct worker_family *wf = &worker_families[f];
+        family(b, wf->name, wf->type, wf->help);
+        for (unsigned i = 0; i < s->n_workers; i++) {
+            const char *v = (const char *)&sn->worker[i] + wf->off;
+            put(b, "%s{worker=\"%u\"} %" PRIu64 "\n", wf->name, i,
+                *(const uint64_t *)v);
+        }
+    }
+}
+
+static char *metrics_text(kg_sfu *s, const snaps *sn, size_t *len)
+{
+    size_t n_rooms = 0, participants = 0;
+    for (const sroom *r = s->rooms; r; r = r->next) {
+        n_rooms++;
+        participants += r->n_members;
+    }
+    room_agg *aggs = calloc(n_rooms ? n_rooms : 1, sizeof(*aggs));
+    if (!aggs)
+        return NULL;
+    size_t i = 0;
+    for (const sroom *r = s->rooms; r; r = r->next)
+        room_sum(sn, r, &aggs[i++]);
+    buf b = {.p = malloc(16384), .cap = 16384};
+    if (!b.p) {
+        free(aggs);
+        return NULL;
+    }
+    family(&b, "kaigi_rooms", "gauge", "Rooms open.");
+    put(&b, "kaigi_rooms %zu\n", n_rooms);
+    family(&b, "kaigi_participants", "gauge", "Participants in rooms.");
+    put(&b, "kaigi_participants %zu\n", participants);
+    family(&b, "kaigi_sessions", "gauge",
+           "Signalling connections, in a room or not.");
+    put(&b, "kaigi_sessions %zu\n", s->n_sessions);
+    family(&b, "kaigi_workers", "gauge", "Media worker threads.");
+    put(&b, "kaigi_workers %u\n", s->n_workers);
+    family(&b, "kaigi_resident_memory_bytes", "gauge",
+           "Resident memory of the kaigi process (VmRSS).");
+    put(&b, "kaigi_resident_memory_bytes %" PRIu64 "\n", resident_bytes());
+    worker_metrics(&b, s, sn);
+    room_metrics(&b, aggs, n_rooms);
+    free(aggs);
+    if (b.failed) {
+        free(b.p);
+        return NULL;
+    }
+    *len = b.len;
+    return b.p;
+}
+
+unsigned kg_stats_metrics(kg_sfu *s, const kg_api_req *req, char **text,
+                          size_t *len, kg_api_resp *resp)
+{
+    *text = NULL;
+    *len = 0;
+    resp->body = NULL;
+    if (!kg_api_is_admin(kg_sfu_api(s), req->authorization)) {
+        error(resp, 401, "unauthorized", "admin token required");
+        return resp->status;
+    }
+    if (req->method != KG_HTTP_GET) {
+        error(resp, 405, "method_not_allowed", "use GET");
+        return resp->status;
+    }
+    snaps sn;
+    if (snaps_take(s, &sn) == 0)
+        *text = metrics_text(s, &sn, len);
+    snaps_free(s, &sn);
+    if (!*text) {
+        error(resp, 500, "internal", "out of memory");
+        return resp->status;
+    }
+    resp->status = 200;
+    return 200;
+}
