@@ -345,8 +345,11 @@ static void keyframes_for_subscriber(kg_worker *w, wpart *sub, kg_time now)
 /* --- media path ----------------------------------------------------- */
 
 /* wire_len: the datagram's size before SRTP came off, for bitrates. */
-static void forward_rtp(kg_worker *w, wtransport *t, uint8_t *pkt,
-                        size_t len, size_t wire_len, kg_time now)
+/* A decrypted RTP packet of track tr (SRTP leaves the header's SSRC as it
+ * was, so the track found before decryption is still the right one). */
+static void forward_rtp(kg_worker *w, wtransport *t, kg_track *tr,
+                        uint8_t *pkt, size_t len, size_t wire_len,
+                        kg_time now)
 {
     kg_rtp_hdr h;
     if (kg_rtp_parse(pkt, len, &h) != 0) {
@@ -357,11 +360,6 @@ static void forward_rtp(kg_worker *w, wtransport *t, uint8_t *pkt,
     w->st.rtp_in++;
     t->part->c.packets_in++;
     t->part->c.bytes_in += wire_len;
-    if (t->role != KG_ROLE_PUBLISH || !t->part->room)
-        return;
-    kg_track *tr = kg_room_find_track(t->part->room, t->part, h.ssrc);
-    if (!tr)
-        return; /* not announced in the SDP: not forwarded */
     if (tr->kind == KG_TRACK_AUDIO && t->part->muted)
         return; /* muted by the host: kaigi stops forwarding it */
     size_t n = kg_room_route(tr, &h, now, w->fwd, MAX_FANOUT);
@@ -442,13 +440,15 @@ static void handle_rtcp(kg_worker *w, wtransport *t, const uint8_t *pkt,
 
 /* RTP is only expected on a publish transport, from an SSRC its offer
  * announced. */
-static bool rtp_ssrc_expected(const wtransport *t, const uint8_t *pkt,
-                              size_t len)
+/* The track an RTP packet belongs to, from its clear header: RTP is only
+ * expected on a publish transport, from an SSRC its offer announced. Found
+ * once per packet, before decryption. */
+static kg_track *rtp_track(const wtransport *t, const uint8_t *pkt,
+                           size_t len)
 {
     if (t->role != KG_ROLE_PUBLISH || !t->part->room || len < 12)
-        return false;
-    uint32_t ssrc = kg_rd32(pkt + 8); /* the RTP header is in clear */
-    return kg_room_find_track(t->part->room, t->part, ssrc) != NULL;
+        return NULL;
+    return kg_room_find_track(t->part->room, t->part, kg_rd32(pkt + 8));
 }
 
 static void handle_srtp(kg_worker *w, wtransport *t, uint8_t *pkt,
@@ -456,7 +456,8 @@ static void handle_srtp(kg_worker *w, wtransport *t, uint8_t *pkt,
 {
     /* RFC 5761 section 4: RTCP packet types 192..223 in the second byte. */
     bool rtcp = len >= 2 && pkt[1] >= 192 && pkt[1] <= 223;
-    if (!rtcp && !rtp_ssrc_expected(t, pkt, len)) {
+    kg_track *tr = rtcp ? NULL : rtp_track(t, pkt, len);
+    if (!rtcp && !tr) {
         /* Refused before decryption: costs nothing, and libsrtp never
          * makes a stream for an SSRC the SDP did not announce. */
         w->st.ssrc_refused++;
@@ -486,7 +487,7 @@ static void handle_srtp(kg_worker *w, wtransport *t, uint8_t *pkt,
     if (rtcp)
         handle_rtcp(w, t, pkt, len, now);
     else
-        forward_rtp(w, t, pkt, len, wire_len, now);
+        forward_rtp(w, t, tr, pkt, len, wire_len, now);
 }
 
 static void handle_dtls(kg_worker *w, wtransport *t, const uint8_t *pkt,
