@@ -285,6 +285,10 @@ static SSL_CTX *make_ssl_ctx(const kg_dtls_cert *cert, enum kg_dtls_role role)
         opts |= SSL_OP_COOKIE_EXCHANGE;
     SSL_CTX_set_options(c, opts);
     SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_OFF);
+    /* After the handshake a session is idle (media goes through SRTP,
+     * not DTLS): let OpenSSL free its record buffers meanwhile instead of
+     * holding tens of kB per transport. */
+    SSL_CTX_set_mode(c, SSL_MODE_RELEASE_BUFFERS);
     SSL_CTX_set_verify(c, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT,
                        verify_cb);
     SSL_CTX_set_cookie_generate_cb(c, cookie_generate_cb);

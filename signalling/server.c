@@ -140,11 +140,13 @@ static void ws_receive(conn *c, const void *in, size_t len)
         if (c->rx_len + len > KG_MAX_MESSAGE) {
             c->rx_overflow = true;
         } else {
-            if (!c->rx)
-                c->rx = malloc(KG_MAX_MESSAGE);
-            if (!c->rx) {
+            /* Grown to the message, freed after it: an idle participant
+             * holds no receive buffer. */
+            char *grown = realloc(c->rx, c->rx_len + len + 1);
+            if (!grown) {
                 c->rx_overflow = true;
             } else {
+                c->rx = grown;
                 memcpy(c->rx + c->rx_len, in, len);
                 c->rx_len += len;
             }
@@ -155,7 +157,9 @@ static void ws_receive(conn *c, const void *in, size_t len)
     if (c->rx_overflow)
         kg_session_on_message(c->session, "", KG_MAX_MESSAGE + 1);
     else
-        kg_session_on_message(c->session, c->rx, c->rx_len);
+        kg_session_on_message(c->session, c->rx ? c->rx : "", c->rx_len);
+    free(c->rx);
+    c->rx = NULL;
     c->rx_len = 0;
     c->rx_overflow = false;
 }
