@@ -195,6 +195,16 @@ static void dispatch(kg_sfu *s, live *lv, const kg_policy_ev *ev)
     case KG_PEV_SETTINGS:
         broadcast(s, lv, sfu_settings_msg(lv));
         break;
+    case KG_PEV_RENAMED:
+        if (t) {
+            snprintf(t->name, sizeof(t->name), "%s", ev->nickname);
+            broadcast(s, lv, json_pack("{s:s, s:s, s:s}", "type", "renamed",
+                                       "participant", t->id, "name",
+                                       t->name));
+            to_host(s, lv, json_pack("{s:s, s:o}", "type", "attendees",
+                                     "attendees", attendees_json(s, lv)));
+        }
+        break;
     case KG_PEV_ENDED:
         audit(s, lv, "ended", NULL);
         for (kg_session *o = s->sessions; o; o = o->next) {
@@ -564,8 +574,39 @@ static void on_unmute(kg_session *ss)
     post_mute(ss, false);
 }
 
+static void on_rename(kg_session *ss, json_t *msg)
+{
+    static const char *const allowed[] = {"type", "name", NULL};
+    const char *bad = sfu_unknown_field(msg, allowed);
+    if (bad) {
+        sfu_send_error(ss, "bad_request", "unknown field '%s'", bad);
+        return;
+    }
+    const char *name = json_string_value(json_object_get(msg, "name"));
+    if (!ss->live || !ss->room) {
+        sfu_send_error(ss, "not_joined", "not in a meeting");
+        return;
+    }
+    if (!name || !sfu_valid_nickname(name)) {
+        sfu_send_error(ss, "bad_request",
+                       "field 'name' must be 1-64 bytes of UTF-8 without "
+                       "control characters");
+        return;
+    }
+    int rc = kg_policy_rename(ss->live->policy, ss->num, name);
+    if (rc == KG_ERR_DENIED)
+        sfu_send_error(ss, "rename_off", "the host does not allow renaming");
+    else if (rc != 0)
+        sfu_send_error(ss, "bad_request", "%s", kg_strerror(rc));
+    sfu_drain(ss->sfu, ss->live);
+}
+
 bool sfu_meeting_message(kg_session *ss, const char *type, json_t *msg)
 {
+    if (strcmp(type, "rename") == 0) {
+        on_rename(ss, msg);
+        return true;
+    }
     if (strcmp(type, "leave") == 0)
         on_leave(ss, msg);
     else if (is_host_control(type))

@@ -524,6 +524,21 @@ int kg_policy_set_chat(kg_policy *p, kg_pid by, bool on)
     return 0;
 }
 
+int kg_policy_rename(kg_policy *p, kg_pid who, const char *nickname)
+{
+    if (p->ended)
+        return KG_ERR_STATE;
+    member *m = find(p, who);
+    if (!m || m->waiting)
+        return KG_ERR_NOTFOUND;
+    if (!p->s.allow_rename && who != p->host)
+        return KG_ERR_DENIED;
+    copy_nick(m->nick, nickname);
+    m->generic = kg_nickname_generic(m->nick);
+    push(p, KG_PEV_RENAMED, who, m->nick);
+    return 0;
+}
+
 int kg_policy_set_rename(kg_policy *p, kg_pid by, bool on)
 {
     int rc = host_gate_now(p, by);

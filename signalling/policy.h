@@ -88,6 +88,7 @@ enum kg_policy_ev_type {
     KG_PEV_UNMUTE_ASKED,   /* host asks pid to unmute itself */
     KG_PEV_SETTINGS,       /* settings changed (lock, share, chat...) */
     KG_PEV_ENDED,          /* the meeting is over for everyone */
+    KG_PEV_RENAMED,        /* pid is now called nickname */
 };
 
 typedef struct kg_policy_ev {
@@ -152,6 +153,13 @@ int kg_policy_set_rename(kg_policy *p, kg_pid by, bool on);
 int kg_policy_end(kg_policy *p, kg_pid by, kg_time now);
 /* Hands the host role to an admitted participant. */
 int kg_policy_handover(kg_policy *p, kg_pid by, kg_pid to, kg_time now);
+
+/* An admitted participant renames itself: allowed when the meeting's
+ * allow_rename setting is on (the host may always rename itself). The
+ * host gets a KG_PEV_RENAMED notice with the new nickname. Returns 0,
+ * KG_ERR_DENIED (renaming is off), KG_ERR_NOTFOUND (not admitted),
+ * KG_ERR_STATE (ended). */
+int kg_policy_rename(kg_policy *p, kg_pid who, const char *nickname);
 
 /* A participant unmutes itself: allowed unless the host muted it and has
  * not asked it to unmute (the host itself may always). Returns 0,

@@ -81,7 +81,7 @@ static bool valid_room_name(const char *r)
 
 /* jansson has already checked UTF-8; refuse control characters so a
  * nickname cannot forge lines in logs or pages. */
-static bool valid_nickname(const char *n)
+bool sfu_valid_nickname(const char *n)
 {
     size_t len = strlen(n);
     if (len < 1 || len > NAME_MAX_BYTES)
@@ -425,7 +425,7 @@ static void on_join(kg_session *ss, json_t *msg)
         return;
     }
     const char *name = json_string_value(json_object_get(msg, "name"));
-    if (!name || !valid_nickname(name)) {
+    if (!name || !sfu_valid_nickname(name)) {
         sfu_send_error(ss, "bad_request",
                    "field 'name' must be 1-64 bytes of UTF-8 without "
                    "control characters");

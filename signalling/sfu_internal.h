@@ -130,6 +130,8 @@ void sfu_send_error(kg_session *ss, const char *code, const char *fmt, ...)
 /* Posts c to the worker that holds ss's room. */
 void sfu_post(kg_session *ss, const kg_worker_cmd *c);
 const char *sfu_unknown_field(json_t *obj, const char *const *allowed);
+/* 1-64 bytes of UTF-8 (jansson checked it), no control characters. */
+bool sfu_valid_nickname(const char *n);
 sroom *sfu_admit(kg_sfu *s, const char *room_name, const char **code);
 kg_time sfu_wall_now(void);
 kg_session *sfu_session_by_num(kg_sfu *s, uint64_t num);

@@ -492,6 +492,34 @@ static void test_share(void **state)
     kg_policy_del(p);
 }
 
+static void test_rename(void **state)
+{
+    (void)state;
+    kg_policy *p = with_host(true, true);
+    kg_policy_join(p, 1, "Ann", false, T0);
+    kg_policy_admit(p, H, 1, T0);
+    kg_policy_join(p, 2, "Ben", false, T0); /* stays waiting */
+    drain(p);
+    /* off by default: participants may not, the host may */
+    assert_int_equal(kg_policy_rename(p, 1, "Annie"), KG_ERR_DENIED);
+    assert_int_equal(kg_policy_rename(p, H, "Hana (host)"), 0);
+    EXPECT(p, {KG_PEV_RENAMED, H});
+    assert_int_equal(kg_policy_set_rename(p, H, true), 0);
+    EXPECT(p, {KG_PEV_SETTINGS, 0});
+    assert_int_equal(kg_policy_rename(p, 1, "iPhone"), 0);
+    EXPECT(p, {KG_PEV_RENAMED, 1});
+    assert_int_equal(kg_policy_rename(p, 2, "Benji"), KG_ERR_NOTFOUND);
+    assert_int_equal(kg_policy_rename(p, 77, "Nobody"), KG_ERR_NOTFOUND);
+    kg_attendee a[8];
+    size_t n = kg_policy_attendees(p, a, 8);
+    assert_int_equal(n, 3);
+    assert_string_equal(a[1].nickname, "iPhone");
+    assert_true(a[1].generic_name); /* the flag follows the new name */
+    assert_int_equal(kg_policy_end(p, H, T0 + 1), 0);
+    assert_int_equal(kg_policy_rename(p, H, "Later"), KG_ERR_STATE);
+    kg_policy_del(p);
+}
+
 /* ---- host hand-over --------------------------------------------------- */
 
 static void test_handover(void **state)
@@ -930,6 +958,7 @@ int main(void)
         cmocka_unit_test(test_non_host_denied),
         cmocka_unit_test(test_mute),
         cmocka_unit_test(test_share),
+        cmocka_unit_test(test_rename),
         cmocka_unit_test(test_handover),
         cmocka_unit_test(test_leave),
         cmocka_unit_test(test_drop_rejoin_within_grace),

@@ -281,59 +281,113 @@ def test_lock_and_invite(check, args, k, tmp, m, pin):
           "the host is told who tried the locked meeting")
 
 
-def ws_join(k, join):
-    """A bare WebSocket client (RFC 6455, no library in Debian's python3):
-    sends one join and returns kaigi's answer (joined, waiting or error)
-    as a dict, or {} if the socket fails."""
-    import base64
-    sock = socket.create_connection((HOST, k.http), timeout=5)
-    key = base64.b64encode(os.urandom(16)).decode()
-    sock.sendall((f"GET /ws HTTP/1.1\r\nHost: {HOST}:{k.http}\r\n"
-                  "Upgrade: websocket\r\nConnection: Upgrade\r\n"
-                  f"Sec-WebSocket-Key: {key}\r\n"
-                  "Sec-WebSocket-Version: 13\r\n\r\n").encode())
-    buf = b""
-    while b"\r\n\r\n" not in buf:
-        buf += sock.recv(4096)
-    head, buf = buf.split(b"\r\n\r\n", 1)
-    if b" 101 " not in head.split(b"\r\n")[0]:
-        return {}
-    data = json.dumps(join).encode()
-    mask = os.urandom(4)
-    n = len(data)
-    hdr = bytes([0x81, 0x80 | n]) if n < 126 else \
-        bytes([0x81, 0x80 | 126, n >> 8, n & 0xFF])
-    sock.sendall(hdr + mask + bytes(b ^ mask[i % 4]
-                                    for i, b in enumerate(data)))
+class MiniWs:
+    """A bare WebSocket client (RFC 6455; Debian's python3 has no
+    WebSocket library): JSON text messages only."""
 
-    def need(count):
-        nonlocal buf
-        while len(buf) < count:
-            more = sock.recv(65536)
+    def __init__(self, k):
+        import base64
+        self.sock = socket.create_connection((HOST, k.http), timeout=5)
+        key = base64.b64encode(os.urandom(16)).decode()
+        self.sock.sendall((f"GET /ws HTTP/1.1\r\nHost: {HOST}:{k.http}\r\n"
+                           "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                           f"Sec-WebSocket-Key: {key}\r\n"
+                           "Sec-WebSocket-Version: 13\r\n\r\n").encode())
+        self.buf = b""
+        while b"\r\n\r\n" not in self.buf:
+            self.buf += self.sock.recv(4096)
+        head, self.buf = self.buf.split(b"\r\n\r\n", 1)
+        if b" 101 " not in head.split(b"\r\n")[0]:
+            raise OSError("no WebSocket upgrade")
+
+    def send(self, obj):
+        data = json.dumps(obj).encode()
+        mask = os.urandom(4)
+        n = len(data)
+        hdr = bytes([0x81, 0x80 | n]) if n < 126 else \
+            bytes([0x81, 0x80 | 126, n >> 8, n & 0xFF])
+        self.sock.sendall(hdr + mask + bytes(b ^ mask[i % 4]
+                                             for i, b in enumerate(data)))
+
+    def _need(self, count):
+        while len(self.buf) < count:
+            more = self.sock.recv(65536)
             if not more:
                 raise OSError("closed")
-            buf += more
+            self.buf += more
 
+    def recv(self):
+        """The next message (unmasked server frames, text only)."""
+        self._need(2)
+        n = self.buf[1] & 0x7F
+        off = 2
+        if n == 126:
+            self._need(4)
+            n, off = int.from_bytes(self.buf[2:4], "big"), 4
+        elif n == 127:
+            self._need(10)
+            n, off = int.from_bytes(self.buf[2:10], "big"), 10
+        self._need(off + n)
+        payload, self.buf = self.buf[off:off + n], self.buf[off + n:]
+        return json.loads(payload)
+
+    def wait_for(self, *types):
+        """The first message of one of types ({} if the socket fails)."""
+        try:
+            while True:
+                msg = self.recv()
+                if msg.get("type") in types:
+                    return msg
+        except (OSError, ValueError):
+            return {}
+
+    def close(self):
+        self.sock.close()
+
+
+def ws_join(k, join):
+    """Sends one join and returns kaigi's answer (joined, waiting or error)
+    as a dict, or {} if the socket fails."""
     try:
-        while True:  # unmasked server frames, text only
-            need(2)
-            n = buf[1] & 0x7F
-            off = 2
-            if n == 126:
-                need(4)
-                n, off = int.from_bytes(buf[2:4], "big"), 4
-            elif n == 127:
-                need(10)
-                n, off = int.from_bytes(buf[2:10], "big"), 10
-            need(off + n)
-            payload, buf = buf[off:off + n], buf[off + n:]
-            msg = json.loads(payload)
-            if msg.get("type") in ("joined", "waiting", "error"):
-                return msg
-    except (OSError, ValueError):
+        ws = MiniWs(k)
+    except OSError:
         return {}
-    finally:
-        sock.close()
+    ws.send(join)
+    msg = ws.wait_for("joined", "waiting", "error")
+    ws.close()
+    return msg
+
+
+def test_rename(check, k):
+    """Renaming follows the allow_rename setting; the host may always."""
+    st, m = k.call("POST", "/api/meetings", {
+        "title": "Names", "start": rfc3339(int(time.time())),
+        "duration": 600, "settings": {"waiting_room": False}})
+    st, info = k.call("GET", f"/api/meetings/{m['id']}/join-info")
+    host, guest = MiniWs(k), MiniWs(k)
+    host.send({"type": "join", "meeting": m["id"], "host_key": m["host_key"],
+               "name": "Host"})
+    host.wait_for("joined")
+    guest.send({"type": "join", "meeting": m["id"], "pin": info["pin"],
+                "name": "Guest"})
+    joined = guest.wait_for("joined")
+    guest.send({"type": "rename", "name": "Aiko"})
+    err = guest.wait_for("error")
+    check(err.get("code") == "rename_off",
+          f"renaming is refused while allow_rename is off ({err})")
+    host.send({"type": "rename", "name": "Hana"})
+    r = host.wait_for("renamed")
+    check(r.get("name") == "Hana", f"the host may always rename ({r})")
+    host.send({"type": "set", "allow_rename": True})
+    guest.wait_for("settings")
+    guest.send({"type": "rename", "name": "Aiko"})
+    seen = host.wait_for("renamed")
+    check(seen.get("name") == "Aiko"
+          and seen.get("participant") == joined.get("participant"),
+          f"with allow_rename on, a participant renames and others see it "
+          f"({seen})")
+    host.close()
+    guest.close()
 
 
 def test_joined_settings(check, k):
@@ -492,6 +546,7 @@ def main():
             test_brute_force(check, args, k, tmp, m2)
             test_audit(check, k, m)
             test_kaigictl(check, args, k)
+            test_rename(check, k)
             test_distributed_storm(check, args, k, tmp)
             secrets = [pin, m["host_key"], later["host_key"], m2["host_key"],
                        k.invite_token]
