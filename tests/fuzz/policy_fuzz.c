@@ -155,7 +155,7 @@ static void step(state *s, const uint8_t *in, kg_time now)
     kg_pid a = pick(s, in[1]), b = pick(s, in[2]);
     bool flag = in[3] & 0x08;
     int rc = 0;
-    switch (in[0] % 17) {
+    switch (in[0] % 18) {
     case 0:
     case 1: do_join(s, (kg_pid)(in[1] % (PID_MAX + 1)), in[2], flag, now);
             break;
@@ -185,6 +185,7 @@ static void step(state *s, const uint8_t *in, kg_time now)
             CHECK(kg_policy_host(p) == np && kg_policy_is_admitted(p, np));
         break;
     }
+    case 16: rc = kg_policy_rename(p, a, nicks[in[2] % 8]); break;
     default: kg_policy_on_timeout(p, now); break;
     }
     CHECK(rc <= 0);
