@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <libwebsockets.h>
+#include <uv.h>
 
 #include "codec/err.h"
 #include "signalling/api.h"

@@ -7,14 +7,15 @@
 
 #include <stdint.h>
 
-#include <uv.h>
 
 #include "signalling/session.h"
+
+struct uv_loop_s; /* libuv's uv_loop_t: only the I/O layer needs uv.h */
 
 typedef struct kg_server kg_server;
 
 typedef struct kg_server_config {
-    uv_loop_t *loop;
+    struct uv_loop_s *loop; /* the signalling thread's libuv loop */
     const char *listen_ip; /* numeric IPv4 or IPv6 */
     uint16_t listen_port;
     const char *www_dir; /* the browser client's files */

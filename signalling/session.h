@@ -13,10 +13,11 @@
 #include <sys/socket.h>
 
 #include <jansson.h>
-#include <uv.h>
 
 #define KG_MAX_MESSAGE 65536
 #define KG_ROOM_MAX_PARTICIPANTS 32
+
+struct uv_loop_s; /* libuv's uv_loop_t: only the I/O layer needs uv.h */
 
 typedef struct kg_sfu kg_sfu;
 typedef struct kg_session kg_session;
@@ -28,7 +29,7 @@ typedef struct kg_conn_ops {
 } kg_conn_ops;
 
 typedef struct kg_sfu_config {
-    uv_loop_t *loop;
+    struct uv_loop_s *loop; /* the signalling thread's libuv loop */
     const struct sockaddr *udp_addr; /* media socket of worker 0; worker i
                                         binds the next port up (port 0:
                                         each gets an ephemeral port) */
