@@ -272,7 +272,9 @@ static void kaigi_codec(kg_sdp_media *m, uint8_t pt)
     } else {
         memcpy(c->name, "VP8", 4);
         c->clock = 90000;
-        c->fb = KAIGI_VIDEO_FB;
+        /* goog-remb: receivers report their bandwidth estimate, which
+         * picks their simulcast layer (relay/simulcast.h). */
+        c->fb = KAIGI_VIDEO_FB | KG_SDP_FB_GOOG_REMB;
     }
 }
 

@@ -294,6 +294,7 @@ enum {
     SEEN_MSID = 1u << 6,
     SEEN_CAND = 1u << 7,
     SEEN_FID = 1u << 8,
+    SEEN_SIM = 1u << 9,
 };
 
 struct parser {
@@ -644,6 +645,29 @@ static int a_ssrc(struct parser *p, span name, span v)
     return 0;
 }
 
+/* a=ssrc-group:SIM low mid [high]: the simulcast layers' SSRCs. */
+static int sim_group(struct parser *p, span v)
+{
+    uint32_t ssrc[3];
+    size_t n = 0;
+    span tok;
+    while (next_tok(&v, &tok)) {
+        uint64_t x;
+        if (n == 3)
+            return KG_ERR_FULL;
+        if (parse_num(tok, UINT32_MAX, &x) || x == 0)
+            return KG_ERR_MALFORMED;
+        ssrc[n++] = (uint32_t)x;
+    }
+    if (n < 2 || v.p)
+        return KG_ERR_MALFORMED;
+    if (!first_time(p, SEEN_SIM))
+        return 0;
+    memcpy(p->m->sim_ssrc, ssrc, n * sizeof(ssrc[0]));
+    p->m->n_sim = n;
+    return 0;
+}
+
 static int a_ssrc_group(struct parser *p, span name, span v)
 {
     (void)name;
@@ -651,8 +675,10 @@ static int a_ssrc_group(struct parser *p, span name, span v)
     uint64_t x, y;
     if (!next_tok(&v, &sem))
         return KG_ERR_MALFORMED;
+    if (span_eq(sem, "SIM"))
+        return sim_group(p, v);
     if (!span_eq(sem, "FID"))
-        return 0; /* SIM, FEC-FR...: not used by kaigi */
+        return 0; /* FEC-FR...: not used by kaigi */
     if (!next_tok(&v, &a) || !next_tok(&v, &b) || v.p ||
         parse_num(a, UINT32_MAX, &x) || parse_num(b, UINT32_MAX, &y))
         return KG_ERR_MALFORMED;
@@ -1223,6 +1249,12 @@ static void write_rtp(struct out *o, const kg_sdp_media *m)
     if (m->fid_ssrc[0] || m->fid_ssrc[1])
         put(o, "a=ssrc-group:FID %lu %lu\r\n", (unsigned long)m->fid_ssrc[0],
             (unsigned long)m->fid_ssrc[1]);
+    if (m->n_sim >= 2 && m->n_sim <= 3) {
+        put(o, "a=ssrc-group:SIM");
+        for (size_t i = 0; i < m->n_sim; i++)
+            put(o, " %lu", (unsigned long)m->sim_ssrc[i]);
+        put(o, "\r\n");
+    }
     for (size_t i = 0; i < m->n_ssrcs; i++) {
         const kg_sdp_ssrc *e = &m->ssrcs[i];
         if (e->cname[0])

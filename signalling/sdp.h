@@ -94,6 +94,10 @@ typedef struct kg_sdp_media {
     uint32_t fid_ssrc[2]; /* a=ssrc-group:FID primary rtx, 0 if none */
     kg_sdp_transport transport; /* media-level values (as Chromium writes) */
     char fmt_text[256];         /* m= formats of a non-RTP section */
+    /* a=ssrc-group:SIM (RFC 5576 semantics as libwebrtc writes it): the
+     * simulcast layers' SSRCs, lowest resolution first; 0 if none. */
+    uint32_t sim_ssrc[3];
+    size_t n_sim;
 } kg_sdp_media;
 
 typedef struct kg_sdp {
@@ -142,7 +146,7 @@ kg_sdp_media *kg_sdp_add_media(kg_sdp *s);
  *    where they mean nothing (session-level a=extmap or a=candidate).
  *    A second a=mid, a=ice-ufrag, a=ice-pwd, a=setup or direction at
  *    the same level is malformed; for a=msid, a=fingerprint:sha-256,
- *    a=ssrc-group:FID, the candidate, and each a=ssrc cname/msid, the
+ *    a=ssrc-group:FID, a=ssrc-group:SIM (2 or 3 SSRCs), the candidate, and each a=ssrc cname/msid, the
  *    first one wins; the candidate kept is the first one with component
  *    1, transport UDP and type host (its address may be an mDNS name).
  *    a=setup:holdconn reads as KG_SDP_SETUP_NONE.
@@ -161,7 +165,7 @@ int kg_sdp_parse(const char *text, size_t len, kg_sdp *out);
  * none, fingerprint sha-256, setup), the host candidate and
  * a=end-of-candidates when cand_ip is set, mid, extmaps, direction,
  * msid, rtcp-mux, rtcp-rsize, rtpmap/rtcp-fb/fmtp per codec,
- * ssrc-group FID and ssrc cname/msid lines. Returns the length without
+ * ssrc-group FID, ssrc-group SIM and ssrc cname/msid lines. Returns the length without
  * the NUL, or KG_ERR_NOSPACE, or KG_ERR_INVAL when a field breaks a rule
  * the parser enforces (a mid with a space or a line end, a malformed
  * fingerprint, duplicate mids or PTs, an RTP section without codecs...).

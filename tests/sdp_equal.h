@@ -65,6 +65,9 @@ static inline const char *sdp_media_diff(const kg_sdp_media *a,
     }
     SDP_EQ_NUM(fid_ssrc[0]);
     SDP_EQ_NUM(fid_ssrc[1]);
+    SDP_EQ_NUM(n_sim);
+    for (size_t i = 0; i < a->n_sim && i < 3; i++)
+        SDP_EQ_NUM(sim_ssrc[i]);
     SDP_EQ_STR(fmt_text);
     const char *t = sdp_transport_diff(&a->transport, &b->transport);
     return t ? t : NULL;

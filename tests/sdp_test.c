@@ -422,6 +422,12 @@ static void test_round_trip_every_field(void **state)
             m->fid_ssrc[0] = 1;
             m->fid_ssrc[1] = UINT32_MAX;
         }
+        if (i == 2) { /* simulcast layers */
+            m->sim_ssrc[0] = 7;
+            m->sim_ssrc[1] = 8;
+            m->sim_ssrc[2] = UINT32_MAX;
+            m->n_sim = 3;
+        }
         m->ssrcs[0].ssrc = 1;
         strcpy(m->ssrcs[0].cname, "c/n+ame");
         m->ssrcs[1].ssrc = UINT32_MAX;
@@ -1061,6 +1067,12 @@ static void test_bad_inputs(void **state)
         {HDR AUDIO_M "a=ssrc-group:FID 1\r\n", KG_ERR_MALFORMED},
         {HDR AUDIO_M "a=ssrc-group:FID 1 2 3\r\n", KG_ERR_MALFORMED},
         {HDR AUDIO_M "a=ssrc-group:SIM 1 2 3\r\n", 0},
+        {HDR AUDIO_M "a=ssrc-group:SIM 1 2\r\n", 0},
+        {HDR AUDIO_M "a=ssrc-group:SIM 1\r\n", KG_ERR_MALFORMED},
+        {HDR AUDIO_M "a=ssrc-group:SIM 1 0\r\n", KG_ERR_MALFORMED},
+        {HDR AUDIO_M "a=ssrc-group:SIM 1 2 3 4\r\n", KG_ERR_FULL},
+        {HDR AUDIO_M "a=ssrc-group:SIM 1  2\r\n", KG_ERR_MALFORMED},
+        {HDR AUDIO_M "a=ssrc-group:SIM 1 2 x\r\n", KG_ERR_MALFORMED},
         {HDR AUDIO_M "a=candidate:1 1 udp 1 1.2.3.4 5\r\n", KG_ERR_MALFORMED},
         {HDR AUDIO_M "a=candidate:1 1 udp 1 1.2.3.4 70000 typ host\r\n",
          KG_ERR_MALFORMED},
