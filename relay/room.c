@@ -13,6 +13,7 @@ void kg_room_init(kg_room *r, uint64_t id)
 
 static void track_del(kg_track *t)
 {
+    free(t->sc);
     free(t->routes);
     free(t);
 }
@@ -31,6 +32,8 @@ kg_track *kg_room_find_track(const kg_room *r, const void *pub,
     for (size_t i = 0; i < r->n_tracks; i++) {
         kg_track *t = r->tracks[i];
         if (t->pub == pub && t->in_ssrc == in_ssrc)
+            return t;
+        if (t->sc && t->pub == pub && kg_sc_track_layer_of(t->sc, in_ssrc) >= 0)
             return t;
     }
     return NULL;
@@ -104,6 +107,43 @@ int kg_room_add_route(kg_room *r, const void *pub, uint32_t in_ssrc,
     rt->out_pt = out_pt;
     rt->base_seq = (uint16_t)kg_random_u32();
     rt->base_ts = kg_random_u32();
+    if (t->sc)
+        kg_sc_receiver_init(&rt->sc, KG_SC_LAYERS - 1, rt->base_seq,
+                            rt->base_ts);
+    return 0;
+}
+
+int kg_room_set_simulcast(kg_room *r, const void *pub, uint32_t in_ssrc,
+                          const uint32_t *ssrcs, const uint32_t *bps,
+                          size_t n)
+{
+    kg_track *t = kg_room_find_track(r, pub, in_ssrc);
+    if (!t)
+        return KG_ERR_NOTFOUND;
+    if (t->sc)
+        return KG_ERR_STATE;
+    if (n < 2 || n > KG_SC_LAYERS)
+        return KG_ERR_INVAL;
+    for (size_t i = 0; i < n; i++) {
+        kg_track *o = kg_room_find_track(r, pub, ssrcs[i]);
+        if (o && o != t)
+            return KG_ERR_EXISTS;
+    }
+    kg_sc_track *sc = malloc(sizeof(*sc));
+    if (!sc)
+        return KG_ERR_NOMEM;
+    kg_sc_track_init(sc);
+    for (size_t i = 0; i < n; i++) {
+        int rc = kg_sc_track_set_layer(sc, (int)i, ssrcs[i], bps ? bps[i] : 0);
+        if (rc != 0) {
+            free(sc);
+            return rc == KG_ERR_EXISTS ? KG_ERR_INVAL : rc;
+        }
+    }
+    t->sc = sc;
+    for (size_t j = 0; j < t->n_routes; j++)
+        kg_sc_receiver_init(&t->routes[j].sc, KG_SC_LAYERS - 1,
+                            t->routes[j].base_seq, t->routes[j].base_ts);
     return 0;
 }
 

@@ -20,6 +20,7 @@
 
 #include "codec/err.h"
 #include "codec/rtp.h"
+#include "relay/simulcast.h"
 
 enum kg_track_kind { KG_TRACK_AUDIO = 0, KG_TRACK_VIDEO = 1 };
 
@@ -34,6 +35,7 @@ typedef struct kg_route {
     uint32_t ts_delta;   /* out = in + delta (mod 2^32) */
     uint64_t packets;
     uint64_t bytes;
+    kg_sc_receiver sc; /* layer choice and rewrite, if the track has sc */
 } kg_route;
 
 /* What a receiver learns from one incoming RTP stream (RFC 3550 section
@@ -63,6 +65,9 @@ typedef struct kg_track {
     uint64_t packets;
     uint64_t bytes;
     kg_rx_stats rx; /* loss and jitter of what the publisher sends */
+    /* Simulcast layers (owned), NULL for a single stream. in_ssrc is then
+     * the lowest layer's SSRC; kg_room_find_track finds every layer's. */
+    kg_sc_track *sc;
 } kg_track;
 
 typedef struct kg_room {
@@ -112,6 +117,16 @@ void kg_room_remove_member(kg_room *r, const void *m);
  * leaves as base_seq / base_ts. Also updates t->rx (loss, jitter). */
 size_t kg_room_route(kg_track *t, const kg_rtp_hdr *h, kg_time now,
                      kg_fwd *out, size_t cap);
+
+/* Makes track (pub, in_ssrc) a simulcast track whose layers, lowest
+ * first, are ssrcs[0..n-1] (ssrcs[0] should be in_ssrc; 2 <= n <= 3),
+ * with expected bitrates bps[i] (0 = unknown; bps may be NULL). Routes
+ * made afterwards get a kg_sc_receiver. Returns 0, KG_ERR_NOTFOUND,
+ * KG_ERR_INVAL (bad n, an SSRC 0 or repeated), KG_ERR_EXISTS (an SSRC is
+ * another track's), KG_ERR_STATE (already simulcast), KG_ERR_NOMEM. */
+int kg_room_set_simulcast(kg_room *r, const void *pub, uint32_t in_ssrc,
+                          const uint32_t *ssrcs, const uint32_t *bps,
+                          size_t n);
 
 /* The RTP clock rate kaigi uses for a kind: 48000 (Opus), 90000 (VP8). */
 uint32_t kg_track_clock_rate(enum kg_track_kind kind);

@@ -283,6 +283,48 @@ static void test_route_counts_loss_and_jitter(void **state)
     kg_room_free(&r);
 }
 
+/* A simulcast track is found by any of its layers' SSRCs, and its
+ * routes get a receiver state that starts on no layer. */
+static void test_simulcast_track(void **state)
+{
+    (void)state;
+    kg_room r;
+    kg_room_init(&r, 1);
+    const uint32_t layers[] = {10, 20, 30};
+    const uint32_t bps[] = {100000, 300000, 900000};
+    assert_int_equal(kg_room_add_track(&r, &A, 10, KG_TRACK_VIDEO), 0);
+    assert_int_equal(kg_room_add_track(&r, &A, 40, KG_TRACK_AUDIO), 0);
+    assert_int_equal(kg_room_add_route(&r, &A, 10, &B, 500, 96), 0);
+    assert_null(kg_room_find_track(&r, &A, 20));
+    assert_int_equal(kg_room_set_simulcast(&r, &A, 99, layers, bps, 3),
+                     KG_ERR_NOTFOUND);
+    assert_int_equal(kg_room_set_simulcast(&r, &A, 10, layers, bps, 1),
+                     KG_ERR_INVAL);
+    const uint32_t clash[] = {10, 40};
+    assert_int_equal(kg_room_set_simulcast(&r, &A, 10, clash, NULL, 2),
+                     KG_ERR_EXISTS);
+    const uint32_t twice[] = {10, 10};
+    assert_int_equal(kg_room_set_simulcast(&r, &A, 10, twice, NULL, 2),
+                     KG_ERR_INVAL);
+    assert_int_equal(kg_room_set_simulcast(&r, &A, 10, layers, bps, 3), 0);
+    assert_int_equal(kg_room_set_simulcast(&r, &A, 10, layers, bps, 3),
+                     KG_ERR_STATE);
+    kg_track *t = kg_room_find_track(&r, &A, 10);
+    assert_non_null(t);
+    assert_ptr_equal(kg_room_find_track(&r, &A, 20), t);
+    assert_ptr_equal(kg_room_find_track(&r, &A, 30), t);
+    assert_null(kg_room_find_track(&r, &B, 30));
+    assert_int_equal(kg_sc_layer_bps(t->sc, 2), 900000);
+    /* The route made before and the one made after both have a state. */
+    assert_int_equal(kg_room_add_route(&r, &A, 10, &C, 600, 96), 0);
+    assert_int_equal(t->routes[0].sc.cur, -1);
+    assert_int_equal(t->routes[1].sc.cur, -1);
+    assert_int_equal(t->routes[1].sc.max_layer, 2);
+    kg_room_remove_member(&r, &A); /* frees the layers too (ASan) */
+    assert_int_equal(r.n_tracks, 0);
+    kg_room_free(&r);
+}
+
 int main(void)
 {
     (void)A;
@@ -301,6 +343,7 @@ int main(void)
         cmocka_unit_test(test_rx_restart),
         cmocka_unit_test(test_rx_jitter_rfc3550),
         cmocka_unit_test(test_route_counts_loss_and_jitter),
+        cmocka_unit_test(test_simulcast_track),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
