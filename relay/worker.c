@@ -295,6 +295,121 @@ static void transport_fail(kg_worker *w, wtransport *t, int reason)
     emit(w, &ev);
 }
 
+/* --- simulcast (relay/simulcast.h holds the logic) ----------------- */
+
+/* Sends the PLIs the track's layers have due (merged over receivers,
+ * at most one per layer per pli_interval). */
+static void sc_send_plis(kg_worker *w, kg_track *tr, kg_time now)
+{
+    unsigned mask = kg_sc_track_poll_keyframes(tr->sc, now, NULL);
+    if (mask == 0)
+        return;
+    wpart *pub = tr->pub;
+    wtransport *t = pub->t[KG_ROLE_PUBLISH];
+    if (!t || t->peer.state != KG_PEER_CONNECTED || !t->has_addr)
+        return;
+    for (int i = 0; i < KG_SC_LAYERS; i++) {
+        if (!(mask & (1u << i)))
+            continue;
+        ssize_t n = kg_rtcp_write_pli(SERVER_RTCP_SSRC, tr->sc->layer[i].ssrc,
+                                      w->tx, sizeof(w->tx));
+        if (n < 0)
+            continue;
+        size_t len = (size_t)n;
+        if (kg_peer_protect(&t->peer, w->tx, &len, sizeof(w->tx), true) != 0)
+            continue;
+        w->st.pli_sent++;
+        pub->c.pli_sent++;
+        send_to(w, &t->addr, w->tx, len);
+    }
+}
+
+/* One packet of a simulcast layer: each connected receiver of the track
+ * gets it if it is on (or switching to) that layer, renumbered into its
+ * own stream. */
+static void forward_simulcast(kg_worker *w, kg_track *tr,
+                              const kg_rtp_hdr *h, const uint8_t *pkt,
+                              size_t len, kg_time now)
+{
+    int layer = kg_sc_track_layer_of(tr->sc, h->ssrc);
+    kg_sc_track_on_packet(tr->sc, layer, len, h->payload, h->payload_len,
+                          now);
+    tr->packets++;
+    tr->bytes += h->payload_len;
+    if (layer == 0) /* loss and jitter: of the lowest layer */
+        kg_rx_stats_update(&tr->rx, h->seq, h->ts, now,
+                           kg_track_clock_rate(tr->kind));
+    if (len + KG_SRTP_MAX_TRAILER > TX_BUF) {
+        w->st.malformed++;
+        return;
+    }
+    size_t payload_off = (size_t)(h->payload - pkt);
+    for (size_t i = 0; i < tr->n_routes; i++) {
+        kg_route *rt = &tr->routes[i];
+        wpart *sub = rt->sub;
+        wtransport *st = sub->t[KG_ROLE_SUBSCRIBE];
+        if (!st || st->peer.state != KG_PEER_CONNECTED || !st->has_addr)
+            continue;
+        kg_sc_out o;
+        if (kg_sc_forward(tr->sc, &rt->sc, layer, h, now, &o) != 1)
+            continue;
+        uint8_t *out = tx_slot(w);
+        memcpy(out, pkt, len);
+        kg_rtp_rewrite(out, rt->out_pt, o.seq, o.ts, rt->out_ssrc);
+        kg_sc_rewrite_vp8(&o, out + payload_off, h->payload_len);
+        size_t out_len = len;
+        if (kg_peer_protect(&st->peer, out, &out_len, TX_BUF, false) != 0)
+            continue;
+        rt->packets++;
+        rt->bytes += h->payload_len;
+        w->st.rtp_forwarded++;
+        sub->c.packets_out++;
+        sub->c.bytes_out += out_len;
+        tx_commit(w, &st->addr, out_len);
+    }
+    sc_send_plis(w, tr, now);
+}
+
+/* REMB from a receiver: its estimate, shared evenly by the video tracks
+ * it names, picks the layer of each simulcast one. */
+static void sc_on_remb(kg_worker *w, wtransport *t, const kg_rtcp_fb *fb,
+                       kg_time now)
+{
+    kg_rtcp_remb remb;
+    int rc = kg_rtcp_parse_remb(fb, &remb);
+    if (rc == KG_ERR_INVAL)
+        return; /* another application-layer feedback */
+    if (rc != 0) {
+        w->st.malformed++;
+        t->part->c.malformed++;
+        return;
+    }
+    if (!t->part->room)
+        return;
+    kg_track *trs[KG_RTCP_REMB_MAX_SSRC];
+    kg_route *rts[KG_RTCP_REMB_MAX_SSRC];
+    size_t n = 0;
+    for (size_t i = 0; i < remb.n_ssrc; i++) {
+        kg_route *rt = NULL;
+        kg_track *tr = kg_room_find_by_out(t->part->room, t->part,
+                                           remb.ssrc[i], &rt);
+        bool dup = false;
+        for (size_t j = 0; j < n; j++)
+            dup = dup || rts[j] == rt;
+        if (tr && tr->kind == KG_TRACK_VIDEO && !dup) {
+            trs[n] = tr;
+            rts[n++] = rt;
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!trs[i]->sc)
+            continue;
+        kg_sc_receiver_set_estimate(&rts[i]->sc, remb.bitrate_bps / n);
+        kg_sc_receiver_update(trs[i]->sc, &rts[i]->sc, now);
+        sc_send_plis(w, trs[i], now);
+    }
+}
+
 /* --- keyframes ------------------------------------------------------ */
 
 /* Sends a PLI for track tr to its publisher, at most every 500 ms unless
@@ -302,6 +417,12 @@ static void transport_fail(kg_worker *w, wtransport *t, int reason)
 static void request_keyframe(kg_worker *w, kg_track *tr, kg_time now,
                              bool force)
 {
+    if (tr->sc) {
+        /* Each receiver asks for its own layer when it next gets a
+         * packet (relay/simulcast.c); only what is due goes out. */
+        sc_send_plis(w, tr, now);
+        return;
+    }
     wpart *pub = tr->pub;
     wtransport *t = pub->t[KG_ROLE_PUBLISH];
     if (!t || t->peer.state != KG_PEER_CONNECTED || !t->has_addr)
@@ -362,6 +483,10 @@ static void forward_rtp(kg_worker *w, wtransport *t, kg_track *tr,
     t->part->c.bytes_in += wire_len;
     if (tr->kind == KG_TRACK_AUDIO && t->part->muted)
         return; /* muted by the host: kaigi stops forwarding it */
+    if (tr->sc) {
+        forward_simulcast(w, tr, &h, pkt, len, now);
+        return;
+    }
     size_t n = kg_room_route(tr, &h, now, w->fwd, MAX_FANOUT);
     if (len + KG_SRTP_MAX_TRAILER > TX_BUF) {
         w->st.malformed++;
@@ -416,6 +541,10 @@ static void handle_rtcp(kg_worker *w, wtransport *t, const uint8_t *pkt,
         }
         w->st.rtcp_feedback_in++;
         uint32_t media = fb.media_ssrc;
+        if (fb.fmt == KG_RTCP_FMT_AFB) {
+            sc_on_remb(w, t, &fb, now);
+            continue;
+        }
         if (fb.fmt == KG_RTCP_FMT_FIR) {
             kg_rtcp_fir_item item;
             if (kg_rtcp_parse_fir(&fb, &item, 1) < 1)
@@ -425,10 +554,15 @@ static void handle_rtcp(kg_worker *w, wtransport *t, const uint8_t *pkt,
             continue;
         }
         t->part->c.plis_in++;
+        kg_route *rt = NULL;
         kg_track *tr =
             t->part->room ? kg_room_find_by_out(t->part->room, t->part, media,
-                                                NULL)
+                                                &rt)
                           : NULL;
+        if (tr && tr->sc)
+            kg_sc_track_want_keyframe(tr->sc,
+                                      rt->sc.cur >= 0 ? rt->sc.cur
+                                                      : rt->sc.target);
         if (tr)
             request_keyframe(w, tr, now, false);
     }
@@ -739,6 +873,9 @@ static void run_cmd(kg_worker *w, const kg_worker_cmd *c)
         wpart *p = find_part(w, c->participant);
         if (p && p->room)
             kg_room_add_track(p->room, p, c->ssrc, (enum kg_track_kind)c->kind);
+        if (p && p->room && c->n_layers >= 2)
+            kg_room_set_simulcast(p->room, p, c->ssrc, c->layer_ssrc,
+                                  c->layer_bps, c->n_layers);
         break;
     }
     case KG_CMD_ROUTE:

@@ -40,6 +40,11 @@ typedef struct kg_worker_cmd {
     uint8_t out_pt;          /* ROUTE */
     bool mute;               /* MUTE */
     struct kg_worker_cmd *next;
+    /* TRACK of a simulcast video source: its layers' SSRCs, lowest first
+     * (layer_ssrc[0] == ssrc), and expected bitrates (0 = unknown). */
+    uint8_t n_layers; /* 0: a single stream */
+    uint32_t layer_ssrc[3];
+    uint32_t layer_bps[3];
 } kg_worker_cmd;
 
 enum kg_worker_event_type {

@@ -283,6 +283,9 @@ static bool learn_tracks(kg_session *ss, const kg_sdp *offer,
             (m->dir != KG_SDP_SENDONLY && m->dir != KG_SDP_SENDRECV))
             continue;
         uint32_t ssrc = m->fid_ssrc[0] ? m->fid_ssrc[0] : m->ssrcs[0].ssrc;
+        bool simulcast = m->kind == KG_SDP_VIDEO && m->n_sim >= 2;
+        if (simulcast) /* the lowest layer names the track */
+            ssrc = m->sim_ssrc[0];
         bool have = false;
         for (size_t j = 0; j < ss->n_tracks; j++) {
             if (ss->tracks[j].ssrc == ssrc)
@@ -312,6 +315,10 @@ static bool learn_tracks(kg_session *ss, const kg_sdp *offer,
                            .ssrc = ssrc,
                            .kind = m->kind == KG_SDP_AUDIO ? KG_TRACK_AUDIO
                                                            : KG_TRACK_VIDEO};
+        if (simulcast) {
+            c.n_layers = (uint8_t)m->n_sim;
+            memcpy(c.layer_ssrc, m->sim_ssrc, m->n_sim * sizeof(uint32_t));
+        }
         sfu_post(ss, &c);
         added = true;
     }

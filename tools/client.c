@@ -232,7 +232,23 @@ static void ws_event(void *user, enum kc_ws_event ev, const char *detail)
 
 /* --- report --------------------------------------------------------- */
 
+static json_t *remote_json_base(const kc_remote *r);
+
+/* The remote's counters and, for simulcast tests, the size of its last
+ * decoded camera frame. */
 static json_t *remote_json(const kc_remote *r)
+{
+    json_t *j = remote_json_base(r);
+    if (j)
+        json_object_set_new(
+            j, "video_resolution",
+            json_pack("{s:I, s:I, s:I}", "width", (json_int_t)r->video_width,
+                      "height", (json_int_t)r->video_height, "changes",
+                      (json_int_t)r->resolution_changes));
+    return j;
+}
+
+static json_t *remote_json_base(const kc_remote *r)
 {
     return json_pack(
         "{s:s, s:I, s:I, s:f, s:I, s:I, s:I, s:I, s:I, s:b, s:o}", "name",
@@ -389,6 +405,10 @@ static void usage(FILE *f)
         "                     socket: the WebSocket and all UDP\n"
         "  --screen           also publish a screen share (a second VP8\n"
         "                     track, 320x180, marked \"screen\")\n"
+        "  --simulcast        publish the camera as 3 layers (160x90,\n"
+        "                     320x180, 640x360; a=ssrc-group:SIM)\n"
+        "  --max-recv-kbps K  as a receiver, tell kaigi (REMB) that K\n"
+        "                     kbit/s is all we can take (default: no cap)\n"
         "host controls (acted on while kaigi says we are host):\n"
         "  --admit-all        admit everyone on each waiting_list\n"
         "  --hold NAME[,...]  with --admit-all: admit these nicknames only\n"
@@ -481,6 +501,8 @@ static int take_opt(int c, kc_opts *o, double *nums)
     case 'R': o->remove = optarg; return 0;
     case 'T': o->leave_to = optarg; return 0;
     case 'C': o->screen = true; return 0;
+    case 'U': o->simulcast = true; return 0;
+    case 'X': return parse_num(optarg, 10, 1000000, &nums[5]);
     case 'B': o->bind = optarg; return numeric_ip(optarg);
     case 'H': return add_holds(o, optarg);
     case 'F': return parse_num(optarg, 0, 86400, &o->hold_for);
@@ -529,10 +551,12 @@ static int parse_args(int argc, char **argv, kc_opts *o)
         {"bind", required_argument, NULL, 'B'},
         {"screen", no_argument, NULL, 'C'},
         {"help", no_argument, NULL, 'h'},
+        {"simulcast", no_argument, NULL, 'U'},
+        {"max-recv-kbps", required_argument, NULL, 'X'},
         {NULL, 0, NULL, 0},
     };
-    /* tone, seed, video kbps, wait remotes, garbage */
-    double nums[5] = {0, -1, 500, 0, 0};
+    /* tone, seed, video kbps, wait remotes, garbage, max recv kbps */
+    double nums[6] = {0, -1, 500, 0, 0, 0};
     o->server = "ws://127.0.0.1:8080/ws";
     o->duration = 10;
     o->max_wait = 120;
@@ -566,6 +590,7 @@ static int parse_args(int argc, char **argv, kc_opts *o)
     o->video_kbps = (unsigned)nums[2];
     o->wait_remotes = (unsigned)nums[3];
     o->garbage = (unsigned)nums[4];
+    o->max_recv_kbps = (unsigned)nums[5];
     return 0;
 }
 

@@ -65,6 +65,8 @@ typedef struct kc_opts {
      * address the kernel picks toward the server. */
     const char *bind;
     bool screen; /* also publish a screen-share video track */
+    bool simulcast;         /* the camera as 3 layers (ssrc-group:SIM) */
+    unsigned max_recv_kbps; /* REMB we send as a receiver; 0 = no cap */
 } kc_opts;
 
 struct kc_app;
@@ -105,6 +107,8 @@ typedef struct kc_remote {
     uint64_t screen_frames_decoded;
     uint64_t decode_errors;
     int64_t last_media_ms; /* wall clock of its last RTP packet, 0: none */
+    unsigned video_width, video_height; /* of its last decoded camera frame */
+    unsigned resolution_changes;        /* how often that size changed */
     /* The last second of decoded left-channel samples, for the tone scan. */
     int16_t *window;
     size_t window_pos;
@@ -158,6 +162,9 @@ typedef struct kc_pub {
     kg_time next_audio, next_video;
     kg_time video_epoch; /* when frame number video_base was due */
     uint32_t video_base;
+    /* --simulcast: the camera's lower layers (160x90, 320x180); cam is
+     * the top one. Same frame clock and pattern. */
+    kc_vtrack sim_low[2];
 } kc_pub;
 
 /* --garbage: the flood and what went out of it. */
@@ -260,6 +267,8 @@ typedef struct kc_app {
     uint64_t rtp_unknown_ssrc;
     uint64_t rtcp_in;
     char screen_error[32]; /* share_denied, "" if none */
+    kg_time next_remb; /* as a receiver: when our next REMB is due */
+    uint64_t remb_sent;
 } kc_app;
 
 /* client.c */

@@ -42,8 +42,30 @@ static uint32_t fresh_ssrc(const kc_pub *pub)
     do
         s = kg_random_u32();
     while (s == 0 || s == pub->audio_ssrc || s == pub->cam.ssrc ||
-           s == pub->screen.ssrc);
+           s == pub->screen.ssrc || s == pub->sim_low[0].ssrc ||
+           s == pub->sim_low[1].ssrc);
     return s;
+}
+
+/* --simulcast: two more encoders for the camera's lower layers, at an
+ * eighth and a third of its bitrate (what libwebrtc gives 1/4 and 1/2
+ * scaled layers, roughly). */
+static int sim_init(kc_app *app)
+{
+    static const unsigned w[2] = {160, 320}, h[2] = {90, 180};
+    static const unsigned div[2] = {8, 3};
+    kc_pub *pub = &app->pub;
+    for (int i = 0; i < 2; i++) {
+        kc_vtrack *v = &pub->sim_low[i];
+        v->ssrc = fresh_ssrc(pub);
+        vtrack_init(v, app->opts.seed);
+        unsigned kbps = app->opts.video_kbps / div[i];
+        v->vp8 = kg_vp8_enc_new(w[i], h[i], VIDEO_FPS, kbps < 30 ? 30 : kbps,
+                                300);
+        if (!v->vp8)
+            return KG_ERR_NOMEM;
+    }
+    return 0;
 }
 
 int kc_pub_init(kc_app *app)
@@ -63,6 +85,8 @@ int kc_pub_init(kc_app *app)
         kg_vp8_enc_new(640, 360, VIDEO_FPS, app->opts.video_kbps, 300);
     if (!pub->opus || !pub->cam.vp8)
         return KG_ERR_NOMEM;
+    if (app->opts.simulcast && sim_init(app) != 0)
+        return KG_ERR_NOMEM;
     if (!app->opts.screen)
         return 0;
     pub->screen.ssrc = fresh_ssrc(pub);
@@ -77,6 +101,10 @@ void kc_pub_free(kc_pub *pub)
     kg_opus_enc_del(pub->opus);
     kg_vp8_enc_del(pub->cam.vp8);
     kg_vp8_enc_del(pub->screen.vp8);
+    for (int i = 0; i < 2; i++) {
+        kg_vp8_enc_del(pub->sim_low[i].vp8);
+        pub->sim_low[i].vp8 = NULL;
+    }
     pub->opus = NULL;
     pub->cam.vp8 = pub->screen.vp8 = NULL;
 }
@@ -202,6 +230,9 @@ static void send_frames(kc_app *app)
 {
     kc_pub *pub = &app->pub;
     uint32_t n = pub->frame_no++;
+    for (int i = 0; i < 2; i++) /* simulcast: lowest layer first */
+        if (pub->sim_low[i].vp8)
+            send_video(app, &pub->sim_low[i], n);
     send_video(app, &pub->cam, n);
     if (pub->screen.vp8)
         send_video(app, &pub->screen, n);
@@ -249,6 +280,9 @@ static void request_keyframe(kc_app *app, uint32_t ssrc)
         pub->cam.force_key = true;
     else if (pub->screen.vp8 && ssrc == pub->screen.ssrc)
         pub->screen.force_key = true;
+    for (int i = 0; i < 2; i++)
+        if (pub->sim_low[i].vp8 && ssrc == pub->sim_low[i].ssrc)
+            pub->sim_low[i].force_key = true;
 }
 
 void kc_pub_on_rtcp(kc_transport *t, uint8_t *pkt, size_t len, kg_time now)
@@ -376,6 +410,32 @@ static void maybe_send_pli(kc_app *app, kc_ssrc *s, kg_time now)
         s->last_pli = now;
 }
 
+/* As a receiver: a REMB every REMB_GAP naming every video SSRC we
+ * receive. kaigi picks simulcast layers from it. The estimate is not
+ * measured: --max-recv-kbps, or "plenty" (loopback) without it. */
+#define REMB_GAP (250 * KG_MS)
+#define REMB_PLENTY_BPS 50000000ull
+static void maybe_send_remb(kc_app *app, kg_time now)
+{
+    if (now < app->next_remb)
+        return;
+    app->next_remb = now + REMB_GAP;
+    kg_rtcp_remb remb;
+    memset(&remb, 0, sizeof(remb));
+    remb.bitrate_bps = app->opts.max_recv_kbps
+                           ? (uint64_t)app->opts.max_recv_kbps * 1000
+                           : REMB_PLENTY_BPS;
+    for (size_t i = 0; i < app->n_ssrcs && remb.n_ssrc < KG_RTCP_REMB_MAX_SSRC;
+         i++)
+        if (app->ssrcs[i].video)
+            remb.ssrc[remb.n_ssrc++] = app->ssrcs[i].ssrc;
+    uint8_t pkt[128 + KG_SRTP_MAX_TRAILER];
+    ssize_t n = kg_rtcp_write_remb(app->rtcp_ssrc, &remb, pkt, 128);
+    if (n > 0 &&
+        kc_transport_send_rtcp(&app->sub_t, pkt, (size_t)n, sizeof(pkt)) > 0)
+        app->remb_sent++;
+}
+
 static void on_video(kc_app *app, kc_remote *r, kc_ssrc *s,
                      const kg_rtp_hdr *h, kg_time now)
 {
@@ -386,6 +446,7 @@ static void on_video(kc_app *app, kc_remote *r, kc_ssrc *s,
     else
         r->video_packets++;
     maybe_send_pli(app, s, now);
+    maybe_send_remb(app, now);
     const uint8_t *frame;
     size_t len;
     int rc = kg_vp8_depacketizer_push(&s->depack, h->seq, h->ts, h->marker,
@@ -406,11 +467,18 @@ static void on_video(kc_app *app, kc_remote *r, kc_ssrc *s,
         return;
     /* KG_ERR_AGAIN: decoded but not shown (an alt-ref); still a frame the
      * sender sent and we decoded. */
-    int drc = kg_vp8_decode(s->vp8, frame, len, NULL, NULL);
+    unsigned w = 0, hgt = 0;
+    int drc = kg_vp8_decode(s->vp8, frame, len, &w, &hgt);
     if (drc == 0 || drc == KG_ERR_AGAIN)
         (*frames)++;
     else
         r->decode_errors++;
+    if (drc == 0 && !s->screen && (w != r->video_width ||
+                                   hgt != r->video_height)) {
+        r->resolution_changes += r->video_width != 0;
+        r->video_width = w;
+        r->video_height = hgt;
+    }
 }
 
 void kc_sub_on_rtp(kc_transport *t, uint8_t *pkt, size_t len, kg_time now)

@@ -105,6 +105,27 @@ static json_t *publish_sources(const kc_app *app)
                      "1", "camera", "2", "screen");
 }
 
+/* --simulcast: the camera's section (mid "1") announces the three
+ * layers, lowest first, as a=ssrc-group:SIM with an a=ssrc per layer. */
+static int simulcast_offer(const kc_app *app, kg_sdp *offer)
+{
+    if (offer->n_media < 2 || offer->media[1].n_ssrcs != 1)
+        return KG_ERR_STATE;
+    kg_sdp_media *m = &offer->media[1];
+    const kc_pub *pub = &app->pub;
+    const uint32_t ssrcs[3] = {pub->sim_low[0].ssrc, pub->sim_low[1].ssrc,
+                               pub->cam.ssrc};
+    kg_sdp_ssrc cam = m->ssrcs[0];
+    m->n_ssrcs = 0;
+    for (int i = 0; i < 3; i++) {
+        m->ssrcs[m->n_ssrcs] = cam;
+        m->ssrcs[m->n_ssrcs++].ssrc = ssrcs[i];
+        m->sim_ssrc[i] = ssrcs[i];
+    }
+    m->n_sim = 3;
+    return 0;
+}
+
 static void send_publish(kc_app *app)
 {
     char ip[INET6_ADDRSTRLEN];
@@ -120,6 +141,8 @@ static void send_publish(kc_app *app)
     int rc = offer ? kg_sdp_offer_publish_tracks(tracks, n, app->opts.name,
                                                  &l, offer)
                    : KG_ERR_NOMEM;
+    if (rc == 0 && app->opts.simulcast)
+        rc = simulcast_offer(app, offer);
     if (rc == 0)
         rc = send_sdp(app, "publish", offer, -1, publish_sources(app));
     kg_sdp_del(offer);

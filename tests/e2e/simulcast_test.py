@@ -1,0 +1,133 @@
+#!/usr/bin/env python3
+"""End-to-end simulcast test over loopback with real processes.
+
+kaigi + three kaigi-clients in one room: "pub" publishes its camera as
+three VP8 layers (--simulcast: 160x90, 320x180, 640x360 at 1/8, 1/3 and
+all of --video-kbps 900); "wide" receives with no bandwidth cap; "narrow"
+tells kaigi (REMB) it can take 800 kbit/s, which kaigi shares evenly
+between the two video tracks narrow receives (pub's and wide's camera):
+400 kbit/s for pub's. kaigi must forward the top layer to wide and the
+middle one (about 310 kbit/s) to narrow, the highest that fits, and
+both must decode pub's video without a single error, across the switch
+narrow goes through once kaigi has measured the layers' rates.
+
+Usage: simulcast_test.py KAIGI KAIGI_CLIENT [--duration S]
+Only 127.0.0.1 is ever used.
+"""
+import argparse
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from e2e_common import HOST, Checks, free_port  # noqa: E402
+
+LINGER = 1
+
+
+def wait_up(http_port, proc, deadline_s=10):
+    end = time.monotonic() + deadline_s
+    while time.monotonic() < end:
+        if proc.poll() is not None:
+            raise SystemExit(f"kaigi exited early with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(
+                    f"http://{HOST}:{http_port}/api/stats", timeout=1):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise SystemExit("kaigi did not answer /api/stats within 10 s")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("kaigi")
+    ap.add_argument("client")
+    ap.add_argument("--duration", type=int, default=6)
+    args = ap.parse_args()
+    check = Checks()
+    with tempfile.TemporaryDirectory(prefix="kaigi-e2e-sc-") as tmp:
+        http_port = free_port(socket.SOCK_STREAM)
+        klog = open(os.path.join(tmp, "kaigi.log"), "w")
+        kaigi = subprocess.Popen(
+            [args.kaigi, "--listen", f"{HOST}:{http_port}", "--udp",
+             f"{HOST}:0", "--data", os.path.join(tmp, "data"), "--node",
+             "e2e-node", "--open-rooms"], stdout=klog,
+            stderr=subprocess.STDOUT)
+        wait_up(http_port, kaigi)
+        ws = f"ws://{HOST}:{http_port}/ws"
+        plan = [("pub", ["--simulcast", "--video-kbps", "900"]),
+                ("wide", []),
+                ("narrow", ["--max-recv-kbps", "800"])]
+        procs = []
+        for i, (name, extra) in enumerate(plan):
+            report = os.path.join(tmp, f"{name}.json")
+            log = open(os.path.join(tmp, f"{name}.log"), "w")
+            cmd = [args.client, "--server", ws, "--room", "e2e-sc", "--name",
+                   name, "--duration", str(args.duration), "--report", report,
+                   "--seed", str(i + 1), "--wait-remotes", "2", "--linger",
+                   str(LINGER)] + extra
+            procs.append((name, report, log,
+                          subprocess.Popen(cmd, stdout=log,
+                                           stderr=subprocess.STDOUT)))
+        reports = {}
+        deadline = time.monotonic() + args.duration + 40
+        for name, report, log, p in procs:
+            try:
+                p.wait(timeout=max(1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+            log.close()
+            check(p.returncode == 0, f"{name} exits 0 ({p.returncode})")
+            try:
+                with open(report) as f:
+                    reports[name] = json.load(f)
+            except (OSError, ValueError) as e:
+                check(False, f"{name} wrote a report: {e}")
+        kaigi.send_signal(signal.SIGTERM)
+        try:
+            kaigi.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            kaigi.kill()
+            kaigi.wait()
+        klog.close()
+        check(kaigi.returncode == 0, "kaigi exits cleanly on SIGTERM")
+        if len(reports) == 3:
+            pub_id = reports["pub"]["participant"]
+            sent = reports["pub"]["sent"]["video_frames"]
+            for name, want_w, want_h in (("wide", 640, 360),
+                                         ("narrow", 320, 180)):
+                r = reports[name]["remotes"].get(pub_id, {})
+                res = r.get("video_resolution", {})
+                frames = r.get("video_frames_decoded", 0)
+                print(f"  {name} <- pub: {frames} frames decoded of {sent}"
+                      f" sent, last {res.get('width')}x{res.get('height')},"
+                      f" {res.get('changes')} size change(s),"
+                      f" {r.get('decode_errors')} decode errors")
+                check((res.get("width"), res.get("height")) ==
+                      (want_w, want_h),
+                      f"{name} decodes pub's {want_w}x{want_h} layer")
+                check(r.get("decode_errors") == 0,
+                      f"{name} decodes pub's video without errors")
+                check(frames >= 0.7 * sent,
+                      f"{name} decoded >= 70% of the frames pub sent")
+        if check.items:
+            for name in ["kaigi"] + [p[0] for p in procs]:
+                with open(os.path.join(tmp, f"{name}.log")) as f:
+                    tail = f.read()[-2000:]
+                print(f"--- {name}.log (tail)\n{tail}")
+    if check.items:
+        print(f"{len(check.items)} check(s) failed")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
