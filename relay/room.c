@@ -297,3 +297,48 @@ size_t kg_room_route(kg_track *t, const kg_rtp_hdr *h, kg_time now,
     }
     return n;
 }
+
+int kg_room_set_simulcast_rids(kg_room *r, const void *pub, uint32_t in_ssrc,
+                               const char (*rids)[KG_SC_RID_LEN], size_t n,
+                               uint8_t ext_id)
+{
+    kg_track *t = kg_room_find_track(r, pub, in_ssrc);
+    if (!t)
+        return KG_ERR_NOTFOUND;
+    if (t->sc)
+        return KG_ERR_STATE;
+    if (n < 2 || n > KG_SC_LAYERS)
+        return KG_ERR_INVAL;
+    kg_sc_track *sc = malloc(sizeof(*sc));
+    if (!sc)
+        return KG_ERR_NOMEM;
+    kg_sc_track_init(sc);
+    for (size_t i = 0; i < n; i++) {
+        if (memchr(rids[i], 0, KG_SC_RID_LEN) == NULL ||
+            kg_sc_track_set_rid(sc, (int)i, rids[i], ext_id) != 0) {
+            free(sc);
+            return KG_ERR_INVAL;
+        }
+    }
+    t->sc = sc;
+    for (size_t j = 0; j < t->n_routes; j++)
+        kg_sc_receiver_init(&t->routes[j].sc, KG_SC_LAYERS - 1,
+                            t->routes[j].base_seq, t->routes[j].base_ts);
+    return 0;
+}
+
+kg_track *kg_room_find_rid_track(const kg_room *r, const void *pub,
+                                 const kg_rtp_hdr *h, int *layer)
+{
+    for (size_t i = 0; i < r->n_tracks; i++) {
+        kg_track *t = r->tracks[i];
+        if (t->pub != pub || !t->sc || t->sc->rid_ext == 0)
+            continue;
+        int l = kg_sc_track_rid_layer(t->sc, h);
+        if (l >= 0) {
+            *layer = l;
+            return t;
+        }
+    }
+    return NULL;
+}

@@ -128,6 +128,22 @@ int kg_room_set_simulcast(kg_room *r, const void *pub, uint32_t in_ssrc,
                           const uint32_t *ssrcs, const uint32_t *bps,
                           size_t n);
 
+/* Makes track (pub, in_ssrc) a rid-based simulcast track: layer i (lowest
+ * first) is sent with RTP stream ID rids[i] in header extension ext_id;
+ * the layers' SSRCs are learnt from traffic (kg_room_find_rid_track).
+ * in_ssrc is then only the track's name. Returns 0, KG_ERR_NOTFOUND,
+ * KG_ERR_INVAL (bad n, rid or ext_id), KG_ERR_STATE, KG_ERR_NOMEM. */
+int kg_room_set_simulcast_rids(kg_room *r, const void *pub, uint32_t in_ssrc,
+                               const char (*rids)[KG_SC_RID_LEN], size_t n,
+                               uint8_t ext_id);
+
+/* The rid-based simulcast track of pub that an RTP packet from a new SSRC
+ * names in its RTP stream ID extension, with the layer in *layer; NULL if
+ * none. h comes from the clear header of a packet not yet authenticated:
+ * learn its SSRC only after SRTP has accepted it. */
+kg_track *kg_room_find_rid_track(const kg_room *r, const void *pub,
+                                 const kg_rtp_hdr *h, int *layer);
+
 /* The RTP clock rate kaigi uses for a kind: 48000 (Opus), 90000 (VP8). */
 uint32_t kg_track_clock_rate(enum kg_track_kind kind);
 

@@ -33,6 +33,36 @@ int kg_sc_track_set_layer(kg_sc_track *t, int idx, uint32_t ssrc,
     return 0;
 }
 
+int kg_sc_track_set_rid(kg_sc_track *t, int idx, const char *rid,
+                        uint8_t ext_id)
+{
+    size_t n = rid ? strlen(rid) : 0;
+    if (idx < 0 || idx >= KG_SC_LAYERS || n == 0 || n >= KG_SC_RID_LEN ||
+        ext_id == 0)
+        return KG_ERR_INVAL;
+    for (int i = 0; i < KG_SC_LAYERS; i++)
+        if (i != idx && strcmp(t->rid[i], rid) == 0)
+            return KG_ERR_INVAL;
+    memcpy(t->rid[idx], rid, n + 1);
+    t->rid_ext = ext_id;
+    return 0;
+}
+
+int kg_sc_track_rid_layer(const kg_sc_track *t, const kg_rtp_hdr *h)
+{
+    kg_rtp_ext_elem e;
+    if (t->rid_ext == 0 || kg_rtp_ext_find(h, t->rid_ext, &e) != 0 ||
+        e.len == 0 || e.len >= KG_SC_RID_LEN)
+        return -1;
+    for (int i = 0; i < KG_SC_LAYERS; i++) {
+        const char *r = t->rid[i];
+        if (t->layer[i].ssrc == 0 && r[0] && strlen(r) == e.len &&
+            memcmp(r, e.data, e.len) == 0)
+            return i;
+    }
+    return -1;
+}
+
 int kg_sc_track_layer_of(const kg_sc_track *t, uint32_t ssrc)
 {
     for (int i = 0; i < KG_SC_LAYERS; i++)

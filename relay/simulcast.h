@@ -37,6 +37,7 @@
 #include "codec/rtp.h"
 
 #define KG_SC_LAYERS 3
+#define KG_SC_RID_LEN 17 /* RFC 8851 allows longer; kaigi takes 16 */
 
 typedef struct kg_sc_layer {
     uint32_t ssrc;       /* 0 = this layer is not published */
@@ -63,6 +64,11 @@ typedef struct kg_sc_track {
     kg_time pli_interval;  /* per layer [500 ms] */
     kg_time stale_after;   /* a layer silent this long is gone [1 s] */
     kg_time kf_retry;      /* re-ask if the switch keyframe is late [1 s] */
+    /* rid-based simulcast (RFC 8853, as Chromium sends it): the layers'
+     * SSRCs are not in the SDP but learnt from the RTP stream ID header
+     * extension (RFC 8852). rid_ext 0: SSRC-based. */
+    uint8_t rid_ext;
+    char rid[KG_SC_LAYERS][KG_SC_RID_LEN];
 } kg_sc_track;
 
 typedef struct kg_sc_receiver {
@@ -111,6 +117,19 @@ void kg_sc_track_init(kg_sc_track *t);
  * KG_ERR_EXISTS (ssrc already used by another layer). */
 int kg_sc_track_set_layer(kg_sc_track *t, int idx, uint32_t ssrc,
                           uint32_t target_bps);
+
+/* rid-based layers: layer idx is sent with RTP stream ID rid (1..16
+ * chars) in header extension ext_id (1..255). Returns 0 or KG_ERR_INVAL
+ * (bad idx, empty or long rid, ext_id 0, a rid another layer has). */
+int kg_sc_track_set_rid(kg_sc_track *t, int idx, const char *rid,
+                        uint8_t ext_id);
+
+/* For a packet from an SSRC no layer has yet: the layer whose rid the
+ * packet's RTP stream ID extension names, if that layer has no SSRC yet;
+ * else -1. The header is not authenticated when this is called (SRTP
+ * leaves it in the clear): learn the SSRC (kg_sc_track_set_layer) only
+ * once the packet has authenticated. */
+int kg_sc_track_rid_layer(const kg_sc_track *t, const kg_rtp_hdr *h);
 
 /* The layer index that ssrc belongs to, or -1. */
 int kg_sc_track_layer_of(const kg_sc_track *t, uint32_t ssrc);

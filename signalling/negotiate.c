@@ -152,6 +152,37 @@ static const kg_sdp_codec *publish_codec(const kg_sdp_media *m)
     return NULL;
 }
 
+/* rid-based simulcast offered (a=simulcast:send with a=rid send lines
+ * and the RTP stream ID extension): kaigi receives up to three of the
+ * streams, in the offer's order (which kaigi takes as lowest first), and
+ * echoes them as a=rid recv + a=simulcast:recv with the extension. */
+static void answer_simulcast(const kg_sdp_media *om, kg_sdp_media *m)
+{
+    uint8_t rid_ext = kg_sdp_find_extmap(om, KG_SDP_EXT_RID);
+    if (om->kind != KG_SDP_VIDEO || om->simulcast_recv || rid_ext == 0 ||
+        om->n_simulcast < 2 || m->n_extmaps >= KG_SDP_MAX_EXTMAP)
+        return;
+    size_t n = 0;
+    for (size_t i = 0; i < om->n_simulcast && n < 3; i++) {
+        for (size_t j = 0; j < om->n_rids; j++) {
+            if (om->rids[j].recv || strcmp(om->rids[j].id, om->simulcast[i]))
+                continue;
+            memcpy(m->rids[n].id, om->rids[j].id, sizeof m->rids[n].id);
+            m->rids[n].recv = true;
+            memcpy(m->simulcast[n], om->rids[j].id, sizeof m->simulcast[n]);
+            n++;
+            break;
+        }
+    }
+    if (n < 2)
+        return;
+    m->n_rids = m->n_simulcast = n;
+    m->simulcast_recv = true;
+    kg_sdp_extmap *e = &m->extmaps[m->n_extmaps++];
+    e->id = rid_ext;
+    memcpy(e->uri, KG_SDP_EXT_RID, sizeof KG_SDP_EXT_RID);
+}
+
 static int answer_publish_section(const kg_sdp_media *om, kg_sdp *answer)
 {
     const kg_sdp_codec *oc = publish_codec(om);
@@ -177,6 +208,7 @@ static int answer_publish_section(const kg_sdp_media *om, kg_sdp *answer)
              strcmp(e->uri, KG_SDP_EXT_AUDIO_LEVEL) == 0))
             m->extmaps[m->n_extmaps++] = *e;
     }
+    answer_simulcast(om, m);
     return 0;
 }
 

@@ -295,6 +295,7 @@ enum {
     SEEN_CAND = 1u << 7,
     SEEN_FID = 1u << 8,
     SEEN_SIM = 1u << 9,
+    SEEN_SIMULCAST = 1u << 10,
 };
 
 struct parser {
@@ -668,6 +669,81 @@ static int sim_group(struct parser *p, span v)
     return 0;
 }
 
+/* RFC 8851 rid-id: 1*(ALPHA / DIGIT / "-" / "_"). */
+static bool is_rid(span v)
+{
+    if (!v.p || v.n == 0)
+        return false;
+    for (size_t i = 0; i < v.n; i++) {
+        char c = v.p[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+              (c >= '0' && c <= '9') || c == '-' || c == '_'))
+            return false;
+    }
+    return true;
+}
+
+/* a=rid:<id> send|recv [restrictions]: a second line for an id is
+ * malformed (RFC 8851 section 4). */
+static int a_rid(struct parser *p, span name, span v)
+{
+    (void)name;
+    kg_sdp_media *m = p->m;
+    span id, dir;
+    if (!next_tok(&v, &id) || !next_tok(&v, &dir))
+        return KG_ERR_MALFORMED;
+    bool recv = span_eq(dir, "recv");
+    if (!recv && !span_eq(dir, "send"))
+        return KG_ERR_MALFORMED;
+    kg_sdp_rid r = {.recv = recv};
+    int rc = COPY(r.id, id, is_rid);
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < m->n_rids; i++)
+        if (strcmp(m->rids[i].id, r.id) == 0)
+            return KG_ERR_MALFORMED;
+    if (m->n_rids == KG_SDP_MAX_RID)
+        return KG_ERR_FULL;
+    m->rids[m->n_rids++] = r;
+    return 0;
+}
+
+/* a=simulcast:<dir> <streams> [<dir> <streams>]: the first direction
+ * and its streams ("a;~b,c;d": b paused, c an alternative to b). */
+static int a_simulcast(struct parser *p, span name, span v)
+{
+    (void)name;
+    kg_sdp_media *m = p->m;
+    span dir, list;
+    if (!next_tok(&v, &dir) || !next_tok(&v, &list))
+        return KG_ERR_MALFORMED;
+    bool recv = span_eq(dir, "recv");
+    if (!recv && !span_eq(dir, "send"))
+        return KG_ERR_MALFORMED;
+    char ids[KG_SDP_MAX_RID][KG_SDP_RID_LEN];
+    size_t n = 0;
+    while (list.p) {
+        span stream, alt, rest;
+        split_at(list, ';', &stream, &rest);
+        list = rest;
+        split_at(stream, ',', &stream, &alt);
+        if (stream.n && stream.p[0] == '~')
+            stream = mkspan(stream.p + 1, stream.n - 1);
+        if (n == KG_SDP_MAX_RID)
+            return KG_ERR_FULL;
+        int rc = COPY(ids[n], stream, is_rid);
+        if (rc)
+            return rc;
+        n++;
+    }
+    if (!first_time(p, SEEN_SIMULCAST))
+        return KG_ERR_MALFORMED; /* one a=simulcast per section */
+    memcpy(m->simulcast, ids, sizeof ids);
+    m->n_simulcast = n;
+    m->simulcast_recv = recv;
+    return 0;
+}
+
 static int a_ssrc_group(struct parser *p, span name, span v)
 {
     (void)name;
@@ -747,6 +823,8 @@ static const struct attr_rule {
     {"rtcp-fb", AT_MEDIA, true, a_rtcp_fb},
     {"ssrc", AT_MEDIA, true, a_ssrc},
     {"ssrc-group", AT_MEDIA, true, a_ssrc_group},
+    {"rid", AT_MEDIA, true, a_rid},
+    {"simulcast", AT_MEDIA, true, a_simulcast},
     {"candidate", AT_MEDIA, true, a_candidate},
 };
 
@@ -1148,6 +1226,15 @@ static bool media_ok(const kg_sdp_media *m)
         if (!FIELD_OK(m->ssrcs[i].cname, is_word, true) ||
             !FIELD_OK(m->ssrcs[i].msid, is_msid, true))
             return false;
+    if (m->n_rids > KG_SDP_MAX_RID || m->n_simulcast > KG_SDP_MAX_RID ||
+        (m->n_sim != 0 && (m->n_sim < 2 || m->n_sim > 3)))
+        return false;
+    for (size_t i = 0; i < m->n_rids; i++)
+        if (!FIELD_OK(m->rids[i].id, is_rid, false))
+            return false;
+    for (size_t i = 0; i < m->n_simulcast; i++)
+        if (!FIELD_OK(m->simulcast[i], is_rid, false))
+            return false;
     return true;
 }
 
@@ -1249,6 +1336,15 @@ static void write_rtp(struct out *o, const kg_sdp_media *m)
     if (m->fid_ssrc[0] || m->fid_ssrc[1])
         put(o, "a=ssrc-group:FID %lu %lu\r\n", (unsigned long)m->fid_ssrc[0],
             (unsigned long)m->fid_ssrc[1]);
+    for (size_t i = 0; i < m->n_rids && i < KG_SDP_MAX_RID; i++)
+        put(o, "a=rid:%s %s\r\n", m->rids[i].id,
+            m->rids[i].recv ? "recv" : "send");
+    if (m->n_simulcast && m->n_simulcast <= KG_SDP_MAX_RID) {
+        put(o, "a=simulcast:%s ", m->simulcast_recv ? "recv" : "send");
+        for (size_t i = 0; i < m->n_simulcast; i++)
+            put(o, "%s%s", i ? ";" : "", m->simulcast[i]);
+        put(o, "\r\n");
+    }
     if (m->n_sim >= 2 && m->n_sim <= 3) {
         put(o, "a=ssrc-group:SIM");
         for (size_t i = 0; i < m->n_sim; i++)

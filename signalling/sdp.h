@@ -59,6 +59,15 @@ typedef struct kg_sdp_extmap {
     char uri[128];
 } kg_sdp_extmap;
 
+#define KG_SDP_MAX_RID 4
+#define KG_SDP_RID_LEN 17 /* 16 characters and a NUL */
+#define KG_SDP_EXT_RID "urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id"
+
+typedef struct kg_sdp_rid {
+    char id[KG_SDP_RID_LEN]; /* RFC 8851 rid-id: alphanumerics, - and _ */
+    bool recv;               /* direction recv; false: send */
+} kg_sdp_rid;
+
 typedef struct kg_sdp_ssrc {
     uint32_t ssrc;
     char cname[64];
@@ -98,6 +107,15 @@ typedef struct kg_sdp_media {
      * simulcast layers' SSRCs, lowest resolution first; 0 if none. */
     uint32_t sim_ssrc[3];
     size_t n_sim;
+    /* rid-based simulcast (RFC 8851, RFC 8853): a=rid:<id> send|recv
+     * (restrictions are not kept) and a=simulcast's first direction with
+     * its stream list in order (the first alternative of each stream, a
+     * paused "~" dropped). */
+    kg_sdp_rid rids[KG_SDP_MAX_RID];
+    size_t n_rids;
+    bool simulcast_recv; /* a=simulcast:recv ...; false: send */
+    char simulcast[KG_SDP_MAX_RID][KG_SDP_RID_LEN];
+    size_t n_simulcast;
 } kg_sdp_media;
 
 typedef struct kg_sdp {
@@ -146,7 +164,8 @@ kg_sdp_media *kg_sdp_add_media(kg_sdp *s);
  *    where they mean nothing (session-level a=extmap or a=candidate).
  *    A second a=mid, a=ice-ufrag, a=ice-pwd, a=setup or direction at
  *    the same level is malformed; for a=msid, a=fingerprint:sha-256,
- *    a=ssrc-group:FID, a=ssrc-group:SIM (2 or 3 SSRCs), the candidate, and each a=ssrc cname/msid, the
+ *    a=ssrc-group:FID, a=ssrc-group:SIM (2 or 3 SSRCs), a=simulcast,
+ *    the candidate, and each a=ssrc cname/msid, the
  *    first one wins; the candidate kept is the first one with component
  *    1, transport UDP and type host (its address may be an mDNS name).
  *    a=setup:holdconn reads as KG_SDP_SETUP_NONE.
@@ -165,7 +184,8 @@ int kg_sdp_parse(const char *text, size_t len, kg_sdp *out);
  * none, fingerprint sha-256, setup), the host candidate and
  * a=end-of-candidates when cand_ip is set, mid, extmaps, direction,
  * msid, rtcp-mux, rtcp-rsize, rtpmap/rtcp-fb/fmtp per codec,
- * ssrc-group FID, ssrc-group SIM and ssrc cname/msid lines. Returns the length without
+ * ssrc-group FID, ssrc-group SIM, rid, simulcast and ssrc cname/msid
+ * lines. Returns the length without
  * the NUL, or KG_ERR_NOSPACE, or KG_ERR_INVAL when a field breaks a rule
  * the parser enforces (a mid with a space or a line end, a malformed
  * fingerprint, duplicate mids or PTs, an RTP section without codecs...).
@@ -237,7 +257,11 @@ int kg_sdp_local_check(const kg_sdp_local *local);
  * change adds RTX and simulcast). The opus fmtp is always
  * "minptime=10;useinbandfec=1": an offered stereo=1 is not echoed, so
  * kaigi receives mono-signalled opus (decoders handle both). The answer's
- * BUNDLE lists the accepted mids in order; rtcp-rsize is echoed. */
+ * BUNDLE lists the accepted mids in order; rtcp-rsize is echoed.
+ * Simulcast: a video section offering a=simulcast:send with a=rid send
+ * lines and the rtp-stream-id extension is answered with up to three of
+ * its rids (in the offer's order) as a=rid recv, a=simulcast:recv and
+ * that extension; a=ssrc-group:SIM needs nothing in the answer. */
 int kg_sdp_answer_publish(const kg_sdp *offer, const kg_sdp_local *local,
                           kg_sdp *answer);
 

@@ -325,6 +325,56 @@ static void test_simulcast_track(void **state)
     kg_room_free(&r);
 }
 
+/* A header with RTP stream ID rid in extension id 3 (and mid "1" in 4). */
+static kg_rtp_hdr rid_pkt(uint32_t ssrc, const char *rid, uint8_t *ext,
+                          size_t cap)
+{
+    kg_rtp_hdr h = pkt(ssrc, 1, 1);
+    kg_rtp_ext_elem e[2] = {{4, (const uint8_t *)"1", 1},
+                            {3, (const uint8_t *)rid, strlen(rid)}};
+    ssize_t n = kg_rtp_ext_write(e, 2, &h.ext_profile, ext, cap);
+    assert_true(n > 0);
+    h.extension = true;
+    h.ext = ext;
+    h.ext_len = (size_t)n;
+    return h;
+}
+
+/* rid-based simulcast: an unknown SSRC is matched to its layer by the
+ * RTP stream ID it carries, once; after its SSRC is learnt the layer is
+ * found by SSRC and no other SSRC can claim the same rid. */
+static void test_simulcast_rids(void **state)
+{
+    (void)state;
+    kg_room r;
+    kg_room_init(&r, 1);
+    const char rids[3][KG_SC_RID_LEN] = {"q", "h", "f"};
+    const char dup[2][KG_SC_RID_LEN] = {"q", "q"};
+    assert_int_equal(kg_room_add_track(&r, &A, 777, KG_TRACK_VIDEO), 0);
+    assert_int_equal(kg_room_set_simulcast_rids(&r, &A, 777, dup, 2, 3),
+                     KG_ERR_INVAL);
+    assert_int_equal(kg_room_set_simulcast_rids(&r, &A, 777, rids, 3, 0),
+                     KG_ERR_INVAL);
+    assert_int_equal(kg_room_set_simulcast_rids(&r, &A, 777, rids, 3, 3), 0);
+    uint8_t ext[32];
+    int layer = -1;
+    kg_rtp_hdr h = rid_pkt(5000, "h", ext, sizeof(ext));
+    kg_track *t = kg_room_find_rid_track(&r, &A, &h, &layer);
+    assert_non_null(t);
+    assert_int_equal(layer, 1);
+    assert_null(kg_room_find_rid_track(&r, &B, &h, &layer)); /* not B's */
+    kg_rtp_hdr other = rid_pkt(5001, "x", ext, sizeof(ext));
+    assert_null(kg_room_find_rid_track(&r, &A, &other, &layer));
+    kg_rtp_hdr bare = pkt(5002, 1, 1);
+    assert_null(kg_room_find_rid_track(&r, &A, &bare, &layer));
+    /* Learnt (after authentication, in the worker). */
+    assert_int_equal(kg_sc_track_set_layer(t->sc, 1, 5000, 0), 0);
+    assert_ptr_equal(kg_room_find_track(&r, &A, 5000), t);
+    h = rid_pkt(6000, "h", ext, sizeof(ext));
+    assert_null(kg_room_find_rid_track(&r, &A, &h, &layer));
+    kg_room_free(&r);
+}
+
 int main(void)
 {
     (void)A;
@@ -344,6 +394,7 @@ int main(void)
         cmocka_unit_test(test_rx_jitter_rfc3550),
         cmocka_unit_test(test_route_counts_loss_and_jitter),
         cmocka_unit_test(test_simulcast_track),
+        cmocka_unit_test(test_simulcast_rids),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

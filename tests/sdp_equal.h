@@ -68,6 +68,15 @@ static inline const char *sdp_media_diff(const kg_sdp_media *a,
     SDP_EQ_NUM(n_sim);
     for (size_t i = 0; i < a->n_sim && i < 3; i++)
         SDP_EQ_NUM(sim_ssrc[i]);
+    SDP_EQ_NUM(n_rids);
+    for (size_t i = 0; i < a->n_rids && i < KG_SDP_MAX_RID; i++) {
+        SDP_EQ_STR(rids[i].id);
+        SDP_EQ_NUM(rids[i].recv);
+    }
+    SDP_EQ_NUM(n_simulcast);
+    SDP_EQ_NUM(simulcast_recv);
+    for (size_t i = 0; i < a->n_simulcast && i < KG_SDP_MAX_RID; i++)
+        SDP_EQ_STR(simulcast[i]);
     SDP_EQ_STR(fmt_text);
     const char *t = sdp_transport_diff(&a->transport, &b->transport);
     return t ? t : NULL;

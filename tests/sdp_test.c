@@ -422,11 +422,19 @@ static void test_round_trip_every_field(void **state)
             m->fid_ssrc[0] = 1;
             m->fid_ssrc[1] = UINT32_MAX;
         }
-        if (i == 2) { /* simulcast layers */
+        if (i == 2) { /* simulcast layers, by SSRC and by rid */
             m->sim_ssrc[0] = 7;
             m->sim_ssrc[1] = 8;
             m->sim_ssrc[2] = UINT32_MAX;
             m->n_sim = 3;
+            strcpy(m->rids[0].id, "lo-1");
+            strcpy(m->rids[1].id, "Hi_2");
+            m->rids[1].recv = true;
+            m->n_rids = 2;
+            strcpy(m->simulcast[0], "Hi_2");
+            strcpy(m->simulcast[1], "lo-1");
+            m->n_simulcast = 2;
+            m->simulcast_recv = true;
         }
         m->ssrcs[0].ssrc = 1;
         strcpy(m->ssrcs[0].cname, "c/n+ame");
@@ -1073,6 +1081,23 @@ static void test_bad_inputs(void **state)
         {HDR AUDIO_M "a=ssrc-group:SIM 1 2 3 4\r\n", KG_ERR_FULL},
         {HDR AUDIO_M "a=ssrc-group:SIM 1  2\r\n", KG_ERR_MALFORMED},
         {HDR AUDIO_M "a=ssrc-group:SIM 1 2 x\r\n", KG_ERR_MALFORMED},
+        {HDR AUDIO_M "a=rid:q send\r\n", 0},
+        {HDR AUDIO_M "a=rid:q send pt=96;max-width=320\r\n", 0},
+        {HDR AUDIO_M "a=rid:q sideways\r\n", KG_ERR_MALFORMED},
+        {HDR AUDIO_M "a=rid:q\r\n", KG_ERR_MALFORMED},
+        {HDR AUDIO_M "a=rid:a.b send\r\n", KG_ERR_MALFORMED},
+        {HDR AUDIO_M "a=rid:q send\r\na=rid:q recv\r\n", KG_ERR_MALFORMED},
+        {HDR AUDIO_M "a=rid:a send\r\na=rid:b send\r\na=rid:c send\r\n"
+                     "a=rid:d send\r\na=rid:e send\r\n", KG_ERR_FULL},
+        {HDR AUDIO_M "a=rid:abcdefghijklmnopq send\r\n", KG_ERR_TRUNC},
+        {HDR AUDIO_M "a=simulcast:send q;h;f\r\n", 0},
+        {HDR AUDIO_M "a=simulcast:send q;~h,x;f recv z\r\n", 0},
+        {HDR AUDIO_M "a=simulcast:send\r\n", KG_ERR_MALFORMED},
+        {HDR AUDIO_M "a=simulcast:both q\r\n", KG_ERR_MALFORMED},
+        {HDR AUDIO_M "a=simulcast:send q;;f\r\n", KG_ERR_MALFORMED},
+        {HDR AUDIO_M "a=simulcast:send a;b;c;d;e\r\n", KG_ERR_FULL},
+        {HDR AUDIO_M "a=simulcast:send a\r\na=simulcast:send b\r\n",
+         KG_ERR_MALFORMED},
         {HDR AUDIO_M "a=candidate:1 1 udp 1 1.2.3.4 5\r\n", KG_ERR_MALFORMED},
         {HDR AUDIO_M "a=candidate:1 1 udp 1 1.2.3.4 70000 typ host\r\n",
          KG_ERR_MALFORMED},
@@ -1336,6 +1361,53 @@ static void test_writer_limits(void **state)
     assert_int_equal(kg_sdp_local_check(NULL), KG_ERR_INVAL);
 }
 
+/* Chromium's offer with three rid-based encodings (sendEncodings with
+ * rids): kaigi answers a=rid recv for each, a=simulcast:recv in the same
+ * order and the rtp-stream-id extension with the offer's id. */
+static void test_simulcast_rid_answer(void **state)
+{
+    (void)state;
+    static const char vp8[] = "a=rtpmap:96 VP8/90000\r\n";
+    static const char rids[] = "a=rid:q send\r\na=rid:h send\r\n"
+                               "a=rid:f send\r\na=simulcast:send q;h;~f\r\n";
+    const char *at = strstr(chromium_offer, vp8);
+    assert_non_null(at);
+    size_t head = (size_t)(at - chromium_offer);
+    char *text = xmalloc(sizeof chromium_offer + sizeof rids);
+    memcpy(text, chromium_offer, head);
+    strcpy(text + head, rids);
+    strcat(text, at);
+    kg_sdp *offer = parse_ok(text);
+    const kg_sdp_media *v = &offer->media[1];
+    assert_int_equal(v->n_rids, 3);
+    assert_int_equal(v->n_simulcast, 3);
+    assert_false(v->simulcast_recv);
+    assert_string_equal(v->simulcast[2], "f"); /* "~" (paused) dropped */
+    kg_sdp *ans = kg_sdp_new();
+    assert_int_equal(kg_sdp_answer_publish(offer, &server_local, ans), 0);
+    const kg_sdp_media *a = &ans->media[1];
+    assert_int_equal(a->n_rids, 3);
+    assert_true(a->rids[0].recv);
+    assert_string_equal(a->rids[1].id, "h");
+    assert_true(a->simulcast_recv);
+    assert_int_equal(kg_sdp_find_extmap(a, KG_SDP_EXT_RID), 10);
+    assert_int_equal(kg_sdp_find_extmap(a, KG_SDP_EXT_MID), 4);
+    const char *out = round_trip(ans);
+    assert_contains(out, "a=rid:q recv\r\n");
+    assert_contains(out, "a=simulcast:recv q;h;f\r\n");
+    assert_contains(out, "a=extmap:10 " KG_SDP_EXT_RID "\r\n");
+    /* The plain offer (no rids) gets no simulcast lines. */
+    kg_sdp *plain = parse_ok(chromium_offer);
+    kg_sdp_clear(ans);
+    assert_int_equal(kg_sdp_answer_publish(plain, &server_local, ans), 0);
+    assert_int_equal(ans->media[1].n_rids, 0);
+    assert_int_equal(kg_sdp_find_extmap(&ans->media[1], KG_SDP_EXT_RID), 0);
+    kg_sdp_del(plain);
+    kg_sdp_del(ans);
+    kg_sdp_del(offer);
+    free(text);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1358,6 +1430,7 @@ int main(void)
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_fingerprint_and_feedback_rules),
         cmocka_unit_test(test_writer_limits),
+        cmocka_unit_test(test_simulcast_rid_answer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
