@@ -410,6 +410,22 @@ static void sc_on_remb(kg_worker *w, wtransport *t, const kg_rtcp_fb *fb,
     }
 }
 
+_Static_assert(sizeof(((kg_worker_cmd *)0)->layer_rid[0]) == KG_SC_RID_LEN,
+               "a command's rid fits a layer's");
+
+/* An RTP packet from an SSRC no track has: the rid-based simulcast track
+ * (and layer) its clear header's RTP stream ID names, if any. Nothing is
+ * learnt before SRTP has authenticated the packet. */
+static kg_track *sc_rid_track(const wtransport *t, const uint8_t *pkt,
+                              size_t len, int *layer)
+{
+    kg_rtp_hdr h;
+    if (t->role != KG_ROLE_PUBLISH || !t->part->room ||
+        kg_rtp_parse(pkt, len, &h) != 0)
+        return NULL;
+    return kg_room_find_rid_track(t->part->room, t->part, &h, layer);
+}
+
 /* --- keyframes ------------------------------------------------------ */
 
 /* Sends a PLI for track tr to its publisher, at most every 500 ms unless
@@ -591,6 +607,9 @@ static void handle_srtp(kg_worker *w, wtransport *t, uint8_t *pkt,
     /* RFC 5761 section 4: RTCP packet types 192..223 in the second byte. */
     bool rtcp = len >= 2 && pkt[1] >= 192 && pkt[1] <= 223;
     kg_track *tr = rtcp ? NULL : rtp_track(t, pkt, len);
+    int learn = -1; /* a rid-based simulcast layer this SSRC may be */
+    if (!rtcp && !tr)
+        tr = sc_rid_track(t, pkt, len, &learn);
     if (!rtcp && !tr) {
         /* Refused before decryption: costs nothing, and libsrtp never
          * makes a stream for an SSRC the SDP did not announce. */
@@ -618,6 +637,8 @@ static void handle_srtp(kg_worker *w, wtransport *t, uint8_t *pkt,
         t->part->c.malformed++;
         return;
     }
+    if (learn >= 0) /* authenticated: now the SSRC may name the layer */
+        kg_sc_track_set_layer(tr->sc, learn, kg_rd32(pkt + 8), 0);
     if (rtcp)
         handle_rtcp(w, t, pkt, len, now);
     else
@@ -873,9 +894,12 @@ static void run_cmd(kg_worker *w, const kg_worker_cmd *c)
         wpart *p = find_part(w, c->participant);
         if (p && p->room)
             kg_room_add_track(p->room, p, c->ssrc, (enum kg_track_kind)c->kind);
-        if (p && p->room && c->n_layers >= 2)
+        if (p && p->room && c->n_layers >= 2 && !c->rid_ext_id)
             kg_room_set_simulcast(p->room, p, c->ssrc, c->layer_ssrc,
                                   c->layer_bps, c->n_layers);
+        if (p && p->room && c->n_layers >= 2 && c->rid_ext_id)
+            kg_room_set_simulcast_rids(p->room, p, c->ssrc, c->layer_rid,
+                                       c->n_layers, c->rid_ext_id);
         break;
     }
     case KG_CMD_ROUTE:

@@ -45,6 +45,10 @@ typedef struct kg_worker_cmd {
     uint8_t n_layers; /* 0: a single stream */
     uint32_t layer_ssrc[3];
     uint32_t layer_bps[3];
+    /* rid-based (rid_ext_id != 0): the layers' RTP stream IDs instead of
+     * SSRCs, which the worker learns from authenticated packets. */
+    uint8_t rid_ext_id;
+    char layer_rid[3][17];
 } kg_worker_cmd;
 
 enum kg_worker_event_type {

@@ -273,16 +273,36 @@ static bool is_screen(json_t *sources, const char *mid)
     return v && strcmp(v, "screen") == 0;
 }
 
+/* The name (an SSRC never seen on the wire) of a rid-based simulcast
+ * track: FNV-1a of its mid, so that a re-offer names it the same. */
+static uint32_t rid_track_name(const char *mid)
+{
+    uint32_t h = 2166136261u;
+    for (const char *c = mid; *c; c++)
+        h = (h ^ (uint8_t)*c) * 16777619u;
+    return h | 1u;
+}
+
 static bool learn_tracks(kg_session *ss, const kg_sdp *offer,
                          const kg_sdp *answer, json_t *sources)
 {
     bool added = false;
     for (size_t i = 0; i < offer->n_media && i < answer->n_media; i++) {
         const kg_sdp_media *m = &offer->media[i];
-        if (answer->media[i].port == 0 || m->n_ssrcs == 0 ||
+        const kg_sdp_media *am = &answer->media[i];
+        /* rid-based simulcast (the answer accepted it): the layers' SSRCs
+         * are learnt by the worker; the track needs a name of its own. */
+        uint8_t rid_ext = am->n_simulcast >= 2
+                              ? kg_sdp_find_extmap(am, KG_SDP_EXT_RID)
+                              : 0;
+        if (am->port == 0 || (m->n_ssrcs == 0 && !rid_ext) ||
             (m->dir != KG_SDP_SENDONLY && m->dir != KG_SDP_SENDRECV))
             continue;
-        uint32_t ssrc = m->fid_ssrc[0] ? m->fid_ssrc[0] : m->ssrcs[0].ssrc;
+        uint32_t ssrc = m->n_ssrcs == 0 ? 0
+                        : m->fid_ssrc[0] ? m->fid_ssrc[0]
+                                         : m->ssrcs[0].ssrc;
+        if (rid_ext && ssrc == 0)
+            ssrc = rid_track_name(m->mid);
         bool simulcast = m->kind == KG_SDP_VIDEO && m->n_sim >= 2;
         if (simulcast) /* the lowest layer names the track */
             ssrc = m->sim_ssrc[0];
@@ -318,6 +338,11 @@ static bool learn_tracks(kg_session *ss, const kg_sdp *offer,
         if (simulcast) {
             c.n_layers = (uint8_t)m->n_sim;
             memcpy(c.layer_ssrc, m->sim_ssrc, m->n_sim * sizeof(uint32_t));
+        } else if (rid_ext) {
+            c.n_layers = (uint8_t)(am->n_simulcast > 3 ? 3 : am->n_simulcast);
+            c.rid_ext_id = rid_ext;
+            for (size_t k = 0; k < c.n_layers; k++)
+                memcpy(c.layer_rid[k], am->simulcast[k], KG_SDP_RID_LEN);
         }
         sfu_post(ss, &c);
         added = true;

@@ -407,6 +407,8 @@ static void usage(FILE *f)
         "                     track, 320x180, marked \"screen\")\n"
         "  --simulcast        publish the camera as 3 layers (160x90,\n"
         "                     320x180, 640x360; a=ssrc-group:SIM)\n"
+        "  --simulcast-rid    as --simulcast, announced as Chromium does\n"
+        "                     with rids (a=rid, a=simulcast, no a=ssrc)\n"
         "  --max-recv-kbps K  as a receiver, tell kaigi (REMB) that K\n"
         "                     kbit/s is all we can take (default: no cap)\n"
         "host controls (acted on while kaigi says we are host):\n"
@@ -502,6 +504,7 @@ static int take_opt(int c, kc_opts *o, double *nums)
     case 'T': o->leave_to = optarg; return 0;
     case 'C': o->screen = true; return 0;
     case 'U': o->simulcast = true; return 0;
+    case 'I': o->simulcast = o->simulcast_rid = true; return 0;
     case 'X': return parse_num(optarg, 10, 1000000, &nums[5]);
     case 'B': o->bind = optarg; return numeric_ip(optarg);
     case 'H': return add_holds(o, optarg);
@@ -553,6 +556,7 @@ static int parse_args(int argc, char **argv, kc_opts *o)
         {"help", no_argument, NULL, 'h'},
         {"simulcast", no_argument, NULL, 'U'},
         {"max-recv-kbps", required_argument, NULL, 'X'},
+        {"simulcast-rid", no_argument, NULL, 'I'},
         {NULL, 0, NULL, 0},
     };
     /* tone, seed, video kbps, wait remotes, garbage, max recv kbps */

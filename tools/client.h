@@ -67,6 +67,7 @@ typedef struct kc_opts {
     bool screen; /* also publish a screen-share video track */
     bool simulcast;         /* the camera as 3 layers (ssrc-group:SIM) */
     unsigned max_recv_kbps; /* REMB we send as a receiver; 0 = no cap */
+    bool simulcast_rid;     /* the layers as rids (as Chromium), no SSRCs */
 } kc_opts;
 
 struct kc_app;
@@ -144,6 +145,7 @@ typedef struct kc_vtrack {
     bool force_key;
     kg_time last_forced_key;
     uint64_t packets, frames, keyframes; /* sent */
+    const char *rid; /* --simulcast-rid: its RTP stream ID, else NULL */
 } kc_vtrack;
 
 /* The publishing side: encoders and RTP state of our tracks. Both video
@@ -165,6 +167,7 @@ typedef struct kc_pub {
     /* --simulcast: the camera's lower layers (160x90, 320x180); cam is
      * the top one. Same frame clock and pattern. */
     kc_vtrack sim_low[2];
+    uint8_t rid_ext_id; /* rtp-stream-id extension id, 0: not agreed */
 } kc_pub;
 
 /* --garbage: the flood and what went out of it. */

@@ -65,6 +65,11 @@ static int sim_init(kc_app *app)
         if (!v->vp8)
             return KG_ERR_NOMEM;
     }
+    if (app->opts.simulcast_rid) {
+        pub->sim_low[0].rid = "q";
+        pub->sim_low[1].rid = "h";
+        pub->cam.rid = "f";
+    }
     return 0;
 }
 
@@ -190,6 +195,18 @@ static int emit_video(void *user, const uint8_t *payload, size_t len,
     h.seq = e->v->seq++;
     h.ts = e->v->ts;
     h.ssrc = e->v->ssrc;
+    uint8_t ext[24];
+    uint8_t rid_id = e->app->pub.rid_ext_id;
+    if (e->v->rid && rid_id) { /* which layer this SSRC is, as Chromium */
+        kg_rtp_ext_elem el = {rid_id, (const uint8_t *)e->v->rid,
+                              strlen(e->v->rid)};
+        ssize_t n = kg_rtp_ext_write(&el, 1, &h.ext_profile, ext, sizeof(ext));
+        if (n > 0) {
+            h.extension = true;
+            h.ext = ext;
+            h.ext_len = (size_t)n;
+        }
+    }
     send_rtp(e->app, &h, payload, len);
     e->v->packets++;
     return 0;

@@ -117,6 +117,22 @@ static int simulcast_offer(const kc_app *app, kg_sdp *offer)
                                pub->cam.ssrc};
     kg_sdp_ssrc cam = m->ssrcs[0];
     m->n_ssrcs = 0;
+    if (app->opts.simulcast_rid) {
+        /* As Chromium's sendEncodings with rids: no a=ssrc at all, the
+         * RTP stream ID extension names each layer. */
+        static const char *const rids[3] = {"q", "h", "f"};
+        for (int i = 0; i < 3; i++) {
+            snprintf(m->rids[i].id, sizeof m->rids[i].id, "%s", rids[i]);
+            snprintf(m->simulcast[i], sizeof m->simulcast[i], "%s", rids[i]);
+        }
+        m->n_rids = m->n_simulcast = 3;
+        if (m->n_extmaps == KG_SDP_MAX_EXTMAP)
+            return KG_ERR_FULL;
+        kg_sdp_extmap *e = &m->extmaps[m->n_extmaps++];
+        e->id = 10;
+        snprintf(e->uri, sizeof e->uri, "%s", KG_SDP_EXT_RID);
+        return 0;
+    }
     for (int i = 0; i < 3; i++) {
         m->ssrcs[m->n_ssrcs] = cam;
         m->ssrcs[m->n_ssrcs++].ssrc = ssrcs[i];
@@ -231,6 +247,8 @@ static void apply_publish_answer(kc_app *app, const kg_sdp *ans)
         } else if (m->kind == KG_SDP_VIDEO &&
                    (c = kg_sdp_find_codec(m, "VP8", 90000))) {
             pub->video_pt = c->pt;
+            if (m->n_simulcast) /* only the camera is simulcast */
+                pub->rid_ext_id = kg_sdp_find_extmap(m, KG_SDP_EXT_RID);
         }
     }
 }

@@ -11,7 +11,11 @@ middle one (about 310 kbit/s) to narrow, the highest that fits, and
 both must decode pub's video without a single error, across the switch
 narrow goes through once kaigi has measured the layers' rates.
 
-Usage: simulcast_test.py KAIGI KAIGI_CLIENT [--duration S]
+With --rid, pub announces its layers as Chromium does with rids (a=rid,
+a=simulcast, no a=ssrc, the rtp-stream-id header extension on every
+packet) and kaigi must learn each layer's SSRC from the traffic.
+
+Usage: simulcast_test.py KAIGI KAIGI_CLIENT [--duration S] [--rid]
 Only 127.0.0.1 is ever used.
 """
 import argparse
@@ -50,6 +54,7 @@ def main():
     ap.add_argument("kaigi")
     ap.add_argument("client")
     ap.add_argument("--duration", type=int, default=6)
+    ap.add_argument("--rid", action="store_true")
     args = ap.parse_args()
     check = Checks()
     with tempfile.TemporaryDirectory(prefix="kaigi-e2e-sc-") as tmp:
@@ -62,7 +67,8 @@ def main():
             stderr=subprocess.STDOUT)
         wait_up(http_port, kaigi)
         ws = f"ws://{HOST}:{http_port}/ws"
-        plan = [("pub", ["--simulcast", "--video-kbps", "900"]),
+        mode = "--simulcast-rid" if args.rid else "--simulcast"
+        plan = [("pub", [mode, "--video-kbps", "900"]),
                 ("wide", []),
                 ("narrow", ["--max-recv-kbps", "800"])]
         procs = []
