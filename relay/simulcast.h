@@ -69,7 +69,15 @@ typedef struct kg_sc_track {
      * extension (RFC 8852). rid_ext 0: SSRC-based. */
     uint8_t rid_ext;
     char rid[KG_SC_LAYERS][KG_SC_RID_LEN];
+    kg_time last_remb; /* kaigi's last REMB to the publisher, 0 = never */
 } kg_sc_track;
+
+/* What kaigi tells a simulcast publisher it may send (REMB), once a
+ * second: kaigi does not estimate the publisher's uplink, and without
+ * such a ceiling Chromium stays at its 300 kbit/s start rate, which
+ * leaves its top layers off. */
+#define KG_SC_PUBLISH_REMB_BPS 3000000u
+#define KG_SC_PUBLISH_REMB_EVERY KG_SEC
 
 typedef struct kg_sc_receiver {
     int cur;       /* layer being forwarded, -1 before the first */

@@ -324,6 +324,29 @@ static void sc_send_plis(kg_worker *w, kg_track *tr, kg_time now)
     }
 }
 
+/* Tells the publisher of a simulcast track that it may send all its
+ * layers (KG_SC_PUBLISH_REMB_BPS over the SSRCs known so far). */
+static void sc_publisher_remb(kg_worker *w, kg_track *tr, kg_time now)
+{
+    wtransport *t = ((wpart *)tr->pub)->t[KG_ROLE_PUBLISH];
+    tr->sc->last_remb = now ? now : 1;
+    if (!t || t->peer.state != KG_PEER_CONNECTED || !t->has_addr)
+        return;
+    kg_rtcp_remb remb;
+    memset(&remb, 0, sizeof(remb));
+    remb.bitrate_bps = KG_SC_PUBLISH_REMB_BPS;
+    for (int i = 0; i < KG_SC_LAYERS; i++)
+        if (tr->sc->layer[i].ssrc)
+            remb.ssrc[remb.n_ssrc++] = tr->sc->layer[i].ssrc;
+    ssize_t n = kg_rtcp_write_remb(SERVER_RTCP_SSRC, &remb, w->tx,
+                                   sizeof(w->tx));
+    if (n < 0)
+        return;
+    size_t len = (size_t)n;
+    if (kg_peer_protect(&t->peer, w->tx, &len, sizeof(w->tx), true) == 0)
+        send_to(w, &t->addr, w->tx, len);
+}
+
 /* One packet of a simulcast layer: each connected receiver of the track
  * gets it if it is on (or switching to) that layer, renumbered into its
  * own stream. */
@@ -368,6 +391,9 @@ static void forward_simulcast(kg_worker *w, kg_track *tr,
         tx_commit(w, &st->addr, out_len);
     }
     sc_send_plis(w, tr, now);
+    if (tr->sc->last_remb == 0 ||
+        now - tr->sc->last_remb >= KG_SC_PUBLISH_REMB_EVERY)
+        sc_publisher_remb(w, tr, now);
 }
 
 /* REMB from a receiver: its estimate, shared evenly by the video tracks

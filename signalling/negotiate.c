@@ -209,6 +209,10 @@ static int answer_publish_section(const kg_sdp_media *om, kg_sdp *answer)
             m->extmaps[m->n_extmaps++] = *e;
     }
     answer_simulcast(om, m);
+    /* A simulcast publisher hears from kaigi (REMB) that it may send
+     * every layer (relay/worker.c). */
+    if (m->n_simulcast || om->n_sim >= 2)
+        c->fb |= oc->fb & KG_SDP_FB_GOOG_REMB;
     return 0;
 }
 

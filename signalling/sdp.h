@@ -261,7 +261,8 @@ int kg_sdp_local_check(const kg_sdp_local *local);
  * Simulcast: a video section offering a=simulcast:send with a=rid send
  * lines and the rtp-stream-id extension is answered with up to three of
  * its rids (in the offer's order) as a=rid recv, a=simulcast:recv and
- * that extension; a=ssrc-group:SIM needs nothing in the answer. */
+ * that extension; a=ssrc-group:SIM needs nothing in the answer. Either
+ * kind of simulcast section also keeps an offered goog-remb. */
 int kg_sdp_answer_publish(const kg_sdp *offer, const kg_sdp_local *local,
                           kg_sdp *answer);
 

@@ -1392,6 +1392,7 @@ static void test_simulcast_rid_answer(void **state)
     assert_true(a->simulcast_recv);
     assert_int_equal(kg_sdp_find_extmap(a, KG_SDP_EXT_RID), 10);
     assert_int_equal(kg_sdp_find_extmap(a, KG_SDP_EXT_MID), 4);
+    assert_true(a->codecs[0].fb & KG_SDP_FB_GOOG_REMB); /* kaigi sends it */
     const char *out = round_trip(ans);
     assert_contains(out, "a=rid:q recv\r\n");
     assert_contains(out, "a=simulcast:recv q;h;f\r\n");
@@ -1402,6 +1403,7 @@ static void test_simulcast_rid_answer(void **state)
     assert_int_equal(kg_sdp_answer_publish(plain, &server_local, ans), 0);
     assert_int_equal(ans->media[1].n_rids, 0);
     assert_int_equal(kg_sdp_find_extmap(&ans->media[1], KG_SDP_EXT_RID), 0);
+    assert_false(ans->media[1].codecs[0].fb & KG_SDP_FB_GOOG_REMB);
     kg_sdp_del(plain);
     kg_sdp_del(ans);
     kg_sdp_del(offer);

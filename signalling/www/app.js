@@ -510,7 +510,22 @@
     const a = localStream.getAudioTracks()[0];
     const v = localStream.getVideoTracks()[0];
     pc.addTransceiver(a || 'audio', { direction: 'sendonly', streams: [localStream] });
-    pc.addTransceiver(v || 'video', { direction: 'sendonly', streams: [localStream] });
+    // Simulcast: encodings lowest first (kaigi takes the a=simulcast order
+    // as that) so that kaigi can give each receiver the one its bandwidth
+    // allows; kaigi answers with the rids it accepts. Chromium encodes at
+    // most two layers of a 640x360 camera, three from 960 wide up.
+    const camera = { direction: 'sendonly', streams: [localStream] };
+    if (v) {
+      const width = (v.getSettings && v.getSettings().width) || 0;
+      camera.sendEncodings = [
+        { rid: 'h', scaleResolutionDownBy: 2, maxBitrate: 500000 },
+        { rid: 'f', maxBitrate: 1500000 },
+      ];
+      if (width >= 960) {
+        camera.sendEncodings.unshift({ rid: 'q', scaleResolutionDownBy: 4, maxBitrate: 150000 });
+      }
+    }
+    pc.addTransceiver(v || 'video', camera);
     $('#mute-btn').disabled = !a;
     $('#camera-btn').disabled = !v;
     await publishOffer();
@@ -639,6 +654,25 @@
           bytesReceived: s.bytesReceived || 0,
           participant: participant,
           mid: s.mid,
+          frameWidth: s.frameWidth || 0,
+          frameHeight: s.frameHeight || 0,
+        });
+      });
+    }
+    out.outbound = [];
+    const pub = K.pcs.publish;
+    if (pub) {
+      const r = await pub.getStats();
+      r.forEach((s) => {
+        if (s.type !== 'outbound-rtp') return;
+        out.outbound.push({
+          kind: s.kind,
+          rid: s.rid || null,
+          ssrc: s.ssrc,
+          framesEncoded: s.framesEncoded || 0,
+          frameWidth: s.frameWidth || 0,
+          frameHeight: s.frameHeight || 0,
+          active: s.active !== false,
         });
       });
     }

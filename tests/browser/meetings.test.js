@@ -10,7 +10,9 @@
 //   AEAD_AES_256_GCM and says "not end-to-end"; a fourth waits and
 //   receives nothing; the host removes one, whose page shows "removed".
 //   Scenario 2: the same with one participant replaced by kaigi-client:
-//   the browsers decode its video and its report shows it decoded theirs.
+//   the browsers decode its video and its report shows it decoded theirs;
+//   the pages publish simulcast (rids) and kaigi gives the bot, which
+//   says (REMB) it has little bandwidth, the lower layer.
 //
 // Usage: node tests/browser/meetings.test.js KAIGI KAIGI_CLIENT
 // Screenshots and console logs go to $KAIGI_ARTIFACTS (default
@@ -535,6 +537,9 @@ function runClient(binary, k, m, report, logPath) {
   const proc = childProcess.spawn(binary, [
     '--server', `ws://${HOST}:${k.http}/ws`, '--meeting', m.id, '--pin', m.pin,
     '--name', 'bot', '--duration', '8', '--report', report,
+    // Too little for the pages' top simulcast layer: kaigi must move the
+    // bot to the lower one (at a keyframe) once it has measured them.
+    '--max-recv-kbps', '400',
   ], { stdio: ['ignore', log, log] });
   fs.closeSync(log);
   children.push(proc);
@@ -596,7 +601,30 @@ async function scenarioClient(browser, k, clientBinary, tmp) {
   }
   check(r.srtp_unprotect_failures === 0,
     `kaigi-client: no SRTP unprotect failures (${r.srtp_unprotect_failures})`);
+  await checkSimulcast(host, remotes[hostId] || {}, 'Host2');
   for (const p of [host, aiko]) await p.context.close().catch(() => {});
+}
+
+// The page publishes its 640x360 camera as rid-based simulcast (h, f):
+// Chromium must encode both (kaigi accepted them), and kaigi-client, whose
+// REMB (400 kbit/s for two video tracks) fits only the lower layer, must
+// end on 320x180 and decode every frame, across the switch, error-free.
+async function checkSimulcast(page, got, name) {
+  let out = [];
+  try {
+    out = (await page.page.evaluate(() => window.kaigi.stats())).outbound || [];
+  } catch (e) {
+    check(false, `${name}'s outbound stats: ${e.message}`);
+    return;
+  }
+  const sending = out.filter((o) => o.kind === 'video' && o.rid && o.framesEncoded > 0);
+  check(sending.length >= 2,
+    `${name} sends simulcast: ${out.filter((o) => o.kind === 'video').map((o) =>
+      `${o.rid}:${o.frameWidth}x${o.frameHeight}/${o.framesEncoded}`).join(' ')}`);
+  const res = got.video_resolution || {};
+  check(res.width === 320 && res.height === 180 && got.decode_errors === 0,
+    `kaigi-client (REMB 400 kbit/s) decodes ${name}'s lower layer: ` +
+    `${res.width}x${res.height}, ${res.changes} size change(s), ${got.decode_errors} errors`);
 }
 
 /* --- main ------------------------------------------------------------ */
