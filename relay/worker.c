@@ -1,6 +1,7 @@
 #include "relay/worker.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <sys/socket.h>
 #include <stdio.h>
@@ -12,10 +13,12 @@
 #include "codec/err.h"
 #include "codec/rtcp.h"
 #include "codec/rtp.h"
+#include "crypto/random.h"
 #include "crypto/srtp.h"
 #include "relay/map.h"
 #include "relay/peer.h"
 #include "relay/room.h"
+#include "relay/rtcp_report.h"
 #include "relay/stun.h"
 
 #define TICK_MS 20
@@ -35,6 +38,11 @@
  * ring of the last RATE_RING byte counts, one per snapshot. */
 #define SNAPSHOT_INTERVAL KG_SEC
 #define RATE_RING 11
+/* SRs gathered before they are written out as compound packets, and the
+ * size a compound RTCP packet keeps under (with its SRTCP trailer) so
+ * that it never needs IP fragmentation. */
+#define RTCP_SENDERS 32
+#define RTCP_MTU 1200
 
 typedef struct wpart wpart;
 
@@ -45,6 +53,7 @@ typedef struct wtransport {
     bool has_addr;
     struct sockaddr_storage addr;
     bool connected_reported;
+    kg_time next_rtcp; /* its next SR/RR compound, 0: not scheduled */
 } wtransport;
 
 struct wpart {
@@ -58,6 +67,7 @@ struct wpart {
     uint64_t ring_in[RATE_RING], ring_out[RATE_RING];
     unsigned ring_n, ring_head;
     wpart *next;
+    kg_rtt rtt; /* of its subscribe leg, from its RRs */
 };
 
 typedef struct wroom {
@@ -103,6 +113,10 @@ struct kg_worker {
     uint8_t tx_data[TX_BATCH][TX_BUF];
     uv_check_t flush_check;
     kg_fwd fwd[MAX_FANOUT];
+    kg_rtcp_sender rtcp_senders[RTCP_SENDERS]; /* SRs being gathered */
+    kg_rtcp_report_block rtcp_blocks[KG_RTCP_MAX_BLOCKS];
+    kg_rtcp_sr rtcp_sr; /* parse results of incoming reports */
+    kg_rtcp_rr rtcp_rr;
 };
 
 static kg_time worker_now(void)
@@ -342,6 +356,188 @@ static void keyframes_for_subscriber(kg_worker *w, wpart *sub, kg_time now)
     }
 }
 
+/* --- RTCP reports (relay/rtcp_report.h) ------------------------------ */
+
+/* kaigi's wall clock as NTP, for the SRs it sends and the RTT of the RRs
+ * it receives (both sides of one subtraction, so steps cancel out except
+ * across a step). */
+static uint64_t worker_ntp(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return kg_ntp_from_unix_ns((uint64_t)ts.tv_sec * KG_SEC +
+                               (uint64_t)ts.tv_nsec);
+}
+
+/* Protects and queues one compound RTCP packet written at w->tx. */
+static void rtcp_send(kg_worker *w, wtransport *t, size_t len)
+{
+    if (kg_peer_protect(&t->peer, w->tx, &len, sizeof(w->tx), true) != 0)
+        return;
+    send_to(w, &t->addr, w->tx, len);
+}
+
+/* Writes out the SRs gathered in w->rtcp_senders, as many compound
+ * packets as they need. */
+static void rtcp_flush_srs(kg_worker *w, wtransport *t, size_t n)
+{
+    size_t done = 0;
+    while (done < n) {
+        size_t written = 0;
+        ssize_t len = kg_rtcp_write_srs(w->rtcp_senders + done, n - done,
+                                        w->tx, RTCP_MTU - KG_SRTP_MAX_TRAILER,
+                                        &written);
+        if (len < 0)
+            return;
+        rtcp_send(w, t, (size_t)len);
+        w->st.rtcp_sr_sent += written;
+        t->part->c.sr_sent += written;
+        done += written;
+    }
+}
+
+/* A subscribe transport: an SR for each SSRC kaigi forwards to it. Each
+ * publisher's streams share a CNAME of their own (RFC 3550 6.5.1: the
+ * streams a receiver should synchronise). */
+static void rtcp_send_srs(kg_worker *w, wtransport *t, kg_time now)
+{
+    wpart *sub = t->part;
+    if (!sub->room)
+        return;
+    uint64_t ntp = worker_ntp();
+    size_t n = 0;
+    kg_room *r = sub->room;
+    for (size_t i = 0; i < r->n_tracks; i++) {
+        kg_track *tr = r->tracks[i];
+        for (size_t j = 0; j < tr->n_routes; j++) {
+            kg_route *rt = &tr->routes[j];
+            kg_rtcp_sender *s = &w->rtcp_senders[n];
+            if (rt->sub != sub || kg_rtcp_route_sr(tr, rt, now, ntp, s) != 0)
+                continue;
+            snprintf(s->cname, sizeof(s->cname), "kaigi-%" PRIx64,
+                     ((const wpart *)tr->pub)->id);
+            rt->rtcp.srs_sent++;
+            if (++n == RTCP_SENDERS) {
+                rtcp_flush_srs(w, t, n);
+                n = 0;
+            }
+        }
+    }
+    if (n)
+        rtcp_flush_srs(w, t, n);
+}
+
+/* A publish transport: one RR with a block for each track it publishes
+ * that kaigi has received something of. */
+static void rtcp_send_rr(kg_worker *w, wtransport *t, kg_time now)
+{
+    wpart *pub = t->part;
+    if (!pub->room)
+        return;
+    kg_room *r = pub->room;
+    size_t n = 0;
+    for (size_t i = 0; i < r->n_tracks && n < KG_RTCP_MAX_BLOCKS; i++) {
+        kg_track *tr = r->tracks[i];
+        if (tr->pub == pub &&
+            kg_rtcp_track_block(tr, now, &w->rtcp_blocks[n]) == 0)
+            n++;
+    }
+    size_t done = 0;
+    while (done < n) {
+        size_t written = 0;
+        ssize_t len = kg_rtcp_write_rr_compound(
+            SERVER_RTCP_SSRC, "kaigi", w->rtcp_blocks + done, n - done, w->tx,
+            RTCP_MTU - KG_SRTP_MAX_TRAILER, &written);
+        if (len < 0 || written == 0)
+            return;
+        rtcp_send(w, t, (size_t)len);
+        w->st.rtcp_rr_sent++;
+        pub->c.rr_sent++;
+        done += written;
+    }
+}
+
+/* Every KG_RTCP_INTERVAL, randomised per transport: its reports. */
+static void rtcp_report_transport(kg_worker *w, wtransport *t, kg_time now)
+{
+    if (t->peer.state != KG_PEER_CONNECTED || !t->has_addr)
+        return;
+    if (t->next_rtcp == 0) {
+        /* RFC 3550 6.2: the first report after half an interval */
+        t->next_rtcp = now + kg_rtcp_report_interval(KG_RTCP_INTERVAL / 2,
+                                                     kg_random_u32());
+        return;
+    }
+    if (now < t->next_rtcp)
+        return;
+    t->next_rtcp = now + kg_rtcp_report_interval(KG_RTCP_INTERVAL,
+                                                 kg_random_u32());
+    if (t->role == KG_ROLE_SUBSCRIBE)
+        rtcp_send_srs(w, t, now);
+    else
+        rtcp_send_rr(w, t, now);
+}
+
+static void rtcp_report_tick(kg_worker *w, kg_time now)
+{
+    for (wpart *p = w->parts; p; p = p->next) {
+        for (int role = 0; role < 2; role++) {
+            if (p->t[role])
+                rtcp_report_transport(w, p->t[role], now);
+        }
+    }
+}
+
+/* Report blocks a receiver sent about SSRCs kaigi sends it: RTT, loss,
+ * jitter per route, and the receiver's RTT. */
+static void rtcp_blocks_in(wtransport *t, const kg_rtcp_report_block *b,
+                           size_t n)
+{
+    if (t->role != KG_ROLE_SUBSCRIBE || !t->part->room || n == 0)
+        return;
+    uint64_t ntp = worker_ntp();
+    for (size_t i = 0; i < n; i++) {
+        kg_route *rt = NULL;
+        if (!kg_room_find_by_out(t->part->room, t->part, b[i].ssrc, &rt))
+            continue;
+        int64_t rtt = kg_rtcp_tx_on_block(&rt->rtcp, &b[i], ntp);
+        if (rtt >= 0)
+            kg_rtt_update(&t->part->rtt, (uint32_t)rtt);
+    }
+}
+
+/* SR and RR in a compound packet from a participant: a publisher's SR
+ * maps its RTP clock (and gives LSR/DLSR for kaigi's RR); a receiver's
+ * blocks give RTT. */
+static void rtcp_report_in(kg_worker *w, wtransport *t, const kg_rtcp_pkt *p,
+                           kg_time now)
+{
+    if (p->pt != KG_RTCP_SR && p->pt != KG_RTCP_RR)
+        return;
+    kg_rtcp_sr *sr = &w->rtcp_sr;
+    kg_rtcp_rr *rr = &w->rtcp_rr;
+    int rc;
+    if (p->pt == KG_RTCP_SR && (rc = kg_rtcp_parse_sr(p, sr)) == 0) {
+        w->st.rtcp_sr_in++;
+        t->part->c.sr_in++;
+        kg_track *tr = t->role == KG_ROLE_PUBLISH && t->part->room
+                           ? kg_room_find_track(t->part->room, t->part,
+                                                sr->ssrc)
+                           : NULL;
+        if (tr)
+            kg_rtcp_rx_on_sr(&tr->rtcp, sr->ntp, sr->rtp_ts, now);
+        rtcp_blocks_in(t, sr->blocks, sr->n_blocks);
+    } else if (p->pt == KG_RTCP_RR && (rc = kg_rtcp_parse_rr(p, rr)) == 0) {
+        w->st.rtcp_rr_in++;
+        t->part->c.rr_in++;
+        rtcp_blocks_in(t, rr->blocks, rr->n_blocks);
+    }
+    if (rc != 0) {
+        w->st.malformed++;
+        t->part->c.malformed++;
+    }
+}
+
 /* --- media path ----------------------------------------------------- */
 
 /* wire_len: the datagram's size before SRTP came off, for bitrates. */
@@ -399,6 +595,7 @@ static void handle_rtcp(kg_worker *w, wtransport *t, const uint8_t *pkt,
     int rc;
     w->st.rtcp_in++;
     while ((rc = kg_rtcp_next(pkt, len, &off, &p)) == 1) {
+        rtcp_report_in(w, t, &p, now);
         if (t->role != KG_ROLE_SUBSCRIBE)
             continue;
         if (p.pt == KG_RTCP_RTPFB && p.count == KG_RTCP_FMT_NACK) {
@@ -691,6 +888,10 @@ static void counters_add(kg_part_counters *sum, const kg_part_counters *c)
     sum->nacks_in += c->nacks_in;
     sum->plis_in += c->plis_in;
     sum->pli_sent += c->pli_sent;
+    sum->sr_sent += c->sr_sent;
+    sum->rr_sent += c->rr_sent;
+    sum->sr_in += c->sr_in;
+    sum->rr_in += c->rr_in;
 }
 
 static void cmd_leave(kg_worker *w, const kg_worker_cmd *c)
@@ -877,6 +1078,45 @@ static void part_tracks(const wpart *p, kg_part_stats *o)
     }
 }
 
+/* Its RTT and what it and its receivers report (relay/rtcp_report.h). */
+static void part_rtcp(const wpart *p, kg_part_stats *o)
+{
+    o->rtt_valid = p->rtt.valid;
+    o->rtt_ms = p->rtt.last_ms;
+    o->rtt_smoothed_ms = p->rtt.smoothed_ms;
+    if (!p->room)
+        return;
+    const kg_room *r = p->room;
+    for (size_t i = 0; i < r->n_tracks; i++) {
+        const kg_track *tr = r->tracks[i];
+        uint32_t rate = kg_track_clock_rate(tr->kind);
+        kg_track_stats *ts = NULL;
+        for (unsigned k = 0; tr->pub == p && k < o->n_tracks; k++) {
+            if (o->tracks[k].ssrc == tr->in_ssrc)
+                ts = &o->tracks[k];
+        }
+        if (ts)
+            ts->srs_in = tr->rtcp.srs_in;
+        for (size_t j = 0; j < tr->n_routes; j++) {
+            const kg_rtcp_tx *x = &tr->routes[j].rtcp;
+            if (!x->have_rr)
+                continue;
+            double loss = x->fraction_lost / 256.0;
+            double jit = kg_rtcp_tx_jitter_ms(x, rate);
+            if (tr->routes[j].sub == p) {
+                if (loss > o->receiver_loss_fraction)
+                    o->receiver_loss_fraction = loss;
+                if (jit > o->receiver_jitter_ms)
+                    o->receiver_jitter_ms = jit;
+            }
+            if (ts && loss > ts->receiver_loss_fraction)
+                ts->receiver_loss_fraction = loss;
+            if (ts && jit > ts->receiver_jitter_ms)
+                ts->receiver_jitter_ms = jit;
+        }
+    }
+}
+
 static void part_record(wpart *p, kg_time now, kg_part_stats *o)
 {
     memset(o, 0, sizeof(*o));
@@ -891,6 +1131,7 @@ static void part_record(wpart *p, kg_time now, kg_part_stats *o)
     }
     part_rates(p, now, o);
     part_tracks(p, o);
+    part_rtcp(p, o);
 }
 
 /* Once a second: a fresh array of every participant's numbers, swapped in
@@ -935,6 +1176,7 @@ static void on_tick(uv_timer_t *timer)
     struct timespec cpu;
     if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu) == 0)
         w->st.cpu_ns = (uint64_t)cpu.tv_sec * KG_SEC + (uint64_t)cpu.tv_nsec;
+    rtcp_report_tick(w, now);
     if (now - w->last_part_snap >= SNAPSHOT_INTERVAL) {
         w->last_part_snap = now;
         part_snapshot(w, now);
