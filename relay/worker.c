@@ -486,6 +486,10 @@ static void rtcp_report_tick(kg_worker *w, kg_time now)
                 rtcp_report_transport(w, p->t[role], now);
         }
     }
+    /* Out now, not at the end of the loop iteration: that comes only
+     * after the next poll, up to a tick later when no media flows, and
+     * the wait would count in the receiver's RTT (LSR was read above). */
+    tx_flush(w);
 }
 
 /* Report blocks a receiver sent about SSRCs kaigi sends it: RTT, loss,

@@ -878,6 +878,10 @@ static json_t *worker_json(kg_worker *wk, unsigned index, uint16_t port)
     W(consent_timeouts);
     W(ssrc_refused);
     W(cpu_ns);
+    W(rtcp_sr_sent);
+    W(rtcp_rr_sent);
+    W(rtcp_sr_in);
+    W(rtcp_rr_in);
 #undef W
     return media;
 }
