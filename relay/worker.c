@@ -560,6 +560,11 @@ static void forward_rtp(kg_worker *w, wtransport *t, kg_track *tr,
     w->st.rtp_in++;
     t->part->c.packets_in++;
     t->part->c.bytes_in += wire_len;
+    /* Still received while muted: counted, or the RR to the publisher
+     * would report the muted stretch as lost once it unmutes. */
+    if (tr->kind == KG_TRACK_AUDIO && t->part->muted)
+        kg_rx_stats_update(&tr->rx, h.seq, h.ts, now,
+                           kg_track_clock_rate(tr->kind));
     if (tr->kind == KG_TRACK_AUDIO && t->part->muted)
         return; /* muted by the host: kaigi stops forwarding it */
     size_t n = kg_room_route(tr, &h, now, w->fwd, MAX_FANOUT);
