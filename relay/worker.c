@@ -399,11 +399,14 @@ static void rtcp_flush_srs(kg_worker *w, wtransport *t, size_t n)
 /* A subscribe transport: an SR for each SSRC kaigi forwards to it. Each
  * publisher's streams share a CNAME of their own (RFC 3550 6.5.1: the
  * streams a receiver should synchronise). */
-static void rtcp_send_srs(kg_worker *w, wtransport *t, kg_time now)
+static void rtcp_send_srs(kg_worker *w, wtransport *t)
 {
     wpart *sub = t->part;
     if (!sub->room)
         return;
+    /* Both clocks read together: the SR pairs this NTP time with the RTP
+     * timestamp extrapolated to this instant. */
+    kg_time now = worker_now();
     uint64_t ntp = worker_ntp();
     size_t n = 0;
     kg_room *r = sub->room;
@@ -473,7 +476,7 @@ static void rtcp_report_transport(kg_worker *w, wtransport *t, kg_time now)
     t->next_rtcp = now + kg_rtcp_report_interval(KG_RTCP_INTERVAL,
                                                  kg_random_u32());
     if (t->role == KG_ROLE_SUBSCRIBE)
-        rtcp_send_srs(w, t, now);
+        rtcp_send_srs(w, t);
     else
         rtcp_send_rr(w, t, now);
 }

@@ -276,6 +276,46 @@ static void test_sr_timestamp_across_ts_delta(void **state)
     kg_room_free(&r);
 }
 
+/* Lip sync survives: audio and video captured at the same instant map to
+ * the same NTP time through kaigi's two SRs, whatever the routes' random
+ * timestamp offsets (the publisher's SRs arrive with the same delay). */
+static void test_sr_keeps_av_sync(void **state)
+{
+    (void)state;
+    kg_room r;
+    kg_room_init(&r, 1);
+    assert_int_equal(kg_room_add_track(&r, &PUB, 1, KG_TRACK_AUDIO), 0);
+    assert_int_equal(kg_room_add_track(&r, &PUB, 2, KG_TRACK_VIDEO), 0);
+    assert_int_equal(kg_room_add_route(&r, &PUB, 1, &SUB, 501, 111), 0);
+    assert_int_equal(kg_room_add_route(&r, &PUB, 2, &SUB, 502, 96), 0);
+    kg_track *ta = kg_room_find_track(&r, &PUB, 1);
+    kg_track *tv = kg_room_find_track(&r, &PUB, 2);
+    kg_fwd out[1];
+    kg_rtp_hdr h = pkt(1, 1, 900);
+    kg_room_route(ta, &h, 9 * KG_SEC, out, 1);
+    h = pkt(2, 1, 4000);
+    kg_room_route(tv, &h, 9 * KG_SEC, out, 1);
+    /* publisher: audio ts 1000 at its instant P, video ts 5000 at P +
+     * 0.2 s; each SR takes the same time to reach kaigi */
+    kg_rtcp_rx_on_sr(&ta->rtcp, 7, 1000, 10 * KG_SEC);
+    kg_rtcp_rx_on_sr(&tv->rtcp, 7, 5000, 10200 * KG_MS);
+    kg_rtcp_sender sa, sv;
+    uint64_t ntp = 0xe82b8c9b00000000ull;
+    assert_int_equal(kg_rtcp_route_sr(ta, &ta->routes[0], 11 * KG_SEC, ntp,
+                                      &sa), 0);
+    assert_int_equal(kg_rtcp_route_sr(tv, &tv->routes[0], 11 * KG_SEC, ntp,
+                                      &sv), 0);
+    /* captured at P + 0.5 s: audio 1000 + 24000, video 5000 + 27000,
+     * as the receiver sees them */
+    uint32_t oa = 1000 + 24000 + ta->routes[0].ts_delta;
+    uint32_t ov = 5000 + 27000 + tv->routes[0].ts_delta;
+    /* seconds from each SR's NTP time, as fractions a/48000, v/90000 */
+    int64_t a = (int32_t)(oa - sa.rtp_ts), v = (int32_t)(ov - sv.rtp_ts);
+    assert_true(a * 90000 == v * 48000);
+    assert_true(a == -24000); /* 0.5 s before the SR's instant */
+    kg_room_free(&r);
+}
+
 /* kaigi's RR about a published track reads back through codec/rtcp.h. */
 static void test_track_block(void **state)
 {
@@ -421,6 +461,7 @@ int main(void)
         cmocka_unit_test(test_ntp_and_interval),
         cmocka_unit_test(test_rtt),
         cmocka_unit_test(test_sr_timestamp_across_ts_delta),
+        cmocka_unit_test(test_sr_keeps_av_sync),
         cmocka_unit_test(test_track_block),
         cmocka_unit_test(test_write_srs_round_trip),
         cmocka_unit_test(test_write_rr_round_trip),
