@@ -418,8 +418,10 @@ static void rtcp_send_srs(kg_worker *w, wtransport *t)
         for (size_t j = 0; j < tr->n_routes; j++) {
             kg_route *rt = &tr->routes[j];
             kg_rtcp_sender *s = &w->rtcp_senders[n];
-            if (rt->sub != sub || kg_rtcp_route_sr(tr, rt, now, ntp, s) != 0)
+            if (rt->sub != sub)
                 continue;
+            if (kg_rtcp_route_sr(tr, rt, now, ntp, s) != 0)
+                break; /* nothing forwarded on it yet */
             snprintf(s->cname, sizeof(s->cname), "kaigi-%" PRIx64,
                      ((const wpart *)tr->pub)->id);
             rt->rtcp.srs_sent++;
@@ -427,6 +429,7 @@ static void rtcp_send_srs(kg_worker *w, wtransport *t)
                 rtcp_flush_srs(w, t, n);
                 n = 0;
             }
+            break; /* one route per (track, receiver) */
         }
     }
     if (n)
@@ -499,20 +502,32 @@ static void rtcp_report_tick(kg_worker *w, kg_time now)
 }
 
 /* Report blocks a receiver sent about SSRCs kaigi sends it: RTT, loss,
- * jitter per route, and the receiver's RTT. */
+ * jitter per route, and the receiver's RTT. One pass over the room's
+ * routes per packet (up to 31 blocks), not one per block: a receiver
+ * reports on every SSRC it gets, each second. */
 static void rtcp_blocks_in(wtransport *t, const kg_rtcp_report_block *b,
                            size_t n)
 {
-    if (t->role != KG_ROLE_SUBSCRIBE || !t->part->room || n == 0)
+    wpart *sub = t->part;
+    if (t->role != KG_ROLE_SUBSCRIBE || !sub->room || n == 0)
         return;
     uint64_t ntp = worker_ntp();
-    for (size_t i = 0; i < n; i++) {
-        kg_route *rt = NULL;
-        if (!kg_room_find_by_out(t->part->room, t->part, b[i].ssrc, &rt))
-            continue;
-        int64_t rtt = kg_rtcp_tx_on_block(&rt->rtcp, &b[i], ntp);
-        if (rtt >= 0)
-            kg_rtt_update(&t->part->rtt, (uint32_t)rtt);
+    kg_room *r = sub->room;
+    for (size_t i = 0; i < r->n_tracks; i++) {
+        kg_track *tr = r->tracks[i];
+        for (size_t j = 0; j < tr->n_routes; j++) {
+            kg_route *rt = &tr->routes[j];
+            if (rt->sub != sub)
+                continue;
+            for (size_t k = 0; k < n; k++) {
+                if (b[k].ssrc != rt->out_ssrc)
+                    continue;
+                int64_t rtt = kg_rtcp_tx_on_block(&rt->rtcp, &b[k], ntp);
+                if (rtt >= 0)
+                    kg_rtt_update(&sub->rtt, (uint32_t)rtt);
+            }
+            break; /* one route per (track, receiver) */
+        }
     }
 }
 
