@@ -2,9 +2,15 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <fcntl.h>
 #include <malloc.h>
+#include <poll.h>
 #include <pthread.h>
+#include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,6 +52,22 @@
 #define RTCP_MTU 1200
 
 typedef struct wpart wpart;
+
+/* Messages between a worker process and its parent, over a SOCK_SEQPACKET
+ * socketpair (each send is one message). Commands go down as bare
+ * kg_worker_cmd; everything coming up starts with this header. Both ends
+ * are the same binary (fork, no exec), so structs travel as they are. */
+enum { WMSG_STARTED = 1, WMSG_EVENT, WMSG_STATS, WMSG_PARTS };
+typedef struct wmsg_hdr {
+    uint32_t type;
+    uint32_t offset, count, total; /* PARTS: records offset..+count of total */
+} wmsg_hdr;
+typedef struct wmsg_started {
+    int rc; /* 0, or why the child could not start (UDP bind...) */
+    struct sockaddr_storage addr;
+} wmsg_started;
+#define PARTS_PER_MSG 16
+#define WMSG_MAX (sizeof(wmsg_hdr) + PARTS_PER_MSG * sizeof(kg_part_stats))
 
 typedef struct wtransport {
     kg_peer peer;
@@ -120,6 +142,16 @@ struct kg_worker {
     kg_rtcp_report_block rtcp_blocks[KG_RTCP_MAX_BLOCKS];
     kg_rtcp_sr rtcp_sr; /* parse results of incoming reports */
     kg_rtcp_rr rtcp_rr;
+
+    /* Process mode (cfg.process): the same worker runs in a child
+     * process and talks to the signalling thread over a socketpair. */
+    bool proc;
+    int fd;        /* this side's end of the socketpair, -1 in thread mode */
+    pid_t pid;     /* parent side: the child's */
+    uv_poll_t poll; /* parent: on the signalling loop; child: on its own */
+    struct sockaddr_storage local; /* parent side: the child's UDP address */
+    kg_part_stats *rx_parts; /* parent side: a snapshot being received */
+    uint8_t *msg;  /* parent side: one message */
 };
 
 static kg_time worker_now(void)
@@ -129,8 +161,16 @@ static kg_time worker_now(void)
 
 /* --- events back to the signalling thread --------------------------- */
 
+static void child_send(kg_worker *w, uint32_t type, uint32_t offset,
+                       uint32_t count, uint32_t total, const void *body,
+                       size_t len);
+
 static void emit(kg_worker *w, const kg_worker_event *ev)
 {
+    if (w->proc) {
+        child_send(w, WMSG_EVENT, 0, 1, 1, ev, sizeof(*ev));
+        return;
+    }
     kg_worker_event *e = malloc(sizeof(*e));
     if (!e)
         return;
@@ -1212,6 +1252,15 @@ static void part_snapshot(kg_worker *w, kg_time now)
     w->n_part_snap = i;
     pthread_mutex_unlock(&w->lock);
     free(old);
+    if (!w->proc)
+        return;
+    size_t off = 0;
+    do {
+        size_t cnt = i - off < PARTS_PER_MSG ? i - off : PARTS_PER_MSG;
+        child_send(w, WMSG_PARTS, (uint32_t)off, (uint32_t)cnt, (uint32_t)i,
+                   a ? a + off : NULL, cnt * sizeof(*a));
+        off += cnt;
+    } while (off < i);
 }
 
 static void on_tick(uv_timer_t *timer)
@@ -1235,6 +1284,8 @@ static void on_tick(uv_timer_t *timer)
     pthread_mutex_lock(&w->lock);
     w->snapshot = w->st;
     pthread_mutex_unlock(&w->lock);
+    if (w->proc)
+        child_send(w, WMSG_STATS, 0, 1, 1, &w->st, sizeof(w->st));
 }
 
 static void worker_main(void *arg)
@@ -1242,8 +1293,6 @@ static void worker_main(void *arg)
     kg_worker *w = arg;
     uv_run(&w->loop, UV_RUN_DEFAULT);
 }
-
-/* --- public ----------------------------------------------------------- */
 
 static void on_flush_check(uv_check_t *c)
 {
@@ -1288,43 +1337,315 @@ static int worker_init_loop(kg_worker *w)
     return 0;
 }
 
+/* The worker's own state: address maps, DTLS context, loop, UDP socket.
+ * Returns 0 or a negative libuv/KG error, with nothing left allocated. */
+static int worker_setup(kg_worker *w)
+{
+    if (kg_map_init(&w->by_addr) != 0 || kg_map_init(&w->by_ufrag) != 0) {
+        kg_map_free(&w->by_addr);
+        kg_map_free(&w->by_ufrag);
+        return KG_ERR_NOMEM;
+    }
+    w->dtls_ctx =
+        kg_dtls_ctx_new(w->cfg.cert, KG_DTLS_SERVER, w->cfg.dtls_flags);
+    int rc = w->dtls_ctx ? worker_init_loop(w) : KG_ERR_NOMEM;
+    if (rc < 0) {
+        kg_dtls_ctx_del(w->dtls_ctx);
+        kg_map_free(&w->by_addr);
+        kg_map_free(&w->by_ufrag);
+    }
+    return rc;
+}
+
+static void worker_teardown(kg_worker *w)
+{
+    int rc = uv_loop_close(&w->loop);
+    if (rc != 0)
+        fprintf(stderr, "kaigi: worker loop closed with handles open\n");
+    kg_dtls_ctx_del(w->dtls_ctx);
+    kg_map_free(&w->by_addr);
+    kg_map_free(&w->by_ufrag);
+}
+
+/* --- worker processes --------------------------------------------------
+ *
+ * Debian's libsrtp2 is built on NSS, whose AES-GCM takes process-wide
+ * locks on every packet: worker threads serialise on them, worker
+ * processes do not (bench/RESULTS.md). So by default each worker is a
+ * child process running exactly the loop a worker thread runs. It is
+ * forked (not exec'd) from the signalling process before that one serves
+ * anything, keeps only its socketpair end and stdio, and dies with its
+ * parent. NSS is first initialised in the child (libsrtp2 initialises it
+ * at the first SRTP session), as NSS requires. Keys are made and stay in
+ * the child. */
+
+static void child_send(kg_worker *w, uint32_t type, uint32_t offset,
+                       uint32_t count, uint32_t total, const void *body,
+                       size_t len)
+{
+    wmsg_hdr h = {.type = type, .offset = offset, .count = count,
+                  .total = total};
+    struct iovec iov[2] = {{&h, sizeof(h)}, {(void *)body, len}};
+    struct msghdr m = {.msg_iov = iov, .msg_iovlen = body ? 2 : 1};
+    /* Blocking: the parent drains its end all the time; losing an event
+     * would leave signalling wrong about a transport. */
+    while (sendmsg(w->fd, &m, MSG_NOSIGNAL) < 0 && errno == EINTR)
+        ;
+}
+
+/* Child: commands from the parent. End of file means stop. */
+static void on_parent_msg(uv_poll_t *h, int status, int events)
+{
+    kg_worker *w = h->data;
+    (void)events;
+    /* A bounded batch per wakeup; poll calls again for the rest. */
+    for (int i = 0; status == 0; i++) {
+        if (i == 64)
+            return;
+        kg_worker_cmd c;
+        ssize_t n = recv(w->fd, &c, sizeof(c), MSG_DONTWAIT);
+        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+            return;
+        if (n == (ssize_t)sizeof(c)) {
+            c.next = NULL;
+            run_cmd(w, &c);
+            /* Commands carry ICE passwords: wipe the copy. */
+            memset(&c, 0, sizeof(c));
+            continue;
+        }
+        if (n > 0) {
+            fprintf(stderr, "kaigi: worker %u: bad command size %zd\n",
+                    w->cfg.index, n);
+            continue;
+        }
+        break; /* 0: the parent closed its end, or an error */
+    }
+    uv_close((uv_handle_t *)&w->poll, close_cb);
+    worker_shutdown(w);
+}
+
+static void child_main(kg_worker *w, int fd, pid_t parent)
+{
+    /* Die with the parent; if it is already gone, do not start. */
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent)
+        _exit(1);
+    /* Nothing of the parent's (its listening socket, the store) stays
+     * open here: the socketpair end becomes fd 3, the rest is closed. */
+    if (fd != 3) {
+        if (dup2(fd, 3) < 0)
+            _exit(1);
+    }
+    close_range(4, ~0u, 0);
+    w->fd = 3;
+    w->proc = true;
+    signal(SIGINT, SIG_IGN); /* the parent stops its workers */
+    signal(SIGPIPE, SIG_IGN);
+    wmsg_started st = {.rc = worker_setup(w)};
+    if (st.rc == 0) {
+        int len = sizeof(st.addr);
+        uv_udp_getsockname(&w->udp, (struct sockaddr *)&st.addr, &len);
+    }
+    child_send(w, WMSG_STARTED, 0, 1, 1, &st, sizeof(st));
+    if (st.rc != 0)
+        _exit(1);
+    uv_poll_init(&w->loop, &w->poll, w->fd);
+    w->poll.data = w;
+    uv_poll_start(&w->poll, UV_READABLE | UV_DISCONNECT, on_parent_msg);
+    uv_run(&w->loop, UV_RUN_DEFAULT);
+    worker_teardown(w);
+    /* _exit: no atexit handlers or stdio buffers of the parent's. */
+    _exit(0);
+}
+
+/* Parent: one message from the child. */
+static void parent_msg(kg_worker *w, const uint8_t *m, size_t n)
+{
+    wmsg_hdr h;
+    if (n < sizeof(h))
+        return;
+    memcpy(&h, m, sizeof(h));
+    const uint8_t *body = m + sizeof(h);
+    size_t len = n - sizeof(h);
+    if (h.type == WMSG_EVENT && len == sizeof(kg_worker_event)) {
+        kg_worker_event ev;
+        memcpy(&ev, body, sizeof(ev));
+        ev.next = NULL;
+        if (w->cfg.on_event)
+            w->cfg.on_event(w->cfg.user, &ev);
+    } else if (h.type == WMSG_STATS && len == sizeof(kg_worker_stats)) {
+        pthread_mutex_lock(&w->lock);
+        memcpy(&w->snapshot, body, sizeof(w->snapshot));
+        pthread_mutex_unlock(&w->lock);
+    } else if (h.type == WMSG_PARTS &&
+               len == h.count * sizeof(kg_part_stats) &&
+               h.count <= PARTS_PER_MSG && h.offset <= h.total &&
+               h.count <= h.total - h.offset) {
+        if (h.offset == 0) {
+            free(w->rx_parts);
+            w->rx_parts = h.total ? malloc(h.total * sizeof(kg_part_stats))
+                                  : NULL;
+        }
+        if (h.total && !w->rx_parts)
+            return; /* out of memory: the older snapshot stays */
+        if (h.count)
+            memcpy(w->rx_parts + h.offset, body, len);
+        if (h.offset + h.count == h.total) {
+            pthread_mutex_lock(&w->lock);
+            kg_part_stats *old = w->part_snap;
+            w->part_snap = w->rx_parts;
+            w->n_part_snap = h.total;
+            pthread_mutex_unlock(&w->lock);
+            free(old);
+            w->rx_parts = NULL;
+        }
+    }
+}
+
+static void on_child_msg(uv_poll_t *p, int status, int events)
+{
+    kg_worker *w = p->data;
+    (void)events;
+    for (int i = 0; status == 0; i++) {
+        if (i == 256)
+            return; /* a bounded batch per wakeup */
+        ssize_t n = recv(w->fd, w->msg, WMSG_MAX, MSG_DONTWAIT);
+        if (n > 0) {
+            parent_msg(w, w->msg, (size_t)n);
+            continue;
+        }
+        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+            return;
+        break;
+    }
+    if (w->stopping)
+        return;
+    /* A worker that died took its rooms' transports and keys with it;
+     * signalling cannot repair that. Stop, loudly, for the supervisor
+     * to restart kaigi. */
+    fprintf(stderr, "kaigi: media worker %u (pid %d) exited; stopping\n",
+            w->cfg.index, (int)w->pid);
+    exit(EXIT_FAILURE);
+}
+
+/* Waits up to 10 s for the child's first message. */
+static int wait_started(kg_worker *w)
+{
+    struct pollfd pfd = {.fd = w->fd, .events = POLLIN};
+    int r;
+    while ((r = poll(&pfd, 1, 10000)) < 0 && errno == EINTR)
+        ;
+    if (r <= 0)
+        return KG_ERR_TIMEOUT;
+    uint8_t m[sizeof(wmsg_hdr) + sizeof(wmsg_started)];
+    ssize_t n = recv(w->fd, m, sizeof(m), 0);
+    wmsg_hdr h;
+    wmsg_started st;
+    if (n != (ssize_t)sizeof(m))
+        return KG_ERR_IO;
+    memcpy(&h, m, sizeof(h));
+    memcpy(&st, m + sizeof(h), sizeof(st));
+    if (h.type != WMSG_STARTED)
+        return KG_ERR_IO;
+    w->local = st.addr;
+    return st.rc;
+}
+
+static int start_process(kg_worker *w)
+{
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+        return KG_ERR_IO;
+    int size = 1 << 20;
+    setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
+    setsockopt(sv[1], SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
+    w->msg = malloc(WMSG_MAX);
+    if (!w->msg) {
+        close(sv[0]);
+        close(sv[1]);
+        return KG_ERR_NOMEM;
+    }
+    pid_t parent = getpid();
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(sv[0]);
+        close(sv[1]);
+        free(w->msg);
+        return KG_ERR_IO;
+    }
+    if (pid == 0) {
+        close(sv[0]);
+        child_main(w, sv[1], parent); /* does not return */
+    }
+    close(sv[1]);
+    w->fd = sv[0];
+    w->pid = pid;
+    int rc = wait_started(w);
+    if (rc != 0) {
+        close(w->fd);
+        waitpid(pid, NULL, 0);
+        free(w->msg);
+        return rc;
+    }
+    fcntl(w->fd, F_SETFL, fcntl(w->fd, F_GETFL) | O_NONBLOCK);
+    uv_poll_init(w->cfg.signal_loop, &w->poll, w->fd);
+    w->poll.data = w;
+    uv_poll_start(&w->poll, UV_READABLE | UV_DISCONNECT, on_child_msg);
+    return 0;
+}
+
+static void proc_closed(uv_handle_t *h)
+{
+    kg_worker *w = h->data;
+    close(w->fd);
+    free(w->msg);
+    free(w->rx_parts);
+    free(w->part_snap);
+    pthread_mutex_destroy(&w->lock);
+    free(w);
+}
+
+/* Parent: closing our end tells the child to stop; it leaves every
+ * participant (wiping keys) and exits. */
+static void stop_process(kg_worker *w)
+{
+    w->stopping = true;
+    uv_poll_stop(&w->poll);
+    shutdown(w->fd, SHUT_RDWR);
+    while (waitpid(w->pid, NULL, 0) < 0 && errno == EINTR)
+        ;
+    uv_close((uv_handle_t *)&w->poll, proc_closed);
+}
+
+/* --- public ----------------------------------------------------------- */
+
 int kg_worker_start(kg_worker **out, const kg_worker_config *cfg)
 {
     kg_worker *w = calloc(1, sizeof(*w));
     if (!w)
         return KG_ERR_NOMEM;
     w->cfg = *cfg;
+    w->fd = -1;
     pthread_mutex_init(&w->lock, NULL);
-    if (kg_map_init(&w->by_addr) != 0 || kg_map_init(&w->by_ufrag) != 0)
-        goto fail_maps;
-    w->dtls_ctx = kg_dtls_ctx_new(cfg->cert, KG_DTLS_SERVER, cfg->dtls_flags);
-    if (!w->dtls_ctx)
-        goto fail_maps;
-    int rc = worker_init_loop(w);
+    int rc = cfg->process ? start_process(w) : worker_setup(w);
     if (rc < 0) {
-        kg_dtls_ctx_del(w->dtls_ctx);
-        kg_map_free(&w->by_addr);
-        kg_map_free(&w->by_ufrag);
         pthread_mutex_destroy(&w->lock);
         free(w);
         return rc;
     }
-    uv_async_init(cfg->signal_loop, &w->ev_async, on_events);
-    w->ev_async.data = w;
-    if (uv_thread_create(&w->thread, worker_main, w) != 0) {
-        /* Cannot happen short of resource exhaustion; fail loudly. */
-        fprintf(stderr, "kaigi: cannot start media worker thread\n");
-        abort();
+    w->proc = cfg->process;
+    if (!w->proc) {
+        uv_async_init(cfg->signal_loop, &w->ev_async, on_events);
+        w->ev_async.data = w;
+        if (uv_thread_create(&w->thread, worker_main, w) != 0) {
+            /* Cannot happen short of resource exhaustion; fail loudly. */
+            fprintf(stderr, "kaigi: cannot start media worker thread\n");
+            abort();
+        }
     }
     *out = w;
     return 0;
-
-fail_maps:
-    kg_map_free(&w->by_addr);
-    kg_map_free(&w->by_ufrag);
-    pthread_mutex_destroy(&w->lock);
-    free(w);
-    return KG_ERR_NOMEM;
 }
 
 static void ev_closed(uv_handle_t *h)
@@ -1346,14 +1667,15 @@ static void ev_closed(uv_handle_t *h)
 
 void kg_worker_stop(kg_worker *w)
 {
+    if (w->proc) {
+        stop_process(w);
+        return;
+    }
     pthread_mutex_lock(&w->lock);
     w->stopping = true;
     pthread_mutex_unlock(&w->lock);
     uv_async_send(&w->cmd_async);
     uv_thread_join(&w->thread);
-    int rc = uv_loop_close(&w->loop);
-    if (rc != 0)
-        fprintf(stderr, "kaigi: worker loop closed with handles open\n");
     /* Commands posted after the stop are dropped. */
     kg_worker_cmd *c = w->cmds;
     while (c) {
@@ -1362,14 +1684,24 @@ void kg_worker_stop(kg_worker *w)
         free(c);
         c = next;
     }
-    kg_dtls_ctx_del(w->dtls_ctx);
-    kg_map_free(&w->by_addr);
-    kg_map_free(&w->by_ufrag);
+    worker_teardown(w);
     uv_close((uv_handle_t *)&w->ev_async, ev_closed);
 }
 
 int kg_worker_post(kg_worker *w, const kg_worker_cmd *cmd)
 {
+    if (w->proc) {
+        /* Blocking on a full socket is bounded by the child's draining;
+         * a dead child is reported by on_child_msg. */
+        int fl = fcntl(w->fd, F_GETFL);
+        fcntl(w->fd, F_SETFL, fl & ~O_NONBLOCK);
+        ssize_t n;
+        while ((n = send(w->fd, cmd, sizeof(*cmd), MSG_NOSIGNAL)) < 0 &&
+               errno == EINTR)
+            ;
+        fcntl(w->fd, F_SETFL, fl);
+        return n == (ssize_t)sizeof(*cmd) ? 0 : KG_ERR_CLOSED;
+    }
     kg_worker_cmd *c = malloc(sizeof(*c));
     if (!c)
         return KG_ERR_NOMEM;
@@ -1428,6 +1760,10 @@ int kg_worker_get_parts(kg_worker *w, kg_part_stats **out, size_t *n)
 
 int kg_worker_local_addr(kg_worker *w, struct sockaddr_storage *out)
 {
+    if (w->proc) {
+        *out = w->local;
+        return 0;
+    }
     int len = sizeof(*out);
     return uv_udp_getsockname(&w->udp, (struct sockaddr *)out, &len);
 }

@@ -1,5 +1,5 @@
-/* A media worker: one thread, its own uv loop and UDP socket, the
- * transports and rooms pinned to it. The signalling thread talks to it
+/* A media worker: one thread (or one child process), its own uv loop and
+ * UDP socket, the transports and rooms pinned to it. The signalling thread talks to it
  * only through commands (kg_worker_post) and hears back through events
  * delivered on the signalling loop; the hot path takes no lock.
  */
@@ -144,6 +144,11 @@ typedef struct kg_worker_config {
     kg_worker_event_fn on_event;
     void *user;
     unsigned index;
+    /* Run the worker in a child process instead of a thread (see
+     * worker.c: libsrtp2 on NSS serialises threads, not processes). Call
+     * kg_worker_start for process workers before the calling process
+     * starts any other thread, and before it makes any SRTP session. */
+    bool process;
 } kg_worker_config;
 
 typedef struct kg_worker kg_worker;
@@ -158,7 +163,8 @@ int kg_worker_start(kg_worker **out, const kg_worker_config *cfg);
  * run the signalling loop afterwards to let it close. */
 void kg_worker_stop(kg_worker *w);
 
-/* Copies cmd into the worker's queue. Returns 0 or KG_ERR_NOMEM. */
+/* Copies cmd into the worker's queue. Returns 0, KG_ERR_NOMEM, or
+ * KG_ERR_CLOSED when a worker process is gone. */
 int kg_worker_post(kg_worker *w, const kg_worker_cmd *cmd);
 
 /* The latest snapshot of the worker's counters (at most one tick old). */

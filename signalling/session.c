@@ -766,7 +766,8 @@ static int start_workers(kg_sfu *s, const kg_sfu_config *cfg)
                                .signal_loop = cfg->loop,
                                .on_event = on_worker_event,
                                .user = s,
-                               .index = i};
+                               .index = i,
+                               .process = cfg->worker_processes};
         int rc = kg_worker_start(&s->workers[i], &wc);
         if (rc != 0) {
             while (s->n_workers > 0)
