@@ -63,6 +63,8 @@ typedef struct kg_track {
     uint64_t packets;
     uint64_t bytes;
     kg_rx_stats rx; /* loss and jitter of what the publisher sends */
+    uint8_t audio_level_id; /* RFC 6464 extmap id, 0: none (set by the
+                               worker; the room does not read it) */
 } kg_track;
 
 typedef struct kg_room {

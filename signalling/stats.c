@@ -444,6 +444,9 @@ static const struct worker_family {
      "SRTP from SSRCs the SDP did not announce.", WST(ssrc_refused)},
     {"kaigi_worker_consent_timeouts_total", "counter",
      "Transports closed because ICE consent lapsed.", WST(consent_timeouts)},
+    {"kaigi_worker_audio_suppressed_total", "counter",
+     "Audio packets not forwarded: not among the room's loudest N.",
+     WST(audio_suppressed)},
 };
 
 static void room_metrics(buf *b, const room_agg *aggs, size_t n_rooms)
