@@ -62,7 +62,24 @@ def start_kaigi(args, tmp, extra):
     raise SystemExit("kaigi did not answer /api/stats within 10 s")
 
 
-def run_clients(args, tmp, ws):
+def room_speaker(http_port, token):
+    """The `speaker` of /api/rooms/spk/stats, or None."""
+    req = urllib.request.Request(
+        f"http://{HOST}:{http_port}/api/rooms/spk/stats",
+        headers={"Authorization": f"Bearer {token}"})
+    try:
+        with urllib.request.urlopen(req, timeout=2) as r:
+            return json.load(r).get("speaker")
+    except (OSError, ValueError):
+        return None
+
+
+def run_clients(args, tmp, http_port):
+    """Runs the three; returns their reports and the last speaker that
+    /api/rooms/spk/stats named while they ran."""
+    ws = f"ws://{HOST}:{http_port}/ws"
+    with open(os.path.join(tmp, "data", "admin.token")) as f:
+        token = f.read().strip()
     procs = []
     for i, (name, amp, tone) in enumerate(PLAN):
         report = os.path.join(tmp, f"{name}.json")
@@ -76,6 +93,11 @@ def run_clients(args, tmp, ws):
             cmd, stdout=log, stderr=subprocess.STDOUT)))
     reports = {}
     end = time.monotonic() + args.duration + LINGER + 30
+    seen = None
+    while time.monotonic() < end and any(p.poll() is None
+                                         for _, _, _, p in procs):
+        seen = room_speaker(http_port, token) or seen
+        time.sleep(0.3)
     for name, report, log, p in procs:
         try:
             p.wait(timeout=max(1, end - time.monotonic()))
@@ -92,7 +114,7 @@ def run_clients(args, tmp, ws):
             with open(log.name) as f:
                 sys.stdout.write(f"--- {name} (exit {p.returncode}) log:\n"
                                  f"{f.read()}")
-    return reports
+    return reports, seen
 
 
 def stop_kaigi(fail, proc, log):
@@ -114,12 +136,13 @@ def heard(reports, rx, tx):
         "audio_frames"]
 
 
-def check_common(fail, reports, label):
+def check_common(fail, reports, seen, label):
     ok = all(reports.get(n) for n, _, _ in PLAN)
     fail(ok, f"{label}: all three reports written")
     if not ok:
         return False
     loud = reports["loud"]["participant"]
+    fail(seen == loud, f"{label}: /api/rooms/spk/stats speaker {seen}")
     for name, _, _ in PLAN:
         r = reports[name]
         fail(r.get("audio_level") == EXPECTED_LEVEL[name],
@@ -143,10 +166,10 @@ def suppressed(http_port):
 def run_all(args, tmp):
     fail = Checks()
     proc, log, http_port = start_kaigi(args, tmp, [])
-    reports = run_clients(args, tmp, f"ws://{HOST}:{http_port}/ws")
+    reports, seen = run_clients(args, tmp, http_port)
     n_sup = suppressed(http_port)
     stop_kaigi(fail, proc, log)
-    if check_common(fail, reports, "all audio"):
+    if check_common(fail, reports, seen, "all audio"):
         for rx, _, _ in PLAN:
             for tx, _, _ in PLAN:
                 if rx == tx:
@@ -161,10 +184,10 @@ def run_all(args, tmp):
     os.mkdir(tmp2)
     fail = Checks()
     proc, log, http_port = start_kaigi(args, tmp2, ["--loudest", "1"])
-    reports = run_clients(args, tmp2, f"ws://{HOST}:{http_port}/ws")
+    reports, seen = run_clients(args, tmp2, http_port)
     n_sup = suppressed(http_port)
     stop_kaigi(fail, proc, log)
-    if check_common(fail, reports, "loudest 1"):
+    if check_common(fail, reports, seen, "loudest 1"):
         for rx in ("q1", "q2"):
             got, sent = heard(reports, rx, "loud")
             fail(sent > 0 and got >= 0.8 * sent,
