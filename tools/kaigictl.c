@@ -256,6 +256,25 @@ static int out_rooms(const json_t *o)
     return 0;
 }
 
+/* "Active speaker: NAME (ID)" when the room has one. */
+static void put_speaker(const json_t *o, const json_t *parts)
+{
+    const char *id = json_string_value(json_object_get(o, "speaker"));
+    if (!id)
+        return;
+    size_t i;
+    json_t *p;
+    json_array_foreach(parts, i, p) {
+        if (strcmp(jstr(p, "id"), id) != 0)
+            continue;
+        printf("\nActive speaker: ");
+        put_safe(jstr(p, "name"));
+        printf(" (");
+        put_safe(id);
+        printf(")\n");
+    }
+}
+
 static int out_stats(const json_t *o)
 {
     json_t *a = json_object_get(o, "participants");
@@ -297,6 +316,7 @@ static int out_stats(const json_t *o)
         printf("%lld/%lld\n", jint(p, "tracks_published"),
                jint(p, "tracks_subscribed"));
     }
+    put_speaker(o, a);
     printf("\nRTT needs RTCP sender/receiver reports, which kaigi does not "
            "exchange yet.\n");
     return 0;

@@ -12,7 +12,8 @@ one (>= 80 % of its frames) and next to nothing of each other (at most
 the fraction of a second before the first 300 ms window ranks them), and
 kaigi counts the quiet ones' packets it did not forward.
 
-Usage: speaker_test.py KAIGI KAIGI_CLIENT [--duration S]
+Usage: speaker_test.py KAIGI KAIGI_CLIENT [--kaigictl KAIGICTL]
+                       [--duration S]
 Only 127.0.0.1 is ever used.
 """
 import argparse
@@ -97,6 +98,11 @@ def run_clients(args, tmp, http_port):
     while time.monotonic() < end and any(p.poll() is None
                                          for _, _, _, p in procs):
         seen = room_speaker(http_port, token) or seen
+        if seen and args.kaigictl and args.ctl_out is None:
+            args.ctl_out = subprocess.run(
+                [args.kaigictl, "--server", f"http://{HOST}:{http_port}",
+                 "--token", token, "stats", "spk"], capture_output=True,
+                text=True, timeout=10).stdout
         time.sleep(0.3)
     for name, report, log, p in procs:
         try:
@@ -178,6 +184,10 @@ def run_all(args, tmp):
                 fail(sent > 0 and got >= 0.8 * sent,
                      f"all audio: {rx} <- {tx}: {got}/{sent} audio frames")
     fail(n_sup == 0, f"all audio: nothing suppressed ({n_sup})")
+    if args.kaigictl and reports.get("loud"):
+        want = f"Active speaker: loud ({reports['loud']['participant']})"
+        fail(want in (args.ctl_out or ""),
+             f"kaigictl stats spk says '{want}'")
     first = list(fail.items)
 
     tmp2 = os.path.join(tmp, "loudest")
@@ -214,7 +224,9 @@ def main():
     ap.add_argument("kaigi")
     ap.add_argument("client")
     ap.add_argument("--duration", type=float, default=4)
+    ap.add_argument("--kaigictl", help="also check kaigictl stats")
     args = ap.parse_args()
+    args.ctl_out = None
     with tempfile.TemporaryDirectory(prefix="kaigi-e2e-spk-") as tmp:
         items = run_all(args, tmp)
     if items:
