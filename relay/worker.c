@@ -350,7 +350,7 @@ static void keyframes_for_subscriber(kg_worker *w, wpart *sub, kg_time now)
 
 /* --- media path ----------------------------------------------------- */
 
-static bool speaker_admits(kg_worker *w, wpart *p, const kg_track *tr,
+static bool speaker_admits(kg_worker *w, wpart *p, kg_track *tr,
                            const kg_rtp_hdr *h, kg_time now);
 
 /* wire_len: the datagram's size before SRTP came off, for bitrates. */
@@ -658,10 +658,11 @@ static void speaker_track(wpart *p, const kg_worker_cmd *c)
 
 /* One decrypted audio packet of p: feeds its level to the room's
  * detector, tells signalling when the dominant speaker changes, and says
- * whether the packet may be forwarded. A packet without the element (or
+ * whether the packet may be forwarded (a suppressed one is accounted with
+ * kg_room_skip). A packet without the element (or
  * with a malformed extension block) counts as silence. No allocation
  * except for the (rare) change event. */
-static bool speaker_admits(kg_worker *w, wpart *p, const kg_track *tr,
+static bool speaker_admits(kg_worker *w, wpart *p, kg_track *tr,
                            const kg_rtp_hdr *h, kg_time now)
 {
     if (tr->audio_level_id == 0)
@@ -684,6 +685,7 @@ static bool speaker_admits(kg_worker *w, wpart *p, const kg_track *tr,
     }
     if (rc == 0) {
         w->st.audio_suppressed++;
+        kg_room_skip(tr, h, now); /* no false loss, no gap downstream */
         return false;
     }
     return true;

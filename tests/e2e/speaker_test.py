@@ -63,21 +63,22 @@ def start_kaigi(args, tmp, extra):
     raise SystemExit("kaigi did not answer /api/stats within 10 s")
 
 
-def room_speaker(http_port, token):
-    """The `speaker` of /api/rooms/spk/stats, or None."""
+def room_stats(http_port, token):
+    """/api/rooms/spk/stats, or {}."""
     req = urllib.request.Request(
         f"http://{HOST}:{http_port}/api/rooms/spk/stats",
         headers={"Authorization": f"Bearer {token}"})
     try:
         with urllib.request.urlopen(req, timeout=2) as r:
-            return json.load(r).get("speaker")
+            return json.load(r)
     except (OSError, ValueError):
-        return None
+        return {}
 
 
 def run_clients(args, tmp, http_port):
-    """Runs the three; returns their reports and the last speaker that
-    /api/rooms/spk/stats named while they ran."""
+    """Runs the three; returns their reports, the last speaker that
+    /api/rooms/spk/stats named while they ran, and its last reading with
+    all three in the room."""
     ws = f"ws://{HOST}:{http_port}/ws"
     with open(os.path.join(tmp, "data", "admin.token")) as f:
         token = f.read().strip()
@@ -95,9 +96,13 @@ def run_clients(args, tmp, http_port):
     reports = {}
     end = time.monotonic() + args.duration + LINGER + 30
     seen = None
+    full = {}
     while time.monotonic() < end and any(p.poll() is None
                                          for _, _, _, p in procs):
-        seen = room_speaker(http_port, token) or seen
+        st = room_stats(http_port, token)
+        seen = st.get("speaker") or seen
+        if len(st.get("participants", [])) == 3:
+            full = st
         if seen and args.kaigictl and args.ctl_out is None:
             args.ctl_out = subprocess.run(
                 [args.kaigictl, "--server", f"http://{HOST}:{http_port}",
@@ -120,7 +125,7 @@ def run_clients(args, tmp, http_port):
             with open(log.name) as f:
                 sys.stdout.write(f"--- {name} (exit {p.returncode}) log:\n"
                                  f"{f.read()}")
-    return reports, seen
+    return reports, seen, full
 
 
 def stop_kaigi(fail, proc, log):
@@ -164,6 +169,23 @@ def check_common(fail, reports, seen, label):
     return True
 
 
+def check_publisher_stats(fail, reports, stats):
+    """Suppressed audio still counts as received from its publisher:
+    kaigi's stats show every packet and no loss (kg_room_skip)."""
+    by_id = {p.get("id"): p for p in stats.get("participants", [])}
+    for name, _, _ in PLAN:
+        p = by_id.get(reports[name]["participant"], {})
+        audio = [t for t in p.get("tracks", []) if t.get("kind") == "audio"]
+        got = audio[0].get("packets", 0) if audio else 0
+        sent = reports[name]["sent"]["audio_packets"]
+        fail(got >= 0.95 * sent,
+             f"loudest 1: kaigi counts {got} of {name}'s {sent} audio "
+             f"packets as received")
+        lost = audio[0].get("packets_lost", -1) if audio else -1
+        fail(0 <= lost <= 0.01 * sent,
+             f"loudest 1: {name}'s audio shows {lost} lost")
+
+
 def suppressed(http_port):
     return sum(w.get("audio_suppressed", 0)
                for w in get_stats(http_port).get("workers", []))
@@ -172,7 +194,7 @@ def suppressed(http_port):
 def run_all(args, tmp):
     fail = Checks()
     proc, log, http_port = start_kaigi(args, tmp, [])
-    reports, seen = run_clients(args, tmp, http_port)
+    reports, seen, _ = run_clients(args, tmp, http_port)
     n_sup = suppressed(http_port)
     stop_kaigi(fail, proc, log)
     if check_common(fail, reports, seen, "all audio"):
@@ -194,10 +216,11 @@ def run_all(args, tmp):
     os.mkdir(tmp2)
     fail = Checks()
     proc, log, http_port = start_kaigi(args, tmp2, ["--loudest", "1"])
-    reports, seen = run_clients(args, tmp2, http_port)
+    reports, seen, full = run_clients(args, tmp2, http_port)
     n_sup = suppressed(http_port)
     stop_kaigi(fail, proc, log)
     if check_common(fail, reports, seen, "loudest 1"):
+        check_publisher_stats(fail, reports, full)
         for rx in ("q1", "q2"):
             got, sent = heard(reports, rx, "loud")
             fail(sent > 0 and got >= 0.8 * sent,
