@@ -658,10 +658,10 @@ static void speaker_track(wpart *p, const kg_worker_cmd *c)
 
 /* One decrypted audio packet of p: feeds its level to the room's
  * detector, tells signalling when the dominant speaker changes, and says
- * whether the packet may be forwarded (a suppressed one is accounted with
- * kg_room_skip). A packet without the element (or
- * with a malformed extension block) counts as silence. No allocation
- * except for the (rare) change event. */
+ * whether the packet may be forwarded (a suppressed one is accounted for
+ * with kg_room_skip). A packet without the element, or with a malformed
+ * extension block, counts as silence. No allocation except for the
+ * (rare) change event. */
 static bool speaker_admits(kg_worker *w, wpart *p, kg_track *tr,
                            const kg_rtp_hdr *h, kg_time now)
 {
