@@ -269,25 +269,22 @@ bool kg_speaker_forwards(const kg_speaker *sp, uint64_t id)
 
 size_t kg_speaker_loudest(const kg_speaker *sp, uint64_t *out, size_t cap)
 {
-    /* Insertion by loudness into out: at most KG_SPEAKER_MAX members,
-     * and only ops and tests ask. */
+    /* A stable insertion sort of the forwarded members by loudness: at
+     * most KG_SPEAKER_MAX of them, and only ops and tests ask. */
+    const kg_speaker_member *sorted[KG_SPEAKER_MAX];
     size_t k = 0;
     for (size_t i = 0; i < sp->n; i++) {
         const kg_speaker_member *m = &sp->m[i];
         if (!m->forwarded)
             continue;
-        size_t pos = k < cap ? k : cap;
-        while (pos > 0) {
-            const kg_speaker_member *prev = find(sp, out[pos - 1]);
-            if (prev->loud >= m->loud)
-                break;
-            if (pos < cap)
-                out[pos] = out[pos - 1];
+        size_t pos = k++;
+        while (pos > 0 && sorted[pos - 1]->loud < m->loud) {
+            sorted[pos] = sorted[pos - 1];
             pos--;
         }
-        if (pos < cap)
-            out[pos] = m->id;
-        k++;
+        sorted[pos] = m;
     }
+    for (size_t i = 0; i < k && i < cap; i++)
+        out[i] = sorted[i]->id;
     return k;
 }
