@@ -293,6 +293,7 @@ size_t kg_room_route(kg_track *t, const kg_rtp_hdr *h, kg_time now,
         out[n].seq = (uint16_t)(h->seq + rt->seq_delta);
         out[n].ts = h->ts + rt->ts_delta;
         out[n].ssrc = rt->out_ssrc;
+        kg_rtcp_tx_on_packet(&rt->rtcp, out[n].ts, now);
         n++;
     }
     return n;
@@ -341,4 +342,16 @@ kg_track *kg_room_find_rid_track(const kg_room *r, const void *pub,
         }
     }
     return NULL;
+}
+
+void kg_room_skip(kg_track *t, const kg_rtp_hdr *h, kg_time now)
+{
+    kg_rx_stats_update(&t->rx, h->seq, h->ts, now,
+                       kg_track_clock_rate(t->kind));
+    t->packets++;
+    t->bytes += h->payload_len;
+    for (size_t i = 0; i < t->n_routes; i++) {
+        if (t->routes[i].started)
+            t->routes[i].seq_delta--;
+    }
 }

@@ -21,6 +21,7 @@
 #include "codec/err.h"
 #include "codec/rtp.h"
 #include "relay/simulcast.h"
+#include "relay/rtcp_report.h"
 
 enum kg_track_kind { KG_TRACK_AUDIO = 0, KG_TRACK_VIDEO = 1 };
 
@@ -36,6 +37,7 @@ typedef struct kg_route {
     uint64_t packets;
     uint64_t bytes;
     kg_sc_receiver sc; /* layer choice and rewrite, if the track has sc */
+    kg_rtcp_tx rtcp; /* its last packet, SRs sent, the receiver's RRs */
 } kg_route;
 
 /* What a receiver learns from one incoming RTP stream (RFC 3550 section
@@ -68,6 +70,9 @@ typedef struct kg_track {
     /* Simulcast layers (owned), NULL for a single stream. in_ssrc is then
      * the lowest layer's SSRC; kg_room_find_track finds every layer's. */
     kg_sc_track *sc;
+    kg_rtcp_rx rtcp; /* the publisher's last SR, the RR interval */
+    uint8_t audio_level_id; /* RFC 6464 extmap id, 0: none (set by the
+                               worker; the room does not read it) */
 } kg_track;
 
 typedef struct kg_room {
@@ -169,5 +174,12 @@ double kg_rx_stats_jitter_ms(const kg_rx_stats *s);
  * Returns the track or NULL; *route receives the route if non-NULL. */
 kg_track *kg_room_find_by_out(const kg_room *r, const void *sub,
                               uint32_t out_ssrc, kg_route **route);
+
+/* Packet h of track t arrived at now and kaigi chose not to forward it
+ * (a room's loudest-N audio). It counts in t's receive statistics as a
+ * routed packet would, and its sequence number is taken out of every
+ * started route: receivers see the stream go on without a gap, only
+ * with a timestamp jump, as after a DTX pause. */
+void kg_room_skip(kg_track *t, const kg_rtp_hdr *h, kg_time now);
 
 #endif

@@ -17,6 +17,8 @@
 #include "crypto/dtls.h"
 #include "relay/client_peer.h"
 #include "relay/ice.h"
+#include "relay/room.h"
+#include "relay/rtcp_report.h"
 #include "tools/client_ws.h"
 
 #define KC_MAX_REMOTES 64
@@ -68,6 +70,7 @@ typedef struct kc_opts {
     bool simulcast;         /* the camera as 3 layers (ssrc-group:SIM) */
     unsigned max_recv_kbps; /* REMB we send as a receiver; 0 = no cap */
     bool simulcast_rid;     /* the layers as rids (as Chromium), no SSRCs */
+    double amplitude; /* of the tone, 0..1 of full scale (0: silence) */
 } kc_opts;
 
 struct kc_app;
@@ -127,6 +130,8 @@ typedef struct kc_ssrc {
     bool depack_ok;
     bool got_keyframe;
     kg_time last_pli;
+    kg_rx_stats rx;  /* for our RRs (tools/client_rtcp.c) */
+    kg_rtcp_rx rtcp; /* kaigi's last SR for it */
 } kc_ssrc;
 
 typedef struct kc_sent {
@@ -168,6 +173,7 @@ typedef struct kc_pub {
      * the top one. Same frame clock and pattern. */
     kc_vtrack sim_low[2];
     uint8_t rid_ext_id; /* rtp-stream-id extension id, 0: not agreed */
+    uint8_t audio_level; /* RFC 6464 level of the last frame sent */
 } kc_pub;
 
 /* --garbage: the flood and what went out of it. */
@@ -227,6 +233,24 @@ enum kc_phase {
     KC_DONE,
 };
 
+/* RTCP reports (tools/client_rtcp.c): SRs for what we publish, RRs for
+ * what kaigi forwards us, and the RTT of each leg. */
+#define KC_RTCP_STREAMS 3 /* audio, camera, screen */
+typedef struct kc_rtcp_stream {
+    uint32_t ssrc; /* 0: unused */
+    uint32_t clock_rate;
+    uint64_t packets, octets;
+    kg_rtcp_tx tx;
+} kc_rtcp_stream;
+
+typedef struct kc_rtcp {
+    uv_timer_t timer;
+    bool timer_open;
+    kc_rtcp_stream out[KC_RTCP_STREAMS];
+    kg_rtt pub_rtt; /* publish leg: from kaigi's RRs about our SRs */
+    uint64_t sr_sent, rr_sent, sr_in, rr_in, malformed;
+} kc_rtcp;
+
 typedef struct kc_app {
     kc_opts opts;
     uv_loop_t *loop;
@@ -272,6 +296,10 @@ typedef struct kc_app {
     char screen_error[32]; /* share_denied, "" if none */
     kg_time next_remb; /* as a receiver: when our next REMB is due */
     uint64_t remb_sent;
+    kc_rtcp rtcp;
+    /* `speaker` messages: how many, and the last one's id */
+    uint64_t speaker_events;
+    char speaker_last[KC_ID_LEN];
 } kc_app;
 
 /* client.c */
@@ -341,6 +369,21 @@ bool kc_transport_connected(const kc_transport *t);
 /* client_garbage.c */
 int kc_garbage_start(kc_app *app);
 void kc_garbage_close(kc_app *app);
+
+/* client_rtcp.c: SR/RR every ~1 s on each connected transport. */
+void kc_rtcp_init(kc_app *app);
+void kc_rtcp_close(kc_app *app);
+/* An RTP packet we sent: its header and payload length. */
+void kc_rtcp_on_sent(kc_app *app, const kg_rtp_hdr *h, size_t payload_len,
+                     kg_time now);
+/* An RTP packet kaigi forwarded to us on stream s. */
+void kc_rtcp_on_received(kc_ssrc *s, const kg_rtp_hdr *h, kg_time now);
+/* RTCP from kaigi on the publish (RRs) or the subscribe (SRs) leg. */
+void kc_rtcp_on_pub_rtcp(kc_app *app, const uint8_t *pkt, size_t len);
+void kc_rtcp_on_sub_rtcp(kc_app *app, const uint8_t *pkt, size_t len,
+                         kg_time now);
+/* The report's "rtcp" object. */
+json_t *kc_rtcp_report(const kc_app *app);
 
 /* client_media.c */
 int kc_pub_init(kc_app *app);

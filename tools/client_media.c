@@ -19,7 +19,6 @@
 /* A loop that fell this far behind skips frames rather than bursting
  * them out: a real sender's capture clock would not wait either. */
 #define MAX_LAG (200 * KG_MS)
-#define TONE_AMPLITUDE 0.3
 #define MAX_OPUS_SAMPLES 5760 /* 120 ms per channel, libopus's maximum */
 #define SCREEN_W 320
 #define SCREEN_H 180
@@ -84,7 +83,7 @@ int kc_pub_init(kc_app *app)
     pub->audio_ts = kg_random_u32();
     pub->first_audio = true;
     vtrack_init(&pub->cam, app->opts.seed);
-    kg_tone_init(&pub->tone, app->opts.tone, TONE_AMPLITUDE);
+    kg_tone_init(&pub->tone, app->opts.tone, app->opts.amplitude);
     pub->opus = kg_opus_enc_new(32000);
     pub->cam.vp8 =
         kg_vp8_enc_new(640, 360, VIDEO_FPS, app->opts.video_kbps, 300);
@@ -126,19 +125,8 @@ static void send_rtp(kc_app *app, kg_rtp_hdr *h, const uint8_t *payload,
     n = kc_transport_send_rtp(&app->pub_t, pkt, (size_t)n, sizeof(pkt));
     if (n > 0)
         app->sent.bytes += (uint64_t)n;
-}
-
-/* RFC 6464 level of our constant tone: -dBov of its RMS, voice bit set. */
-static uint8_t tone_level(void)
-{
-    double rms = TONE_AMPLITUDE / sqrt(2.0);
-    double db = -20.0 * log10(rms);
-    int level = (int)lround(db);
-    if (level < 0)
-        level = 0;
-    if (level > 127)
-        level = 127;
-    return (uint8_t)(0x80 | level);
+    if (n > 0)
+        kc_rtcp_on_sent(app, h, len, kc_now());
 }
 
 static void send_audio(kc_app *app)
@@ -161,7 +149,12 @@ static void send_audio(kc_app *app)
     h.ts = pub->audio_ts;
     h.ssrc = pub->audio_ssrc;
     uint8_t ext[8];
-    uint8_t level = tone_level();
+    /* RFC 6464: -dBov of the very samples encoded; the V bit is set
+     * unless the frame is digital silence (we have no VAD). */
+    pub->audio_level = kg_audio_level(pcm, KG_AUDIO_FRAME * KG_AUDIO_CHANNELS);
+    uint8_t level = pub->audio_level;
+    if (level < 127)
+        level |= 0x80;
     if (pub->audio_level_id) {
         kg_rtp_ext_elem e = {pub->audio_level_id, &level, 1};
         ssize_t el = kg_rtp_ext_write(&e, 1, &h.ext_profile, ext, sizeof(ext));
@@ -306,6 +299,7 @@ void kc_pub_on_rtcp(kc_transport *t, uint8_t *pkt, size_t len, kg_time now)
 {
     kc_app *app = t->app;
     (void)now;
+    kc_rtcp_on_pub_rtcp(app, pkt, len); /* kaigi's RRs: our RTT */
     size_t off = 0;
     kg_rtcp_pkt p;
     while (kg_rtcp_next(pkt, len, &off, &p) == 1) {
@@ -513,6 +507,7 @@ void kc_sub_on_rtp(kc_transport *t, uint8_t *pkt, size_t len, kg_time now)
     }
     kc_remote *r = &app->remotes[s->remote];
     r->last_media_ms = kc_unix_ms();
+    kc_rtcp_on_received(s, &h, now);
     if (s->video)
         on_video(app, r, s, &h, now);
     else
@@ -521,10 +516,8 @@ void kc_sub_on_rtp(kc_transport *t, uint8_t *pkt, size_t len, kg_time now)
 
 void kc_sub_on_rtcp(kc_transport *t, uint8_t *pkt, size_t len, kg_time now)
 {
-    /* Sender reports from kaigi carry nothing the report needs. */
-    (void)pkt;
-    (void)len;
-    (void)now;
+    /* kaigi's SRs: LSR/DLSR for our RRs (tools/client_rtcp.c) */
+    kc_rtcp_on_sub_rtcp(t->app, pkt, len, now);
     t->app->rtcp_in++;
 }
 
