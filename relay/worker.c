@@ -656,8 +656,13 @@ static void rtcp_send_rr(kg_worker *w, wtransport *t, kg_time now)
     for (size_t i = 0; i < r->n_tracks && n < KG_RTCP_MAX_BLOCKS; i++) {
         kg_track *tr = r->tracks[i];
         if (tr->pub == pub &&
-            kg_rtcp_track_block(tr, now, &w->rtcp_blocks[n]) == 0)
+            kg_rtcp_track_block(tr, now, &w->rtcp_blocks[n]) == 0) {
+            /* Simulcast: the counts are the lowest layer's (whose SSRC a
+             * rid-based track's name is not). */
+            if (tr->sc && tr->sc->layer[0].ssrc)
+                w->rtcp_blocks[n].ssrc = tr->sc->layer[0].ssrc;
             n++;
+        }
     }
     size_t done = 0;
     while (done < n) {
