@@ -1197,6 +1197,28 @@ static void cmd_transport(kg_worker *w, const kg_worker_cmd *c)
     w->st.transports++;
 }
 
+/* A receiver caps the simulcast layer it gets of a track (what it shows
+ * it at); relay/simulcast.c moves it at the next keyframe. */
+static void cmd_max_layer(kg_worker *w, const kg_worker_cmd *c)
+{
+    wpart *pub = find_part(w, c->participant);
+    wpart *sub = find_part(w, c->sub);
+    if (!pub || !sub || pub->room != sub->room || !pub->room)
+        return;
+    kg_track *tr = kg_room_find_track(pub->room, pub, c->ssrc);
+    if (!tr || !tr->sc)
+        return;
+    for (size_t i = 0; i < tr->n_routes; i++) {
+        if (tr->routes[i].sub != sub)
+            continue;
+        kg_sc_receiver_set_max_layer(&tr->routes[i].sc,
+                                     c->sc_max_layer
+                                         ? c->sc_max_layer - 1
+                                         : KG_SC_LAYERS - 1);
+        kg_sc_receiver_update(tr->sc, &tr->routes[i].sc, worker_now());
+    }
+}
+
 static void cmd_route(kg_worker *w, const kg_worker_cmd *c)
 {
     wpart *pub = find_part(w, c->participant);
@@ -1206,6 +1228,8 @@ static void cmd_route(kg_worker *w, const kg_worker_cmd *c)
     if (kg_room_add_route(pub->room, pub, c->ssrc, sub, c->out_ssrc,
                           c->out_pt) != 0)
         return;
+    if (c->sc_max_layer)
+        cmd_max_layer(w, c);
     /* A new receiver of a video track needs a keyframe to start from. */
     kg_track *tr = kg_room_find_track(pub->room, pub, c->ssrc);
     wtransport *st = sub->t[KG_ROLE_SUBSCRIBE];
@@ -1302,6 +1326,9 @@ static void run_cmd(kg_worker *w, const kg_worker_cmd *c)
             p->muted = c->mute;
         break;
     }
+    case KG_CMD_MAX_LAYER:
+        cmd_max_layer(w, c);
+        break;
     }
 }
 

@@ -23,6 +23,7 @@ enum kg_cmd_type {
     KG_CMD_ROUTE,     /* track (pub, ssrc) → sub as out_ssrc/out_pt */
     KG_CMD_LEAVE,     /* participant leaves: transports, tracks, routes */
     KG_CMD_MUTE,      /* stop (mute) or resume forwarding its audio */
+    KG_CMD_MAX_LAYER, /* route (pub, ssrc) → sub: its simulcast layer cap */
 };
 
 typedef struct kg_worker_cmd {
@@ -50,6 +51,9 @@ typedef struct kg_worker_cmd {
     uint8_t rid_ext_id;
     char layer_rid[3][17];
     uint8_t audio_level_id;  /* TRACK (audio): RFC 6464 extmap id, 0 none */
+    /* ROUTE, MAX_LAYER: 1 + the highest simulcast layer sub wants of the
+     * track (what it shows it at); 0: no cap. */
+    uint8_t sc_max_layer;
 } kg_worker_cmd;
 
 enum kg_worker_event_type {

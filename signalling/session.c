@@ -580,7 +580,8 @@ static void route_slots(kg_session *ss)
                            .ssrc = sl->in_ssrc,
                            .sub = ss->num,
                            .out_ssrc = sl->out_ssrc,
-                           .out_pt = sl->pt};
+                           .out_pt = sl->pt,
+                           .sc_max_layer = sl->sc_max_layer};
         sfu_post(ss, &c);
         sl->routed = true;
     }
@@ -643,6 +644,47 @@ static void on_subscribe_answer(kg_session *ss, json_t *msg)
     maybe_offer(ss);
 }
 
+/* {"type": "video_layer", "participant": ID, "max": 0..2}: the highest
+ * simulcast layer this receiver wants of ID's video (what it shows it
+ * at; 2 lifts the cap). Kept per slot, so that a route made later gets
+ * it too; a publisher without simulcast is not affected. */
+static void on_video_layer(kg_session *ss, json_t *msg)
+{
+    static const char *const allowed[] = {"type", "participant", "max", NULL};
+    const char *bad = sfu_unknown_field(msg, allowed);
+    if (bad) {
+        sfu_send_error(ss, "bad_request", "unknown field '%s'", bad);
+        return;
+    }
+    if (!ss->room) {
+        sfu_send_error(ss, "not_joined", "send 'join' first");
+        return;
+    }
+    const char *pid = json_string_value(json_object_get(msg, "participant"));
+    json_t *jmax = json_object_get(msg, "max");
+    if (!pid || !json_is_integer(jmax) || json_integer_value(jmax) < 0 ||
+        json_integer_value(jmax) > 2) {
+        sfu_send_error(ss, "bad_request",
+                       "fields 'participant' (string) and 'max' (0-2) required");
+        return;
+    }
+    uint8_t cap = (uint8_t)(json_integer_value(jmax) + 1);
+    for (size_t i = 0; i < ss->n_slots; i++) {
+        sub_slot *sl = &ss->slots[i];
+        if (!sl->pub || sl->kind != KG_SDP_VIDEO || strcmp(sl->pub->id, pid))
+            continue;
+        sl->sc_max_layer = cap;
+        if (!sl->routed)
+            continue; /* the ROUTE command will carry it */
+        kg_worker_cmd c = {.type = KG_CMD_MAX_LAYER,
+                           .participant = sl->pub->num,
+                           .ssrc = sl->in_ssrc,
+                           .sub = ss->num,
+                           .sc_max_layer = cap};
+        sfu_post(ss, &c);
+    }
+}
+
 void kg_session_on_message(kg_session *ss, const char *text, size_t len)
 {
     json_error_t jerr;
@@ -666,6 +708,8 @@ void kg_session_on_message(kg_session *ss, const char *text, size_t len)
         on_publish(ss, msg);
     else if (strcmp(type, "subscribe_answer") == 0)
         on_subscribe_answer(ss, msg);
+    else if (strcmp(type, "video_layer") == 0)
+        on_video_layer(ss, msg);
     else if (sfu_meeting_message(ss, type, msg))
         ; /* leave, host controls, chat, recording, unmute */
     else

@@ -49,6 +49,7 @@ typedef struct sub_slot {
     bool routed;
     char stream_id[ID_LEN + 2];
     char track_id[64];
+    uint8_t sc_max_layer; /* video_layer: 1 + max simulcast layer, 0 none */
 } sub_slot;
 
 struct kg_session {

@@ -432,6 +432,8 @@ static void usage(FILE *f)
         "                     320x180, 640x360; a=ssrc-group:SIM)\n"
         "  --simulcast-rid    as --simulcast, announced as Chromium does\n"
         "                     with rids (a=rid, a=simulcast, no a=ssrc)\n"
+        "  --max-layer L      ask kaigi for at most simulcast layer L\n"
+        "                     (0-2) of every remote's video (video_layer)\n"
         "  --max-recv-kbps K  as a receiver, tell kaigi (REMB) that K\n"
         "                     kbit/s is all we can take (default: no cap)\n"
         "host controls (acted on while kaigi says we are host):\n"
@@ -528,6 +530,7 @@ static int take_opt(int c, kc_opts *o, double *nums)
     case 'C': o->screen = true; return 0;
     case 'U': o->simulcast = true; return 0;
     case 'I': o->simulcast = o->simulcast_rid = true; return 0;
+    case 'Y': return parse_num(optarg, 0, 2, &nums[6]);
     case 'X': return parse_num(optarg, 10, 1000000, &nums[5]);
     case 'B': o->bind = optarg; return numeric_ip(optarg);
     case 'H': return add_holds(o, optarg);
@@ -581,11 +584,13 @@ static int parse_args(int argc, char **argv, kc_opts *o)
         {"simulcast", no_argument, NULL, 'U'},
         {"max-recv-kbps", required_argument, NULL, 'X'},
         {"simulcast-rid", no_argument, NULL, 'I'},
+        {"max-layer", required_argument, NULL, 'Y'},
         {"amplitude", required_argument, NULL, 'a'},
         {NULL, 0, NULL, 0},
     };
-    /* tone, seed, video kbps, wait remotes, garbage, max recv kbps */
-    double nums[6] = {0, -1, 500, 0, 0, 0};
+    /* tone, seed, video kbps, wait remotes, garbage, max recv kbps,
+     * max layer */
+    double nums[7] = {0, -1, 500, 0, 0, 0, -1};
     o->server = "ws://127.0.0.1:8080/ws";
     o->duration = 10;
     o->max_wait = 120;
@@ -621,6 +626,7 @@ static int parse_args(int argc, char **argv, kc_opts *o)
     o->wait_remotes = (unsigned)nums[3];
     o->garbage = (unsigned)nums[4];
     o->max_recv_kbps = (unsigned)nums[5];
+    o->max_layer = (int)nums[6];
     return 0;
 }
 

@@ -70,6 +70,7 @@ typedef struct kc_opts {
     bool simulcast;         /* the camera as 3 layers (ssrc-group:SIM) */
     unsigned max_recv_kbps; /* REMB we send as a receiver; 0 = no cap */
     bool simulcast_rid;     /* the layers as rids (as Chromium), no SSRCs */
+    int max_layer;          /* video_layer we ask of every remote, -1: none */
     double amplitude; /* of the tone, 0..1 of full scale (0: silence) */
 } kc_opts;
 
@@ -113,6 +114,7 @@ typedef struct kc_remote {
     int64_t last_media_ms; /* wall clock of its last RTP packet, 0: none */
     unsigned video_width, video_height; /* of its last decoded camera frame */
     unsigned resolution_changes;        /* how often that size changed */
+    bool layer_asked; /* --max-layer: video_layer sent for its video */
     /* The last second of decoded left-channel samples, for the tone scan. */
     int16_t *window;
     size_t window_pos;

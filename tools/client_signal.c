@@ -285,6 +285,20 @@ static bool screen_msid(const char *msid)
 
 /* Maps every SSRC of an offered, active section to its publisher: the
  * msid stream id is the publishing participant's id. */
+/* --max-layer: asks kaigi, once per remote, for at most that simulcast
+ * layer of its video (as a page would for a small tile). */
+static void ask_video_layer(kc_app *app, const char *remote)
+{
+    kc_remote *r = kc_remote_get(app, remote, false);
+    if (app->opts.max_layer < 0 || !r || r->layer_asked)
+        return;
+    r->layer_asked = true;
+    json_t *m = json_pack("{s:s, s:s, s:i}", "type", "video_layer",
+                          "participant", remote, "max", app->opts.max_layer);
+    if (kc_signal_send(app, m) < 0)
+        fprintf(stderr, "kaigi-client: video_layer: cannot send\n");
+}
+
 static void map_ssrcs(kc_app *app, const kg_sdp *offer)
 {
     for (size_t i = 0; i < offer->n_media; i++) {
@@ -306,6 +320,8 @@ static void map_ssrcs(kc_app *app, const kg_sdp *offer)
             if (rc < 0)
                 fprintf(stderr, "kaigi-client: ssrc %u: %s\n",
                         m->ssrcs[j].ssrc, kg_strerror(rc));
+            if (rc == 0 && video)
+                ask_video_layer(app, stream);
         }
     }
 }

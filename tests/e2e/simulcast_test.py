@@ -4,12 +4,14 @@
 kaigi + three kaigi-clients in one room: "pub" publishes its camera as
 three VP8 layers (--simulcast: 160x90, 320x180, 640x360 at 1/8, 1/3 and
 all of --video-kbps 900); "wide" receives with no bandwidth cap; "narrow"
-tells kaigi (REMB) it can take 800 kbit/s, which kaigi shares evenly
-between the two video tracks narrow receives (pub's and wide's camera):
-400 kbit/s for pub's. kaigi must forward the top layer to wide and the
-middle one (about 310 kbit/s) to narrow, the highest that fits, and
-both must decode pub's video without a single error, across the switch
-narrow goes through once kaigi has measured the layers' rates.
+tells kaigi (REMB) it can take 1200 kbit/s, which kaigi shares evenly
+between the three video tracks narrow receives (pub's, wide's and
+small's camera): 400 kbit/s for pub's; "small" asks (video_layer) for
+at most layer 0 of everyone's video, as a page showing small tiles
+would. kaigi must forward the top layer to wide, the middle one (about
+310 kbit/s, the highest that fits) to narrow and the lowest to small,
+and all must decode pub's video without a single error, across the
+switches they go through once kaigi has measured the layers' rates.
 
 With --rid, pub announces its layers as Chromium does with rids (a=rid,
 a=simulcast, no a=ssrc, the rtp-stream-id header extension on every
@@ -70,14 +72,15 @@ def main():
         mode = "--simulcast-rid" if args.rid else "--simulcast"
         plan = [("pub", [mode, "--video-kbps", "900"]),
                 ("wide", []),
-                ("narrow", ["--max-recv-kbps", "800"])]
+                ("narrow", ["--max-recv-kbps", "1200"]),
+                ("small", ["--max-layer", "0"])]
         procs = []
         for i, (name, extra) in enumerate(plan):
             report = os.path.join(tmp, f"{name}.json")
             log = open(os.path.join(tmp, f"{name}.log"), "w")
             cmd = [args.client, "--server", ws, "--room", "e2e-sc", "--name",
                    name, "--duration", str(args.duration), "--report", report,
-                   "--seed", str(i + 1), "--wait-remotes", "2", "--linger",
+                   "--seed", str(i + 1), "--wait-remotes", "3", "--linger",
                    str(LINGER)] + extra
             procs.append((name, report, log,
                           subprocess.Popen(cmd, stdout=log,
@@ -105,11 +108,12 @@ def main():
             kaigi.wait()
         klog.close()
         check(kaigi.returncode == 0, "kaigi exits cleanly on SIGTERM")
-        if len(reports) == 3:
+        if len(reports) == len(plan):
             pub_id = reports["pub"]["participant"]
             sent = reports["pub"]["sent"]["video_frames"]
             for name, want_w, want_h in (("wide", 640, 360),
-                                         ("narrow", 320, 180)):
+                                         ("narrow", 320, 180),
+                                         ("small", 160, 90)):
                 r = reports[name]["remotes"].get(pub_id, {})
                 res = r.get("video_resolution", {})
                 frames = r.get("video_frames_decoded", 0)
