@@ -303,6 +303,52 @@ static void test_max_layer_and_stale(void **state)
     assert_int_equal(kg_sc_receiver_update(&s.t, &r, now), 1);
 }
 
+/* Hysteresis: an estimate that keeps dipping under the top layer's rate
+ * x up_factor never moves the receiver up; one that stays above it for
+ * up_hold does, and a drop below the current layer's rate moves it down
+ * at once. */
+static void test_upswitch_hold(void **state)
+{
+    (void)state;
+    struct syn s;
+    memset(&s, 0, sizeof(s));
+    three_layers(&s.t);
+    kg_time now = KG_SEC;
+    for (int f = 0; f < 40; f++, now += 33 * KG_MS)
+        syn_frame(&s, NULL, 0, now, NULL, true);
+    uint64_t b2 = kg_sc_layer_bps(&s.t, 2), b1 = kg_sc_layer_bps(&s.t, 1);
+    assert_true(b2 > 0 && b1 > 0);
+    kg_sc_receiver r;
+    kg_sc_receiver_init(&r, 2, 0, 0);
+    kg_sc_receiver_set_estimate(&r, b1 * 11 / 10); /* layer 1 only */
+    assert_int_equal(kg_sc_receiver_update(&s.t, &r, now), 1);
+    s.key_next[1] = true;
+    kg_sc_out o[KG_SC_LAYERS];
+    now += 33 * KG_MS;
+    syn_frame(&s, &r, 1, now, o, true);
+    assert_int_equal(r.cur, 1);
+    /* 6 s of an estimate flipping every 0.9 s between 1.3 and 1.1 x b2. */
+    for (int f = 0; f < 180; f++) {
+        now += 33 * KG_MS;
+        bool high = (now / (900 * KG_MS)) % 2 == 0;
+        kg_sc_receiver_set_estimate(&r, high ? b2 * 13 / 10 : b2 * 11 / 10);
+        syn_frame(&s, &r, 1, now, o, true);
+        assert_int_equal(r.target, 1);
+    }
+    /* Steady at 1.3 x b2: up after 2 s, not before. */
+    kg_sc_receiver_set_estimate(&r, b2 * 13 / 10);
+    kg_time start = now;
+    while (r.target == 1 && now - start < 3 * KG_SEC) {
+        now += 33 * KG_MS;
+        syn_frame(&s, &r, 1, now, o, true);
+    }
+    assert_int_equal(r.target, 2);
+    assert_true(now - start >= 2 * KG_SEC - 33 * KG_MS);
+    /* Below layer 1's rate: down to 0 on the next update. */
+    kg_sc_receiver_set_estimate(&r, b1 / 2);
+    assert_int_equal(kg_sc_receiver_update(&s.t, &r, now), 0);
+}
+
 /* ---- the libvpx test ---- */
 
 #define N_FRAMES 150
@@ -544,6 +590,7 @@ int main(void)
         cmocka_unit_test(test_keyframe_requests_merged),
         cmocka_unit_test(test_rewrite_synthetic),
         cmocka_unit_test(test_max_layer_and_stale),
+        cmocka_unit_test(test_upswitch_hold),
         cmocka_unit_test(test_libvpx_switch),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
