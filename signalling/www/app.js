@@ -429,7 +429,29 @@
   function layoutTiles() {
     const n = $('#tiles').children.length;
     $('#tiles').dataset.count = String(Math.min(n, 9));
+    updateVideoLayers();
   }
+
+  // Simulcast: ask kaigi (video_layer, PROTOCOL.md) for no more of a
+  // camera than its tile shows: under 240 device pixels wide the lowest
+  // layer, under 480 the middle one. Only for tiles that have their video
+  // (kaigi keeps the cap per subscribed track), each change once.
+  const sentLayer = new Map();
+  function updateVideoLayers() {
+    if (K.state !== 'meeting') return;
+    for (const tile of document.querySelectorAll('#tiles .tile[data-participant]')) {
+      const v = tile.querySelector('video');
+      const stream = v && v.srcObject;
+      if (!stream || stream.getVideoTracks().length === 0) continue;
+      const id = tile.dataset.participant;
+      const px = tile.clientWidth * (window.devicePixelRatio || 1);
+      const max = px < 240 ? 0 : px < 480 ? 1 : 2;
+      if (sentLayer.get(id) === max) continue;
+      sentLayer.set(id, max);
+      send({ type: 'video_layer', participant: id, max: max });
+    }
+  }
+  window.addEventListener('resize', () => updateVideoLayers());
 
   function playVideo(v) {
     const p = v.play();

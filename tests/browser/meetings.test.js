@@ -664,7 +664,28 @@ async function scenarioClient(browser, k, clientBinary, tmp) {
   check(r.srtp_unprotect_failures === 0,
     `kaigi-client: no SRTP unprotect failures (${r.srtp_unprotect_failures})`);
   await checkSimulcast(host, remotes[hostId] || {}, 'Host2');
+  await checkTileLayer(aiko, hostId, 'Aiko2', 'Host2');
   for (const p of [host, aiko]) await p.context.close().catch(() => {});
+}
+
+// In a window so narrow that its tiles are under 240 px wide, the page
+// asks kaigi (video_layer) for the lowest layer of each camera: Chromium
+// then decodes Host2's 320x180 layer instead of the 640x360 one.
+async function checkTileLayer(p, pubId, name, pubName) {
+  const frameWidth = async () => {
+    const st = await p.page.evaluate(() => window.kaigi.stats());
+    const v = (st.inbound || []).find((x) => x.kind === 'video' && x.participant === pubId);
+    return v ? v.frameWidth : 0;
+  };
+  const before = await frameWidth().catch(() => 0);
+  await p.page.setViewportSize({ width: 220, height: 480 });
+  const r = await poll(async () => {
+    const w = await frameWidth();
+    return { ok: w === 320, why: `frameWidth ${w}` };
+  }, STEP_MS);
+  check(r.ok, `${name} in a 220 px window gets ${pubName}'s lowest layer ` +
+    `(frameWidth ${before} before, ${r.why})`);
+  await p.page.setViewportSize({ width: 1280, height: 800 });
 }
 
 // The page publishes its 640x360 camera as rid-based simulcast (h, f):
