@@ -4,9 +4,9 @@
 kaigi + three kaigi-clients in one room: "pub" publishes its camera as
 three VP8 layers (--simulcast: 160x90, 320x180, 640x360 at 1/8, 1/3 and
 all of --video-kbps 900); "wide" receives with no bandwidth cap; "narrow"
-tells kaigi (REMB) it can take 1200 kbit/s, which kaigi shares evenly
+tells kaigi (REMB) it can take 1350 kbit/s, which kaigi shares evenly
 between the three video tracks narrow receives (pub's, wide's and
-small's camera): 400 kbit/s for pub's; "small" asks (video_layer) for
+small's camera): 450 kbit/s for pub's; "small" asks (video_layer) for
 at most layer 0 of everyone's video, as a page showing small tiles
 would. kaigi must forward the top layer to wide, the middle one (about
 310 kbit/s, the highest that fits) to narrow and the lowest to small,
@@ -72,7 +72,7 @@ def main():
         mode = "--simulcast-rid" if args.rid else "--simulcast"
         plan = [("pub", [mode, "--video-kbps", "900"]),
                 ("wide", []),
-                ("narrow", ["--max-recv-kbps", "1200"]),
+                ("narrow", ["--max-recv-kbps", "1350"]),
                 ("small", ["--max-layer", "0"])]
         procs = []
         for i, (name, extra) in enumerate(plan):
