@@ -10,8 +10,10 @@
 
 #include "codec/bytes.h"
 #include "codec/err.h"
+#include "codec/mixer.h"
 #include "codec/rtcp.h"
 #include "codec/rtp.h"
+#include "crypto/random.h"
 #include "crypto/srtp.h"
 #include "relay/map.h"
 #include "relay/peer.h"
@@ -58,6 +60,7 @@ struct wpart {
     uint64_t ring_in[RATE_RING], ring_out[RATE_RING];
     unsigned ring_n, ring_head;
     wpart *next;
+    bool mixed; /* hears the room's mix: no audio routes toward it */
 };
 
 typedef struct wroom {
@@ -65,6 +68,8 @@ typedef struct wroom {
     size_t members;
     kg_part_counters gone; /* of members who have left */
     struct wroom *next;
+    kg_mixer *mixer;        /* while it has mixed listeners, else NULL */
+    kg_mixer_stats mix_seen; /* its stats already added to the worker's */
 } wroom;
 
 struct kg_worker {
@@ -103,6 +108,10 @@ struct kg_worker {
     uint8_t tx_data[TX_BATCH][TX_BUF];
     uv_check_t flush_check;
     kg_fwd fwd[MAX_FANOUT];
+    /* audio mixing */
+    uv_timer_t mix_timer; /* runs while some room has a mixer */
+    unsigned n_mixers;
+    kg_mix_out mix_out[KG_MIXER_MAX_LISTENERS];
 };
 
 static kg_time worker_now(void)
@@ -342,6 +351,15 @@ static void keyframes_for_subscriber(kg_worker *w, wpart *sub, kg_time now)
     }
 }
 
+/* Audio mixing hooks, defined at the end of this file. */
+static void mix_push(kg_worker *w, wpart *pub, const kg_track *tr,
+                     const kg_rtp_hdr *h);
+static void mix_track(kg_worker *w, wpart *p, uint32_t ssrc, int kind);
+static void mix_join(kg_worker *w, const kg_worker_cmd *c);
+static void mix_leave(kg_worker *w, wpart *p);
+static void mix_init(kg_worker *w);
+static void mix_close(kg_worker *w);
+
 /* --- media path ----------------------------------------------------- */
 
 /* wire_len: the datagram's size before SRTP came off, for bitrates. */
@@ -362,6 +380,8 @@ static void forward_rtp(kg_worker *w, wtransport *t, kg_track *tr,
     t->part->c.bytes_in += wire_len;
     if (tr->kind == KG_TRACK_AUDIO && t->part->muted)
         return; /* muted by the host: kaigi stops forwarding it */
+    if (tr->kind == KG_TRACK_AUDIO)
+        mix_push(w, t->part, tr, &h);
     size_t n = kg_room_route(tr, &h, now, w->fwd, MAX_FANOUT);
     if (len + KG_SRTP_MAX_TRAILER > TX_BUF) {
         w->st.malformed++;
@@ -668,6 +688,9 @@ static void cmd_route(kg_worker *w, const kg_worker_cmd *c)
     wpart *sub = find_part(w, c->sub);
     if (!pub || !sub || pub->room != sub->room || !pub->room)
         return;
+    kg_track *mt = kg_room_find_track(pub->room, pub, c->ssrc);
+    if (sub->mixed && mt && mt->kind == KG_TRACK_AUDIO)
+        return; /* it hears this track in its mix: never twice */
     if (kg_room_add_route(pub->room, pub, c->ssrc, sub, c->out_ssrc,
                           c->out_pt) != 0)
         return;
@@ -707,6 +730,7 @@ static void cmd_leave(kg_worker *w, const kg_worker_cmd *c)
             transport_del(w, p->t[role]);
     }
     if (p->room) {
+        mix_leave(w, p);
         kg_room_remove_member(p->room, p);
         wroom **rp = &w->rooms;
         while (*rp && &(*rp)->room != p->room)
@@ -737,8 +761,10 @@ static void run_cmd(kg_worker *w, const kg_worker_cmd *c)
         break;
     case KG_CMD_TRACK: {
         wpart *p = find_part(w, c->participant);
-        if (p && p->room)
-            kg_room_add_track(p->room, p, c->ssrc, (enum kg_track_kind)c->kind);
+        if (p && p->room &&
+            kg_room_add_track(p->room, p, c->ssrc,
+                              (enum kg_track_kind)c->kind) == 0)
+            mix_track(w, p, c->ssrc, c->kind);
         break;
     }
     case KG_CMD_ROUTE:
@@ -753,6 +779,9 @@ static void run_cmd(kg_worker *w, const kg_worker_cmd *c)
             p->muted = c->mute;
         break;
     }
+    case KG_CMD_MIX:
+        mix_join(w, c);
+        break;
     }
 }
 
@@ -772,6 +801,7 @@ static void worker_shutdown(kg_worker *w)
     uv_close((uv_handle_t *)&w->tick, close_cb);
     uv_close((uv_handle_t *)&w->flush_check, close_cb);
     uv_close((uv_handle_t *)&w->cmd_async, close_cb);
+    mix_close(w);
 }
 
 static void on_cmds(uv_async_t *a)
@@ -991,6 +1021,7 @@ static int worker_init_loop(kg_worker *w)
     uv_timer_init(&w->loop, &w->tick);
     w->tick.data = w;
     uv_timer_start(&w->tick, on_tick, TICK_MS, TICK_MS);
+    mix_init(w);
     uv_udp_recv_start(&w->udp, on_alloc, on_recv);
     return 0;
 }
@@ -1137,4 +1168,177 @@ int kg_worker_local_addr(kg_worker *w, struct sockaddr_storage *out)
 {
     int len = sizeof(*out);
     return uv_udp_getsockname(&w->udp, (struct sockaddr *)out, &len);
+}
+
+/* --- audio mixing (codec/mixer.h) -------------------------------------
+ * A room gets a kg_mixer when its first participant asks for mixed audio
+ * and loses it with its last mixed listener. Every audio packet of the
+ * room (after the mute check) feeds the mixer; a timer ticks it and the
+ * mixes leave like forwarded packets, protected with each listener's own
+ * subscribe SRTP context. */
+
+/* Checked often enough that a 20 ms frame leaves at most this late. */
+#define MIX_TIMER_MS 5
+/* Frames one room may catch up on in one timer run. */
+#define MIX_MAX_CATCHUP 3
+
+_Static_assert(offsetof(wroom, room) == 0, "kg_room is wroom's first member");
+
+static wroom *wroom_of(kg_room *r)
+{
+    /* kg_room is wroom's first member */
+    return (wroom *)(void *)r;
+}
+
+static void mix_push(kg_worker *w, wpart *pub, const kg_track *tr,
+                     const kg_rtp_hdr *h)
+{
+    (void)w;
+    wroom *r = wroom_of(pub->room);
+    if (r->mixer)
+        kg_mixer_push(r->mixer, pub, tr->in_ssrc, h->seq, h->ts, h->payload,
+                      h->payload_len);
+}
+
+static void mix_track(kg_worker *w, wpart *p, uint32_t ssrc, int kind)
+{
+    wroom *r = wroom_of(p->room);
+    if (kind == KG_TRACK_AUDIO && r->mixer &&
+        kg_mixer_add_source(r->mixer, p, ssrc) == 0)
+        w->st.mix_sources++;
+}
+
+/* Adds the stats the mixer gathered since the last call to the
+ * worker's. */
+static void mix_account(kg_worker *w, wroom *r)
+{
+    kg_mixer_stats now;
+    kg_mixer_get_stats(r->mixer, &now);
+    w->st.mix_concealed += now.concealed - r->mix_seen.concealed;
+    w->st.mix_late += now.late - r->mix_seen.late;
+    r->mix_seen = now;
+}
+
+static void mix_send(kg_worker *w, const kg_mix_out *o)
+{
+    wpart *p = o->owner;
+    wtransport *st = p->t[KG_ROLE_SUBSCRIBE];
+    if (!st || st->peer.state != KG_PEER_CONNECTED || !st->has_addr)
+        return;
+    kg_rtp_hdr h;
+    memset(&h, 0, sizeof(h));
+    h.version = 2;
+    h.pt = o->pt;
+    h.seq = o->seq;
+    h.ts = o->ts;
+    h.ssrc = o->ssrc;
+    uint8_t *out = tx_slot(w);
+    ssize_t n = kg_rtp_write(&h, o->payload, o->len, out,
+                             TX_BUF - KG_SRTP_MAX_TRAILER);
+    if (n < 0)
+        return;
+    size_t len = (size_t)n;
+    if (kg_peer_protect(&st->peer, out, &len, TX_BUF, false) != 0)
+        return;
+    w->st.mix_packets++;
+    p->c.packets_out++;
+    p->c.bytes_out += len;
+    tx_commit(w, &st->addr, len);
+}
+
+static void on_mix_timer(uv_timer_t *timer)
+{
+    kg_worker *w = timer->data;
+    kg_time now = worker_now();
+    struct timespec c0, c1;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c0);
+    for (wroom *r = w->rooms; r; r = r->next) {
+        if (!r->mixer)
+            continue;
+        bool ticked = false;
+        for (int i = 0; i < MIX_MAX_CATCHUP &&
+                        kg_mixer_deadline(r->mixer) <= now;
+             i++) {
+            size_t n = kg_mixer_tick(r->mixer, now, w->mix_out,
+                                     KG_ARRAY_LEN(w->mix_out));
+            for (size_t k = 0; k < n; k++)
+                mix_send(w, &w->mix_out[k]);
+            ticked = true;
+        }
+        if (ticked)
+            mix_account(w, r);
+    }
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c1);
+    int64_t ns = ((int64_t)c1.tv_sec - c0.tv_sec) * (int64_t)KG_SEC +
+                 (c1.tv_nsec - c0.tv_nsec);
+    if (ns > 0)
+        w->st.mix_cpu_ns += (uint64_t)ns;
+}
+
+/* Participant c->participant hears its room's mix from now on. */
+static void mix_join(kg_worker *w, const kg_worker_cmd *c)
+{
+    wpart *p = find_part(w, c->participant);
+    if (!p || !p->room || p->mixed)
+        return;
+    wroom *r = wroom_of(p->room);
+    if (!r->mixer) {
+        if (!(r->mixer = kg_mixer_new(KG_MIXER_BITRATE)))
+            return;
+        memset(&r->mix_seen, 0, sizeof(r->mix_seen));
+        for (size_t i = 0; i < r->room.n_tracks; i++) {
+            kg_track *tr = r->room.tracks[i];
+            if (tr->kind == KG_TRACK_AUDIO &&
+                kg_mixer_add_source(r->mixer, tr->pub, tr->in_ssrc) == 0)
+                w->st.mix_sources++;
+        }
+        if (w->n_mixers++ == 0)
+            uv_timer_start(&w->mix_timer, on_mix_timer, MIX_TIMER_MS,
+                           MIX_TIMER_MS);
+        w->st.mix_rooms++;
+    }
+    uint32_t rnd = kg_random_u32();
+    if (kg_mixer_add_listener(r->mixer, p, c->out_ssrc, c->out_pt,
+                              (uint16_t)rnd, kg_random_u32()) != 0) {
+        mix_leave(w, p); /* drops the mixer again if it is empty */
+        return;
+    }
+    p->mixed = true;
+    w->st.mix_listeners++;
+}
+
+/* p leaves its room: its tracks leave the mix, and the mix goes with its
+ * last listener. */
+static void mix_leave(kg_worker *w, wpart *p)
+{
+    wroom *r = wroom_of(p->room);
+    if (!r->mixer)
+        return;
+    size_t sources = kg_mixer_n_sources(r->mixer);
+    kg_mixer_remove(r->mixer, p);
+    w->st.mix_sources -= sources - kg_mixer_n_sources(r->mixer);
+    if (p->mixed) {
+        p->mixed = false;
+        w->st.mix_listeners--;
+    }
+    if (kg_mixer_n_listeners(r->mixer) > 0)
+        return;
+    mix_account(w, r);
+    w->st.mix_sources -= kg_mixer_n_sources(r->mixer);
+    kg_mixer_del(r->mixer);
+    r->mixer = NULL;
+    w->st.mix_rooms--;
+    if (--w->n_mixers == 0)
+        uv_timer_stop(&w->mix_timer);
+}
+
+static void mix_init(kg_worker *w)
+{
+    uv_timer_init(&w->loop, &w->mix_timer);
+    w->mix_timer.data = w;
+}
+
+static void mix_close(kg_worker *w)
+{
+    uv_close((uv_handle_t *)&w->mix_timer, close_cb);
 }

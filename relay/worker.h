@@ -23,6 +23,8 @@ enum kg_cmd_type {
     KG_CMD_ROUTE,     /* track (pub, ssrc) → sub as out_ssrc/out_pt */
     KG_CMD_LEAVE,     /* participant leaves: transports, tracks, routes */
     KG_CMD_MUTE,      /* stop (mute) or resume forwarding its audio */
+    KG_CMD_MIX,       /* participant hears the room's audio mixed, as
+                         out_ssrc/out_pt, instead of one track each */
 };
 
 typedef struct kg_worker_cmd {
@@ -36,8 +38,8 @@ typedef struct kg_worker_cmd {
     uint32_t ssrc;           /* TRACK, ROUTE (publisher's) */
     int kind;                /* TRACK: enum kg_track_kind */
     uint64_t sub;            /* ROUTE */
-    uint32_t out_ssrc;       /* ROUTE */
-    uint8_t out_pt;          /* ROUTE */
+    uint32_t out_ssrc;       /* ROUTE, MIX */
+    uint8_t out_pt;          /* ROUTE, MIX */
     bool mute;               /* MUTE */
     struct kg_worker_cmd *next;
 } kg_worker_cmd;
@@ -67,6 +69,14 @@ typedef struct kg_worker_stats {
     uint64_t consent_timeouts;
     uint64_t ssrc_refused; /* SRTP/SRTCP from an SSRC not negotiated */
     uint64_t cpu_ns;       /* the worker thread's CPU time */
+    /* audio mixing (codec/mixer.h) */
+    uint64_t mix_rooms;     /* rooms with a mixer now */
+    uint64_t mix_listeners; /* participants hearing a mix now */
+    uint64_t mix_sources;   /* audio tracks feeding a mixer now */
+    uint64_t mix_packets;   /* mixed packets sent */
+    uint64_t mix_concealed; /* frames made up by Opus PLC */
+    uint64_t mix_late;      /* packets too late for the jitter buffer */
+    uint64_t mix_cpu_ns;    /* worker CPU spent in mixer ticks */
 } kg_worker_stats;
 
 #define KG_PART_MAX_TRACKS 8

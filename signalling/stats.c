@@ -444,6 +444,12 @@ static const struct worker_family {
      "SRTP from SSRCs the SDP did not announce.", WST(ssrc_refused)},
     {"kaigi_worker_consent_timeouts_total", "counter",
      "Transports closed because ICE consent lapsed.", WST(consent_timeouts)},
+    {"kaigi_worker_mix_listeners", "gauge",
+     "Participants hearing a mixed-audio track.", WST(mix_listeners)},
+    {"kaigi_worker_mix_packets_total", "counter",
+     "Mixed-audio packets sent.", WST(mix_packets)},
+    {"kaigi_worker_mix_concealed_total", "counter",
+     "Audio frames the mixer concealed (Opus PLC).", WST(mix_concealed)},
 };
 
 static void room_metrics(buf *b, const room_agg *aggs, size_t n_rooms)

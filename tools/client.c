@@ -103,6 +103,7 @@ static void on_duration_end(uv_timer_t *timer)
     uv_timer_stop(&app->media_timer);
     kc_garbage_close(app);
     app->publish_end = kc_now();
+    kc_freeze_tones(app);
     app->phase = KC_DRAINING;
     /* Keep receiving a little: the others' last packets are in flight. */
     uv_timer_start(&app->phase_timer, on_drain_end,
@@ -277,6 +278,7 @@ static json_t *report_json(const kc_app *app)
     for (size_t i = 0; i < app->n_remotes; i++)
         json_object_set_new(remotes, app->remotes[i].id,
                             remote_json(&app->remotes[i]));
+    kc_report_tones(app, remotes);
     kg_time end = app->publish_end ? app->publish_end : kc_now();
     double dur = app->publish_start
                      ? (double)(end - app->publish_start) / (double)KG_SEC
@@ -389,6 +391,10 @@ static void usage(FILE *f)
         "                     socket: the WebSocket and all UDP\n"
         "  --screen           also publish a screen share (a second VP8\n"
         "                     track, 320x180, marked \"screen\")\n"
+        "  --mixed-audio      hear kaigi's minus-one audio mix (one track)\n"
+        "                     instead of each participant's audio\n"
+        "  --expect-tones HZ,...  report each remote's audio energy at\n"
+        "                     these frequencies (\"tones\", up to 8)\n"
         "host controls (acted on while kaigi says we are host):\n"
         "  --admit-all        admit everyone on each waiting_list\n"
         "  --hold NAME[,...]  with --admit-all: admit these nicknames only\n"
@@ -481,6 +487,8 @@ static int take_opt(int c, kc_opts *o, double *nums)
     case 'R': o->remove = optarg; return 0;
     case 'T': o->leave_to = optarg; return 0;
     case 'C': o->screen = true; return 0;
+    case 'X': o->mixed_audio = true; return 0;
+    case 'Q': return kc_parse_tones(o, optarg);
     case 'B': o->bind = optarg; return numeric_ip(optarg);
     case 'H': return add_holds(o, optarg);
     case 'F': return parse_num(optarg, 0, 86400, &o->hold_for);
@@ -528,6 +536,8 @@ static int parse_args(int argc, char **argv, kc_opts *o)
         {"hold-for", required_argument, NULL, 'F'},
         {"bind", required_argument, NULL, 'B'},
         {"screen", no_argument, NULL, 'C'},
+        {"mixed-audio", no_argument, NULL, 'X'},
+        {"expect-tones", required_argument, NULL, 'Q'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };

@@ -32,6 +32,7 @@
 /* The msid track id of a screen share ends so; kaigi forwards the
  * publisher's track id, so receivers tell a screen from a camera by it. */
 #define KC_SCREEN_SUFFIX "-screen"
+#define KC_MAX_TONES 8 /* --expect-tones frequencies */
 
 typedef struct kc_opts {
     const char *server;
@@ -65,6 +66,9 @@ typedef struct kc_opts {
      * address the kernel picks toward the server. */
     const char *bind;
     bool screen; /* also publish a screen-share video track */
+    bool mixed_audio; /* join with "audio": "mixed" */
+    double expect_tones[KC_MAX_TONES]; /* --expect-tones: reported */
+    size_t n_expect_tones;
 } kc_opts;
 
 struct kc_app;
@@ -109,6 +113,9 @@ typedef struct kc_remote {
     int16_t *window;
     size_t window_pos;
     size_t window_fill;
+    /* --expect-tones over the last second before publishing ended */
+    bool tones_frozen;
+    double tones[KC_MAX_TONES];
 } kc_remote;
 
 typedef struct kc_ssrc {
@@ -348,5 +355,13 @@ void kc_media_free(kc_app *app);
 size_t kc_remotes_with_tracks(const kc_app *app);
 /* The dominant frequency of a remote's last second of audio, 0 if none. */
 double kc_remote_peak_hz(const kc_remote *r);
+/* --expect-tones: adds "tones": {"HZ": share of power, ...} over the last
+ * second of audio to each remote's report object in remotes. */
+void kc_report_tones(const kc_app *app, json_t *remotes);
+/* Publishing ends: takes the tone energies now, while every sender is
+ * likely still sending (reported instead of the last second's). */
+void kc_freeze_tones(kc_app *app);
+/* Parses "440,660,880" into opts->expect_tones. Returns 0 or -1. */
+int kc_parse_tones(kc_opts *o, const char *list);
 
 #endif

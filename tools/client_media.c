@@ -499,3 +499,80 @@ void kc_media_free(kc_app *app)
         free(app->remotes[i].window);
     app->n_remotes = 0;
 }
+
+/* --- tone report (--expect-tones) ------------------------------------ */
+
+int kc_parse_tones(kc_opts *o, const char *list)
+{
+    o->n_expect_tones = 0;
+    const char *p = list;
+    while (*p) {
+        char *end;
+        double hz = strtod(p, &end);
+        if (end == p || !(hz >= 20 && hz <= 20000) ||
+            o->n_expect_tones == KC_MAX_TONES || (*end && *end != ','))
+            return -1;
+        o->expect_tones[o->n_expect_tones++] = hz;
+        p = *end ? end + 1 : end;
+        if (*end && !*p)
+            return -1; /* a trailing comma */
+    }
+    return o->n_expect_tones ? 0 : -1;
+}
+
+/* The --expect-tones energies of r's last second of audio into out. */
+static void tones_now(const kc_app *app, const kc_remote *r, int16_t *lin,
+                      double *out)
+{
+    size_t n = r->window_fill;
+    size_t start = (r->window_pos + KC_PEAK_WINDOW - n) % KC_PEAK_WINDOW;
+    for (size_t k = 0; k < n; k++)
+        lin[k] = r->window[(start + k) % KC_PEAK_WINDOW];
+    for (size_t t = 0; t < app->opts.n_expect_tones; t++)
+        out[t] = n >= 2 ? kg_goertzel(lin, n, 1, app->opts.expect_tones[t],
+                                      KG_AUDIO_RATE)
+                        : 0.0;
+}
+
+void kc_freeze_tones(kc_app *app)
+{
+    if (!app->opts.n_expect_tones)
+        return;
+    int16_t *lin = malloc(KC_PEAK_WINDOW * sizeof(int16_t));
+    if (!lin)
+        return;
+    for (size_t i = 0; i < app->n_remotes; i++) {
+        kc_remote *r = &app->remotes[i];
+        tones_now(app, r, lin, r->tones);
+        r->tones_frozen = true;
+    }
+    free(lin);
+}
+
+void kc_report_tones(const kc_app *app, json_t *remotes)
+{
+    if (!app->opts.n_expect_tones)
+        return;
+    int16_t *lin = malloc(KC_PEAK_WINDOW * sizeof(int16_t));
+    if (!lin)
+        return;
+    for (size_t i = 0; i < app->n_remotes; i++) {
+        const kc_remote *r = &app->remotes[i];
+        json_t *obj = json_object_get(remotes, r->id);
+        if (!obj)
+            continue;
+        double e[KC_MAX_TONES];
+        if (r->tones_frozen)
+            memcpy(e, r->tones, sizeof(e));
+        else
+            tones_now(app, r, lin, e);
+        json_t *tones = json_object();
+        for (size_t t = 0; t < app->opts.n_expect_tones; t++) {
+            char key[32];
+            snprintf(key, sizeof(key), "%g", app->opts.expect_tones[t]);
+            json_object_set_new(tones, key, json_real(e[t]));
+        }
+        json_object_set_new(obj, "tones", tones);
+    }
+    free(lin);
+}
