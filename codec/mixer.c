@@ -345,8 +345,13 @@ size_t kg_mixer_tick(kg_mixer *m, kg_time now, kg_mix_out *out, size_t cap)
     if (now < m->next)
         return 0;
     if (now - m->next > KG_MIXER_MAX_LAG) {
-        m->st.skipped += (now - m->next) / KG_MIXER_PERIOD;
-        m->next = now;
+        /* The skipped frames still pass in every listener's RTP clock, so
+         * that its receiver plays what follows at the right time. */
+        uint64_t skip = (now - m->next) / KG_MIXER_PERIOD;
+        m->st.skipped += skip;
+        m->next += skip * KG_MIXER_PERIOD;
+        for (size_t i = 0; i < m->n_lis; i++)
+            m->lis[i]->ts += (uint32_t)(skip * KG_AUDIO_FRAME);
     }
     m->next += KG_MIXER_PERIOD;
     m->st.ticks++;

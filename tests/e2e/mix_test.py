@@ -232,6 +232,8 @@ def main():
             print(f"  kaigi mixing CPU: {cpu / 1e6:.1f} ms over "
                   f"{frames:.0f} frames x 3 listeners, 4 sources: "
                   f"{per:.1f} us per listener per 20 ms frame")
+            print(f"  jitter buffers: {last['mix_concealed']} frames "
+                  f"concealed, {last['mix_late']} packets late")
             fail(frames > 0, "kaigi sent mixed packets")
         fail(final.get("mix_listeners") == 0 and final.get("mix_rooms") == 0
              and final.get("mix_sources") == 0,
