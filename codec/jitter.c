@@ -116,6 +116,9 @@ int kg_jitter_pop(kg_jitter *j, const uint8_t **payload, size_t *len)
         return KG_JITTER_FRAME;
     }
     j->next_seq++;
+    s = &j->slots[j->next_seq % KG_JITTER_SLOTS];
+    *payload = s->used && s->seq == j->next_seq ? s->data : NULL;
+    *len = *payload ? s->len : 0;
     if (j->count == 0 && ++j->misses >= KG_JITTER_MAX_MISSES) {
         /* Nothing for 100 ms: the sender stopped (muted, gone, DTX).
          * Stay silent until it primes again; next_seq stays, so a sender

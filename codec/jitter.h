@@ -80,7 +80,10 @@ int kg_jitter_push(kg_jitter *j, uint16_t seq, uint32_t ts,
                    const uint8_t *payload, size_t len);
 
 /* One 20 ms turn. Returns an enum kg_jitter_pop; for KG_JITTER_FRAME,
- * *payload (a view into j, valid until the next push) and *len. */
+ * *payload (a view into j, valid until the next push) and *len. For
+ * KG_JITTER_LOST, *payload and *len are the packet that follows the lost
+ * frame if it is buffered (its in-band FEC can rebuild the lost one; it
+ * stays buffered and plays at its own turn), else NULL and 0. */
 int kg_jitter_pop(kg_jitter *j, const uint8_t **payload, size_t *len);
 
 /* Frames buffered from next_seq on (the delay, in frames). */

@@ -248,7 +248,11 @@ static bool source_frame(kg_mixer *m, source *s)
     if (what == KG_JITTER_NONE)
         return false;
     int n = KG_ERR_INVAL;
-    if (what == KG_JITTER_FRAME) {
+    if (what == KG_JITTER_LOST && pkt) {
+        n = kg_opus_decode_fec(s->dec, pkt, len, s->pcm, KG_AUDIO_FRAME);
+        if (n >= 0)
+            m->st.fec++;
+    } else if (what == KG_JITTER_FRAME) {
         n = kg_opus_decode(s->dec, pkt, len, s->pcm, KG_AUDIO_FRAME);
         if (n < 0)
             m->st.decode_errors++; /* not 20 ms, or corrupt: conceal */

@@ -56,6 +56,8 @@ typedef struct kg_mixer_stats {
     uint64_t ticks;
     uint64_t decoded;     /* frames decoded from packets */
     uint64_t concealed;   /* frames made by PLC */
+    uint64_t fec;         /* lost frames rebuilt from the next packet's
+                             in-band FEC (PLC when it carried none) */
     uint64_t decode_errors;
     uint64_t encodes;     /* opus_encode calls */
     uint64_t shared;      /* packets that reused the shared full mix */

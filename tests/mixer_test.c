@@ -99,14 +99,22 @@ static void test_jitter_loss_and_stop(void **state)
     push_byte(&j, 13, 13, 0); /* 12 is lost */
     assert_int_equal(pop_seq(&j, &b), KG_JITTER_FRAME);
     assert_int_equal(pop_seq(&j, &b), KG_JITTER_FRAME);
-    assert_int_equal(pop_seq(&j, &b), KG_JITTER_LOST); /* conceal 12 */
-    assert_int_equal(pop_seq(&j, &b), KG_JITTER_FRAME);
+    /* 12's turn: lost, and 13 (whose FEC may rebuild 12) is offered */
+    const uint8_t *next = NULL;
+    size_t next_len = 0;
+    assert_int_equal(kg_jitter_pop(&j, &next, &next_len), KG_JITTER_LOST);
+    assert_non_null(next);
+    assert_int_equal(next[0], 13);
+    assert_int_equal(next_len, 4);
+    assert_int_equal(pop_seq(&j, &b), KG_JITTER_FRAME); /* 13 still plays */
     assert_int_equal(b, 13);
     push_byte(&j, 12, 12, KG_ERR_STATE); /* too late to play */
     /* The sender stops: concealment for KG_JITTER_MAX_MISSES - 1 turns,
      * then silence, not endless PLC. */
-    for (int i = 0; i < KG_JITTER_MAX_MISSES - 1; i++)
-        assert_int_equal(pop_seq(&j, &b), KG_JITTER_LOST);
+    for (int i = 0; i < KG_JITTER_MAX_MISSES - 1; i++) {
+        assert_int_equal(kg_jitter_pop(&j, &next, &next_len), KG_JITTER_LOST);
+        assert_null(next); /* nothing after it to rebuild from */
+    }
     assert_int_equal(pop_seq(&j, &b), KG_JITTER_NONE);
     assert_int_equal(pop_seq(&j, &b), KG_JITTER_NONE);
     assert_int_equal(j.st.lost, KG_JITTER_MAX_MISSES);
@@ -282,7 +290,8 @@ static void test_mixer_minus_one(void **state)
     assert_int_equal(st.decode_errors, 0);
     assert_int_equal(st.clipped, 0);
 
-    /* A lost packet is concealed, not a gap. */
+    /* A lost packet is rebuilt from the next one (in-band FEC, or PLC
+     * inside libopus when it has none), not a gap. */
     for (int i = 0; i < 3; i++)
         send_frame(m, &owners[i], &snd[i], i == 1);
     kg_mixer_tick(m, now, out, 8);
@@ -292,7 +301,8 @@ static void test_mixer_minus_one(void **state)
     kg_mixer_tick(m, now, out, 8);
     now += KG_MIXER_PERIOD;
     kg_mixer_get_stats(m, &st);
-    assert_int_equal(st.concealed, 1);
+    assert_int_equal(st.fec, 1);
+    assert_int_equal(st.concealed, 0);
 
     /* A departed publisher leaves the mix and its listener goes. */
     kg_mixer_remove(m, &owners[2]);
