@@ -89,6 +89,22 @@ int kg_jitter_push(kg_jitter *j, uint16_t seq, uint32_t ts,
     return 0;
 }
 
+/* After a burst the buffer may hold more than KG_JITTER_DEPTH frames for
+ * good, which is delay nobody needs: once it has for a whole second, drop
+ * one frame (one 20 ms click a second at most, only while it lasts). */
+static void drain(kg_jitter *j)
+{
+    if (j->count < KG_JITTER_DEPTH) {
+        j->excess = 0;
+        return;
+    }
+    if (++j->excess < KG_JITTER_DRAIN_POPS)
+        return;
+    j->excess = 0;
+    advance(j);
+    j->st.overflow++;
+}
+
 int kg_jitter_pop(kg_jitter *j, const uint8_t **payload, size_t *len)
 {
     if (!j->started)
@@ -113,18 +129,34 @@ int kg_jitter_pop(kg_jitter *j, const uint8_t **payload, size_t *len)
         j->st.played++;
         *payload = s->data;
         *len = s->len;
+        drain(j);
         return KG_JITTER_FRAME;
     }
+    *payload = NULL;
+    *len = 0;
+    if (j->count == 0) {
+        /* Nothing buffered at all: the frame is late, not lost (a stalled
+         * sender, host or network sends in bursts). Conceal this turn but
+         * keep its number, so that it still plays when it comes; the delay
+         * this adds drains again (see drain()). */
+        if (++j->misses >= KG_JITTER_MAX_MISSES) {
+            /* Nothing for 100 ms: the sender stopped (muted, gone, DTX).
+             * Silent until it primes again; next_seq stays, so a sender
+             * that simply resumes is in order. */
+            j->playing = false;
+            return KG_JITTER_NONE;
+        }
+        j->st.underruns++;
+        j->st.lost++;
+        return KG_JITTER_LOST;
+    }
+    /* Later frames are here but this one is not: lost (or reordered past
+     * the delay). Move on; the next packet's FEC may rebuild it. */
     j->next_seq++;
     s = &j->slots[j->next_seq % KG_JITTER_SLOTS];
-    *payload = s->used && s->seq == j->next_seq ? s->data : NULL;
-    *len = *payload ? s->len : 0;
-    if (j->count == 0 && ++j->misses >= KG_JITTER_MAX_MISSES) {
-        /* Nothing for 100 ms: the sender stopped (muted, gone, DTX).
-         * Stay silent until it primes again; next_seq stays, so a sender
-         * that simply resumes is in order. */
-        j->playing = false;
-        return KG_JITTER_NONE;
+    if (s->used && s->seq == j->next_seq) {
+        *payload = s->data;
+        *len = s->len;
     }
     j->st.lost++;
     return KG_JITTER_LOST;

@@ -8,9 +8,13 @@
  * reported as lost (the caller conceals it with Opus PLC); a packet that
  * arrives after its turn is dropped as late; a duplicate is dropped; a
  * jump of more than the window (a restart, a long gap, a muted sender)
- * resets the buffer, which primes again. After KG_JITTER_MAX_MISSES
- * turns with nothing buffered the stream counts as stopped: pops report
- * nothing (silence, not endless concealment) until it primes again.
+ * resets the buffer, which primes again. A turn with nothing buffered at
+ * all is concealed too, but its frame is waited for rather than given up:
+ * a stalled sender or network delivers in bursts, and the frames of a
+ * burst then still play (the extra delay drains one frame a second).
+ * After KG_JITTER_MAX_MISSES turns with nothing buffered the stream counts
+ * as stopped: pops report nothing (silence, not endless concealment)
+ * until it primes again.
  *
  * All storage is inside the struct: nothing is allocated per packet.
  * Sequence numbers only: the timestamp is kept for the caller, since
@@ -29,6 +33,7 @@
 #define KG_JITTER_MAX_MISSES 5     /* 100 ms of nothing: stopped */
 #define KG_JITTER_MAX_PAYLOAD 1275 /* RFC 6716: the longest Opus frame */
 #define KG_JITTER_RESTART 100      /* this far behind: the sender restarted */
+#define KG_JITTER_DRAIN_POPS 50    /* 1 s with extra delay: drop a frame */
 
 typedef struct kg_jitter_slot {
     bool used;
@@ -47,6 +52,7 @@ typedef struct kg_jitter_stats {
     uint64_t overflow;  /* dropped to keep the delay bounded */
     uint64_t played;    /* frames popped */
     uint64_t lost;      /* turns with the frame missing (concealed) */
+    uint64_t underruns; /* of those, turns with nothing buffered: waited */
 } kg_jitter_stats;
 
 typedef struct kg_jitter {
@@ -56,6 +62,7 @@ typedef struct kg_jitter {
     uint16_t newest;   /* highest sequence number buffered */
     unsigned count;    /* slots in use */
     unsigned misses;   /* consecutive pops with nothing buffered */
+    unsigned excess;   /* consecutive pops that left >= DEPTH buffered */
     kg_jitter_stats st;
     kg_jitter_slot slots[KG_JITTER_SLOTS];
 } kg_jitter;

@@ -158,6 +158,46 @@ static void test_jitter_jump_and_overflow(void **state)
     assert_int_equal(b, (uint8_t)(4007 - KG_JITTER_MAX_SPAN + 1));
 }
 
+/* A stalled sender: nothing buffered for two turns (concealed), then
+ * its frames arrive in a burst and every one of them plays, none late;
+ * the delay the burst left drains one frame a second. */
+static void test_jitter_burst_and_drain(void **state)
+{
+    (void)state;
+    static kg_jitter j;
+    kg_jitter_init(&j);
+    int b;
+    push_byte(&j, 10, 10, 0);
+    push_byte(&j, 11, 11, 0);
+    assert_int_equal(pop_seq(&j, &b), KG_JITTER_FRAME);
+    assert_int_equal(pop_seq(&j, &b), KG_JITTER_FRAME);
+    assert_int_equal(pop_seq(&j, &b), KG_JITTER_LOST); /* 12 is late */
+    assert_int_equal(pop_seq(&j, &b), KG_JITTER_LOST);
+    assert_int_equal(j.st.underruns, 2);
+    for (uint16_t s = 12; s < 17; s++)
+        push_byte(&j, s, (uint8_t)s, 0); /* the burst */
+    assert_int_equal(j.st.late, 0);
+    assert_int_equal(pop_seq(&j, &b), KG_JITTER_FRAME);
+    assert_int_equal(b, 12);
+    /* 4 frames still buffered, then steady: one in, one out. */
+    uint16_t seq = 17;
+    /* (the pop of 12 was the first of the second with extra delay) */
+    for (int i = 0; i < KG_JITTER_DRAIN_POPS - 2; i++) {
+        push_byte(&j, seq, (uint8_t)seq, 0);
+        seq++;
+        assert_int_equal(pop_seq(&j, &b), KG_JITTER_FRAME);
+    }
+    assert_int_equal(kg_jitter_buffered(&j), 4);
+    assert_int_equal(j.st.overflow, 0);
+    push_byte(&j, seq, (uint8_t)seq, 0);
+    seq++;
+    assert_int_equal(pop_seq(&j, &b), KG_JITTER_FRAME);
+    assert_int_equal(j.st.overflow, 1);
+    assert_int_equal(kg_jitter_buffered(&j), 3);
+    assert_int_equal(j.st.late, 0);
+    assert_int_equal(j.st.lost, 2);
+}
+
 /* --- mixer ------------------------------------------------------------ */
 
 typedef struct sender {
@@ -439,6 +479,7 @@ int main(void)
         cmocka_unit_test(test_jitter_late_dup_bad),
         cmocka_unit_test(test_jitter_loss_and_stop),
         cmocka_unit_test(test_jitter_jump_and_overflow),
+        cmocka_unit_test(test_jitter_burst_and_drain),
         cmocka_unit_test(test_mixer_minus_one),
         cmocka_unit_test(test_mixer_clipping),
         cmocka_unit_test(test_mixer_bounds_and_clock),

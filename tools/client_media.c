@@ -93,6 +93,8 @@ static void send_rtp(kc_app *app, kg_rtp_hdr *h, const uint8_t *payload,
     n = kc_transport_send_rtp(&app->pub_t, pkt, (size_t)n, sizeof(pkt));
     if (n > 0)
         app->sent.bytes += (uint64_t)n;
+    if (n > 0)
+        kc_rtcp_on_sent(app, h, len, kc_now());
 }
 
 /* RFC 6464 level of our constant tone: -dBov of its RMS, voice bit set. */
@@ -215,6 +217,10 @@ static kg_time video_due(const kc_pub *pub, uint32_t n)
 kg_time kc_pub_tick(kc_app *app, kg_time now)
 {
     kc_pub *pub = &app->pub;
+    kg_time mid = (kg_time)(app->opts.duration * 0.5 * (double)KG_SEC) +
+                  KG_SEC / 2;
+    if (!app->tones_frozen && now - app->publish_start >= mid)
+        kc_freeze_tones(app);
     if (now > pub->next_audio + MAX_LAG)
         pub->next_audio = now;
     while (pub->next_audio <= now) {
@@ -255,6 +261,7 @@ void kc_pub_on_rtcp(kc_transport *t, uint8_t *pkt, size_t len, kg_time now)
 {
     kc_app *app = t->app;
     (void)now;
+    kc_rtcp_on_pub_rtcp(app, pkt, len); /* kaigi's RRs: our RTT */
     size_t off = 0;
     kg_rtcp_pkt p;
     while (kg_rtcp_next(pkt, len, &off, &p) == 1) {
@@ -428,6 +435,7 @@ void kc_sub_on_rtp(kc_transport *t, uint8_t *pkt, size_t len, kg_time now)
     }
     kc_remote *r = &app->remotes[s->remote];
     r->last_media_ms = kc_unix_ms();
+    kc_rtcp_on_received(s, &h, now);
     if (s->video)
         on_video(app, r, s, &h, now);
     else
@@ -436,10 +444,8 @@ void kc_sub_on_rtp(kc_transport *t, uint8_t *pkt, size_t len, kg_time now)
 
 void kc_sub_on_rtcp(kc_transport *t, uint8_t *pkt, size_t len, kg_time now)
 {
-    /* Sender reports from kaigi carry nothing the report needs. */
-    (void)pkt;
-    (void)len;
-    (void)now;
+    /* kaigi's SRs: LSR/DLSR for our RRs (tools/client_rtcp.c) */
+    kc_rtcp_on_sub_rtcp(t->app, pkt, len, now);
     t->app->rtcp_in++;
 }
 
@@ -536,8 +542,9 @@ static void tones_now(const kc_app *app, const kc_remote *r, int16_t *lin,
 
 void kc_freeze_tones(kc_app *app)
 {
-    if (!app->opts.n_expect_tones)
+    if (!app->opts.n_expect_tones || app->tones_frozen)
         return;
+    app->tones_frozen = true;
     int16_t *lin = malloc(KC_PEAK_WINDOW * sizeof(int16_t));
     if (!lin)
         return;

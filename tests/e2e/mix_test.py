@@ -4,8 +4,9 @@
 kaigi + three kaigi-clients (440, 660 and 880 Hz tones) in one room, all
 joined with "audio": "mixed". Each client receives one audio track, the
 mix kaigi makes for it (minus-one), plus the others' video as usual. By
-Goertzel over the last second of the decoded mix before its publishing
-ends (normalised: a tone's share of the signal's power, 1.0 for a pure
+Goertzel over one second of the decoded mix from the middle of the run
+(kaigi-client --expect-tones: the second that ends half a second past the
+middle of its publishing, when all four surely send; normalised: a tone's share of the signal's power, 1.0 for a pure
 tone, so about 1/3 for each of three equal tones), each client must hear
 every other tone (each share >= OTHER_MIN) and not its own (share <=
 OWN_MAX, and at least RATIO times below the weakest other; measured
@@ -39,7 +40,8 @@ from e2e_common import HOST, Checks, free_port  # noqa: E402
 TONES = {"alice": 440, "bob": 660, "carol": 880}
 DAVE_TONE = 550
 ALL_TONES = sorted(list(TONES.values()) + [DAVE_TONE])
-OTHER_MIN = 0.2   # three others in the mix: about 1/3 each
+OTHER_MIN = 0.15  # three others in the mix: about 1/3 each (0.22 seen
+                  # with two busy loops hogging the 2 cores)
 OWN_MAX = 0.003
 RATIO = 100
 MIX_STREAM = "kaigi-mix"
@@ -176,7 +178,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("kaigi")
     ap.add_argument("client")
-    ap.add_argument("--duration", type=float, default=4)
+    ap.add_argument("--duration", type=float, default=5)
     args = ap.parse_args()
     fail = Checks()
     with tempfile.TemporaryDirectory(prefix="kaigi-mix-") as tmp:
