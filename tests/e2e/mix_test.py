@@ -20,7 +20,12 @@ must hear dave in their mix too.
 Also reads kaigi's /api/stats while the room runs and prints the worker
 CPU spent mixing per mixed listener and 20 ms frame.
 
-Usage: mix_test.py KAIGI KAIGI_CLIENT [--duration S]
+With --loudest, kaigi runs with --loudest 2 and the four publish at
+amplitudes 0.5 (alice), 0.3 (bob), 0.1 (carol), 0.05 (dave): only alice
+and bob are forwarded, so only they may be in the mixes: alice hears bob
+alone, bob alice alone, carol both and neither herself nor dave.
+
+Usage: mix_test.py KAIGI KAIGI_CLIENT [--duration S] [--loudest]
 Only 127.0.0.1 is ever used.
 """
 import argparse
@@ -65,6 +70,9 @@ def wait_up(http_port, proc, deadline_s=10):
     raise SystemExit("kaigi did not answer /api/stats within 10 s")
 
 
+LOUDEST_AMPLITUDE = {"alice": 0.5, "bob": 0.3, "carol": 0.1, "dave": 0.05}
+
+
 def start_client(args, tmp, ws, name, tone, mixed, seed):
     report = os.path.join(tmp, f"{name}.json")
     cmd = [args.client, "--server", ws, "--room", "mixroom", "--name", name,
@@ -72,6 +80,8 @@ def start_client(args, tmp, ws, name, tone, mixed, seed):
            "--tone", str(tone), "--seed", str(seed), "--wait-remotes", "3",
            "--video-kbps", "100",
            "--expect-tones", ",".join(str(t) for t in ALL_TONES)]
+    if args.loudest:
+        cmd += ["--amplitude", str(LOUDEST_AMPLITUDE[name])]
     if mixed:
         cmd.append("--mixed-audio")
     log = open(os.path.join(tmp, f"{name}.log"), "w")
@@ -174,11 +184,30 @@ def check_dave(fail, reports):
              f"dave <- {src}: its own track, {peak} Hz")
 
 
+def check_loudest(fail, reports):
+    """--loudest 2: the mixes hold alice (440) and bob (660) only."""
+    hears = {"alice": {660}, "bob": {440}, "carol": {440, 660}}
+    for n, want in hears.items():
+        tones = {float(k): v for k, v in reports[n].get("remotes", {})
+                 .get(MIX_STREAM, {}).get("tones", {}).items()}
+        print(f"  {n} mix: " + ", ".join(f"{hz:.0f} Hz {v:.3f}"
+                                         for hz, v in sorted(tones.items())))
+        for hz in ALL_TONES:
+            v = tones.get(float(hz), 0.0)
+            if hz in want:
+                fail(v >= 0.15, f"{n}: hears {hz} Hz ({v:.3f}), one of the "
+                                f"2 loudest")
+            else:
+                fail(v <= OWN_MAX, f"{n}: no {hz} Hz in the mix ({v:.6f}):"
+                                   f" {'itself' if hz == TONES.get(n) else 'not among the 2 loudest'}")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("kaigi")
     ap.add_argument("client")
     ap.add_argument("--duration", type=float, default=5)
+    ap.add_argument("--loudest", action="store_true")
     args = ap.parse_args()
     fail = Checks()
     with tempfile.TemporaryDirectory(prefix="kaigi-mix-") as tmp:
@@ -187,7 +216,8 @@ def main():
         kaigi = subprocess.Popen(
             [args.kaigi, "--listen", f"{HOST}:{http_port}", "--udp",
              f"{HOST}:0", "--data", os.path.join(tmp, "data"), "--node",
-             "e2e-mix", "--open-rooms"], stdout=klog,
+             "e2e-mix", "--open-rooms"] +
+            (["--loudest", "2"] if args.loudest else []), stdout=klog,
             stderr=subprocess.STDOUT)
         try:
             wait_up(http_port, kaigi)
@@ -217,7 +247,10 @@ def main():
              f"kaigi exits cleanly on SIGTERM (exit {kaigi.returncode})")
         for n in list(TONES) + ["dave"]:
             fail(reports.get(n) is not None, f"{n}: report written")
-        if all(reports.get(n) for n in list(TONES) + ["dave"]):
+        if all(reports.get(n) for n in list(TONES) + ["dave"]) and \
+                args.loudest:
+            check_loudest(fail, reports)
+        elif all(reports.get(n) for n in list(TONES) + ["dave"]):
             for n in TONES:
                 r = reports[n]
                 fail(r.get("srtp_unprotect_failures") == 0 and
@@ -232,7 +265,8 @@ def main():
             cpu = last["mix_cpu_ns"] - first["mix_cpu_ns"]
             per = cpu / max(frames * 3, 1) / 1000
             print(f"  kaigi mixing CPU: {cpu / 1e6:.1f} ms over "
-                  f"{frames:.0f} frames x 3 listeners, 4 sources: "
+                  f"{frames:.0f} frames x 3 listeners, "
+                  f"{last['mix_sources']} sources: "
                   f"{per:.1f} us per listener per 20 ms frame")
             print(f"  jitter buffers: {last['mix_concealed']} frames "
                   f"concealed, {last['mix_late']} packets late")
