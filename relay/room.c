@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "crypto/random.h"
+#include "relay/nack.h"
 
 void kg_room_init(kg_room *r, uint64_t id)
 {
@@ -13,6 +14,10 @@ void kg_room_init(kg_room *r, uint64_t id)
 
 static void track_del(kg_track *t)
 {
+    if (t->rtx)
+        kg_rtx_cache_free(t->rtx);
+    free(t->rtx);
+    free(t->nack);
     free(t->routes);
     free(t);
 }
@@ -36,6 +41,23 @@ kg_track *kg_room_find_track(const kg_room *r, const void *pub,
     return NULL;
 }
 
+/* Allocated once per video track, so that the packet path never does. */
+static int track_nack_init(kg_track *t)
+{
+    t->rtx = calloc(1, sizeof(*t->rtx));
+    t->nack = malloc(sizeof(*t->nack));
+    if (!t->rtx || !t->nack)
+        return KG_ERR_NOMEM;
+    kg_nack_gen_init(t->nack);
+    int rc = kg_rtx_cache_init(t->rtx, KG_RTX_SLOTS, KG_RTX_BYTES,
+                               KG_RTX_MAX_AGE);
+    if (rc != 0) {
+        free(t->rtx); /* init left it empty */
+        t->rtx = NULL;
+    }
+    return rc;
+}
+
 int kg_room_add_track(kg_room *r, void *pub, uint32_t in_ssrc,
                       enum kg_track_kind kind)
 {
@@ -55,6 +77,10 @@ int kg_room_add_track(kg_room *r, void *pub, uint32_t in_ssrc,
     t->pub = pub;
     t->in_ssrc = in_ssrc;
     t->kind = kind;
+    if (kind == KG_TRACK_VIDEO && track_nack_init(t) != 0) {
+        track_del(t);
+        return KG_ERR_NOMEM;
+    }
     r->tracks[r->n_tracks++] = t;
     return 0;
 }

@@ -63,6 +63,11 @@ typedef struct kg_track {
     uint64_t packets;
     uint64_t bytes;
     kg_rx_stats rx; /* loss and jitter of what the publisher sends */
+    /* Video only (NULL for audio, which has Opus FEC instead): the last
+     * second of the publisher's packets, to answer receivers' NACKs, and
+     * the publisher's losses, to NACK upstream (relay/nack.h). Owned. */
+    struct kg_rtx_cache *rtx;
+    struct kg_nack_gen *nack;
 } kg_track;
 
 typedef struct kg_room {
@@ -86,7 +91,8 @@ void kg_room_init(kg_room *r, uint64_t id);
 /* Frees every track and route. Members are not touched. */
 void kg_room_free(kg_room *r);
 
-/* Adds a track published by pub. Returns 0, KG_ERR_EXISTS if pub already
+/* Adds a track published by pub; a video track gets its retransmission
+ * cache and NACK generator. Returns 0, KG_ERR_EXISTS if pub already
  * publishes in_ssrc, KG_ERR_NOMEM. */
 int kg_room_add_track(kg_room *r, void *pub, uint32_t in_ssrc,
                       enum kg_track_kind kind);

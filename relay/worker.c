@@ -14,6 +14,7 @@
 #include "codec/rtp.h"
 #include "crypto/srtp.h"
 #include "relay/map.h"
+#include "relay/nack.h"
 #include "relay/peer.h"
 #include "relay/room.h"
 #include "relay/stun.h"
@@ -31,6 +32,8 @@
 #define MAX_FANOUT 256
 #define KEYFRAME_MIN_INTERVAL (500 * KG_MS)
 #define SERVER_RTCP_SSRC 1u
+/* Sequence numbers per NACK kaigi sends or answers at once. */
+#define NACK_BATCH 64
 /* Per-participant snapshots are made this often; bitrates come from a
  * ring of the last RATE_RING byte counts, one per snapshot. */
 #define SNAPSHOT_INTERVAL KG_SEC
@@ -342,6 +345,133 @@ static void keyframes_for_subscriber(kg_worker *w, wpart *sub, kg_time now)
     }
 }
 
+/* --- NACK: retransmissions and upstream requests --------------------- */
+
+/* Sends track tr's publisher a NACK for the missing packets that are due.
+ * kaigi asks once per loss it sees itself (with retries), however many
+ * receivers lose the packet with it: receivers' NACKs are answered from
+ * the cache or not at all, never passed upstream. */
+static void nack_upstream(kg_worker *w, kg_track *tr, kg_time now)
+{
+    uint16_t seqs[NACK_BATCH];
+    kg_rtcp_nack_item items[NACK_BATCH];
+    wpart *pub = tr->pub;
+    uint64_t given_up = tr->nack->given_up;
+    size_t n = kg_nack_gen_poll(tr->nack, now, seqs, NACK_BATCH);
+    pub->c.nack_given_up += tr->nack->given_up - given_up;
+    wtransport *t = pub->t[KG_ROLE_PUBLISH];
+    if (n == 0 || !t || t->peer.state != KG_PEER_CONNECTED || !t->has_addr)
+        return;
+    size_t ni = kg_rtcp_nack_pack(seqs, n, items, NACK_BATCH);
+    ssize_t len = kg_rtcp_write_nack(SERVER_RTCP_SSRC, tr->in_ssrc, items, ni,
+                                     w->tx, sizeof(w->tx));
+    if (len < 0)
+        return;
+    size_t out_len = (size_t)len;
+    if (kg_peer_protect(&t->peer, w->tx, &out_len, sizeof(w->tx), true) != 0)
+        return;
+    pub->c.nacks_sent += n;
+    send_to(w, &t->addr, w->tx, out_len);
+}
+
+/* Before a publisher's video packet is routed: notes it for NACKs and
+ * caches it. Returns true for a packet to drop, a second copy of one
+ * already forwarded (kaigi asked twice and both answers came). */
+static bool nack_on_rtp(kg_worker *w, kg_track *tr, const uint8_t *pkt,
+                        size_t len, const kg_rtp_hdr *h, kg_time now)
+{
+    wpart *pub = tr->pub;
+    int seen = kg_nack_gen_on_packet(tr->nack, h->seq, now);
+    if (seen == KG_NACK_OLD && kg_rtx_cache_has(tr->rtx, h->seq, now))
+        return true;
+    if (seen == KG_NACK_RECOVERED)
+        pub->c.nack_recovered++;
+    else if (seen == KG_NACK_RESET)
+        request_keyframe(w, tr, now, false); /* too many lost to NACK */
+    kg_rtx_cache_put(tr->rtx, h->seq, pkt, len, now);
+    if (kg_nack_gen_deadline(tr->nack) <= now)
+        nack_upstream(w, tr, now);
+    return false;
+}
+
+/* Resends packet out_seq of route rt (receiver st) from tr's cache,
+ * rewritten exactly as it was first forwarded: the same plaintext under
+ * the same SRTP index, so AEAD sees no new (nonce, plaintext) pair. */
+static void nack_resend(kg_worker *w, wtransport *st, kg_track *tr,
+                        const kg_route *rt, uint16_t out_seq, kg_time now)
+{
+    /* Only what this route was sent: nothing from before it started. */
+    uint16_t out_max = (uint16_t)(tr->rx.max_seq + rt->seq_delta);
+    if ((uint16_t)(out_seq - rt->base_seq) >
+        (uint16_t)(out_max - rt->base_seq))
+        return;
+    uint16_t in_seq = (uint16_t)(out_seq - rt->seq_delta);
+    size_t len;
+    const uint8_t *pkt = kg_rtx_cache_get(tr->rtx, in_seq, now, &len);
+    if (!pkt || len < 12 || len + KG_SRTP_MAX_TRAILER > TX_BUF) {
+        /* Lost before kaigi too: nack_upstream already asks for it, and
+         * it is forwarded to every receiver when it comes. */
+        st->part->c.rtx_misses++;
+        return;
+    }
+    uint8_t *out = tx_slot(w);
+    memcpy(out, pkt, len);
+    kg_rtp_rewrite(out, rt->out_pt, out_seq, kg_rd32(pkt + 4) + rt->ts_delta,
+                   rt->out_ssrc);
+    size_t out_len = len;
+    if (kg_peer_protect(&st->peer, out, &out_len, TX_BUF, false) != 0)
+        return;
+    w->st.rtp_forwarded++;
+    st->part->c.retransmits++;
+    st->part->c.packets_out++;
+    st->part->c.bytes_out += out_len;
+    tx_commit(w, &st->addr, out_len);
+}
+
+/* A receiver's generic NACK (RFC 4585 6.2.1) on its subscribe transport:
+ * each lost packet is resent from the cache of the track it names. */
+static void nack_answer(kg_worker *w, wtransport *t, const kg_rtcp_pkt *p,
+                        kg_time now)
+{
+    kg_rtcp_fb fb;
+    kg_rtcp_nack_item items[NACK_BATCH];
+    int n;
+    if (kg_rtcp_parse_fb(p, &fb) != 0 ||
+        (n = kg_rtcp_parse_nack(&fb, items, NACK_BATCH)) < 0) {
+        w->st.malformed++;
+        t->part->c.malformed++;
+        return;
+    }
+    w->st.rtcp_feedback_in++;
+    kg_route *rt = NULL;
+    kg_track *tr = t->part->room ? kg_room_find_by_out(t->part->room, t->part,
+                                                       fb.media_ssrc, &rt)
+                                 : NULL;
+    if (!tr || !tr->rtx || !rt->started ||
+        t->peer.state != KG_PEER_CONNECTED || !t->has_addr)
+        return;
+    for (int i = 0; i < n; i++) {
+        nack_resend(w, t, tr, rt, items[i].pid, now);
+        for (unsigned b = 0; b < 16; b++) {
+            if (items[i].blp & (1u << b))
+                nack_resend(w, t, tr, rt, (uint16_t)(items[i].pid + b + 1),
+                            now);
+        }
+    }
+}
+
+/* Every tick: NACKs whose retry is due (no packet came to trigger them). */
+static void nack_tick(kg_worker *w, kg_time now)
+{
+    for (wroom *r = w->rooms; r; r = r->next) {
+        for (size_t i = 0; i < r->room.n_tracks; i++) {
+            kg_track *tr = r->room.tracks[i];
+            if (tr->nack && kg_nack_gen_deadline(tr->nack) <= now)
+                nack_upstream(w, tr, now);
+        }
+    }
+}
+
 /* --- media path ----------------------------------------------------- */
 
 /* wire_len: the datagram's size before SRTP came off, for bitrates. */
@@ -362,6 +492,8 @@ static void forward_rtp(kg_worker *w, wtransport *t, kg_track *tr,
     t->part->c.bytes_in += wire_len;
     if (tr->kind == KG_TRACK_AUDIO && t->part->muted)
         return; /* muted by the host: kaigi stops forwarding it */
+    if (tr->nack && nack_on_rtp(w, tr, pkt, len, &h, now))
+        return;
     size_t n = kg_room_route(tr, &h, now, w->fwd, MAX_FANOUT);
     if (len + KG_SRTP_MAX_TRAILER > TX_BUF) {
         w->st.malformed++;
@@ -402,8 +534,8 @@ static void handle_rtcp(kg_worker *w, wtransport *t, const uint8_t *pkt,
         if (t->role != KG_ROLE_SUBSCRIBE)
             continue;
         if (p.pt == KG_RTCP_RTPFB && p.count == KG_RTCP_FMT_NACK) {
-            /* counted for ops; kaigi does not retransmit yet */
             t->part->c.nacks_in++;
+            nack_answer(w, t, &p, now);
             continue;
         }
         if (p.pt != KG_RTCP_PSFB)
@@ -691,6 +823,11 @@ static void counters_add(kg_part_counters *sum, const kg_part_counters *c)
     sum->nacks_in += c->nacks_in;
     sum->plis_in += c->plis_in;
     sum->pli_sent += c->pli_sent;
+    sum->retransmits += c->retransmits;
+    sum->rtx_misses += c->rtx_misses;
+    sum->nacks_sent += c->nacks_sent;
+    sum->nack_recovered += c->nack_recovered;
+    sum->nack_given_up += c->nack_given_up;
 }
 
 static void cmd_leave(kg_worker *w, const kg_worker_cmd *c)
@@ -932,6 +1069,7 @@ static void on_tick(uv_timer_t *timer)
                 check_transport(w, p->t[role], now);
         }
     }
+    nack_tick(w, now);
     struct timespec cpu;
     if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu) == 0)
         w->st.cpu_ns = (uint64_t)cpu.tv_sec * KG_SEC + (uint64_t)cpu.tv_nsec;

@@ -74,6 +74,11 @@ static void room_sum(const snaps *sn, const sroom *r, room_agg *a)
         a->c.nacks_in += p->c.nacks_in;
         a->c.plis_in += p->c.plis_in;
         a->c.pli_sent += p->c.pli_sent;
+        a->c.retransmits += p->c.retransmits;
+        a->c.rtx_misses += p->c.rtx_misses;
+        a->c.nacks_sent += p->c.nacks_sent;
+        a->c.nack_recovered += p->c.nack_recovered;
+        a->c.nack_given_up += p->c.nack_given_up;
         a->bitrate_in_1s += p->bitrate_in_1s;
         a->bitrate_out_1s += p->bitrate_out_1s;
         a->bitrate_in_10s += p->bitrate_in_10s;
@@ -184,6 +189,11 @@ static json_t *participant_json(const kg_session *ss, const kg_part_stats *p)
     SET("tracks_subscribed", JI(p->tracks_subscribed));
     SET("muted", json_boolean(p->muted));
     SET("tracks", tracks);
+    SET("retransmits", JI(p->c.retransmits));
+    SET("retransmit_misses", JI(p->c.rtx_misses));
+    SET("nacks_sent", JI(p->c.nacks_sent));
+    SET("nack_recovered", JI(p->c.nack_recovered));
+    SET("nack_given_up", JI(p->c.nack_given_up));
 #undef SET
     return o;
 }
@@ -401,6 +411,21 @@ static const struct room_family {
     {"kaigi_room_malformed_total", "counter",
      "Malformed packets from the room's participants.", AGG(c.malformed),
      U64},
+    {"kaigi_room_retransmits_total", "counter",
+     "RTP packets resent to subscribers from the NACK cache.",
+     AGG(c.retransmits), U64},
+    {"kaigi_room_retransmit_misses_total", "counter",
+     "Packets subscribers NACKed that the cache did not hold.",
+     AGG(c.rtx_misses), U64},
+    {"kaigi_room_nacks_sent_total", "counter",
+     "Sequence numbers kaigi NACKed to the room's publishers.",
+     AGG(c.nacks_sent), U64},
+    {"kaigi_room_nack_recovered_total", "counter",
+     "Publishers' lost packets that arrived after all.",
+     AGG(c.nack_recovered), U64},
+    {"kaigi_room_nack_given_up_total", "counter",
+     "Publishers' lost packets kaigi stopped asking for.",
+     AGG(c.nack_given_up), U64},
 };
 
 #define WST(field) offsetof(kg_worker_stats, field)
