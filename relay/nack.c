@@ -163,21 +163,27 @@ static void miss_add_gap(kg_nack_gen *g, uint64_t k, kg_time now)
         m->ext = g->max_ext + i;
         m->found = now;
         m->next = now;
-        m->last = 0;
+        m->first = m->last = 0;
         m->tries = 0;
     }
     g->deadline = now;
 }
 
 /* A missing packet arrived. Karn's rule: only an answer to a single
- * request says how long a round trip takes. */
+ * request says how long a round trip takes. After retries it is unclear
+ * which request was answered; but if even the first one was answered
+ * later than the RTT in use, that RTT is too short (the retries were
+ * spurious, and would stay so, leaving nothing to learn from). */
 static void miss_arrived(kg_nack_gen *g, size_t i, kg_time now)
 {
     const kg_nack_miss *m = &g->miss[i];
-    if (!g->rtt_fixed && m->tries == 1 && now >= m->last) {
-        kg_time sample = clamp_rtt(now - m->last);
-        g->rtt = (7 * g->rtt + sample) / 8;
-    }
+    kg_time sample = 0;
+    if (m->tries == 1 && now >= m->last)
+        sample = now - m->last;
+    else if (m->tries > 1 && now >= m->first && now - m->first > g->rtt)
+        sample = now - m->first;
+    if (!g->rtt_fixed && sample)
+        g->rtt = (7 * g->rtt + clamp_rtt(sample)) / 8;
     g->recovered++;
     miss_remove(g, i);
 }
@@ -237,7 +243,8 @@ size_t kg_nack_gen_poll(kg_nack_gen *g, kg_time now, uint16_t *out,
         }
         if (m.next <= now && n < cap) {
             out[n++] = (uint16_t)m.ext;
-            m.tries++;
+            if (m.tries++ == 0)
+                m.first = now;
             m.last = now;
             m.next = now + retry;
             g->requested++;

@@ -78,7 +78,10 @@ bool kg_rtx_cache_has(const kg_rtx_cache *c, uint16_t seq, kg_time now);
 #define KG_NACK_MAX_MISSING 256 /* a larger gap resets instead */
 #define KG_NACK_MAX_TRIES 10
 #define KG_NACK_MAX_AGE (1000 * KG_MS)
-#define KG_NACK_DEFAULT_RTT (50 * KG_MS)
+/* Until an answer to a first request says otherwise. Too low makes
+ * every loss cost two requests on a long path: the retry goes before the
+ * answer can come. */
+#define KG_NACK_DEFAULT_RTT (100 * KG_MS)
 #define KG_NACK_RETRY_SLACK (20 * KG_MS)
 #define KG_NACK_MIN_RTT (5 * KG_MS)
 #define KG_NACK_MAX_RTT (500 * KG_MS)
@@ -87,6 +90,7 @@ typedef struct kg_nack_miss {
     uint64_t ext;    /* extended sequence number */
     kg_time found;   /* when the gap showed it */
     kg_time next;    /* when it is due for a request */
+    kg_time first;   /* when it was first requested */
     kg_time last;    /* when it was last requested */
     unsigned tries;  /* requests so far */
 } kg_nack_miss;
@@ -116,13 +120,17 @@ enum kg_nack_seen {
     KG_NACK_RESET = 3,     /* a jump of more than KG_NACK_MAX_MISSING:
                               forgotten what was missing, restarted here
                               (a keyframe request is the better repair) */
+    KG_NACK_DUPLICATE = 4, /* only from kg_track_rtp_in (relay/room.h):
+                              KG_NACK_OLD and already cached, to drop */
 };
 
 void kg_nack_gen_init(kg_nack_gen *g);
 
 /* Fixes the RTT used for retry intervals (clamped to
  * [KG_NACK_MIN_RTT, KG_NACK_MAX_RTT]); without it the generator learns
- * the RTT from how long first requests take to be answered. */
+ * the RTT from how long requests take to be answered: from an answer to a
+ * single request (Karn's rule), or, after retries, from the first request
+ * when that says the RTT is longer than thought (a spurious retry). */
 void kg_nack_gen_set_rtt(kg_nack_gen *g, kg_time rtt);
 
 /* Notes that seq arrived at now. Newly missing sequence numbers are due

@@ -3,6 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "codec/bytes.h"
+#include "codec/rtcp.h"
 #include "crypto/random.h"
 #include "relay/nack.h"
 
@@ -282,4 +284,61 @@ size_t kg_room_route(kg_track *t, const kg_rtp_hdr *h, kg_time now,
         n++;
     }
     return n;
+}
+
+/* --- loss recovery -------------------------------------------------- */
+
+#define NACK_BATCH 64
+
+int kg_track_rtp_in(kg_track *t, const uint8_t *pkt, size_t len,
+                    uint16_t seq, kg_time now)
+{
+    if (!t->nack)
+        return KG_NACK_NEW;
+    int seen = kg_nack_gen_on_packet(t->nack, seq, now);
+    if (seen == KG_NACK_OLD && kg_rtx_cache_has(t->rtx, seq, now))
+        return KG_NACK_DUPLICATE;
+    kg_rtx_cache_put(t->rtx, seq, pkt, len, now);
+    return seen;
+}
+
+size_t kg_track_resend(kg_track *t, const kg_route *rt, uint16_t out_seq,
+                       kg_time now, uint8_t *buf, size_t cap)
+{
+    if (!t->rtx || !rt->started)
+        return 0;
+    /* Only what this route was sent: nothing from before it started, so
+     * a receiver cannot fetch the second before it subscribed. */
+    uint16_t out_max = (uint16_t)(t->rx.max_seq + rt->seq_delta);
+    if ((uint16_t)(out_seq - rt->base_seq) >
+        (uint16_t)(out_max - rt->base_seq))
+        return 0;
+    size_t len;
+    const uint8_t *pkt = kg_rtx_cache_get(
+        t->rtx, (uint16_t)(out_seq - rt->seq_delta), now, &len);
+    if (!pkt || len < 12 || len > cap)
+        return 0;
+    memcpy(buf, pkt, len);
+    kg_rtp_rewrite(buf, rt->out_pt, out_seq, kg_rd32(pkt + 4) + rt->ts_delta,
+                   rt->out_ssrc);
+    return len;
+}
+
+ssize_t kg_track_nack_poll(kg_track *t, kg_time now, uint32_t sender_ssrc,
+                           uint8_t *buf, size_t cap, size_t *n_seqs)
+{
+    uint16_t seqs[NACK_BATCH];
+    kg_rtcp_nack_item items[NACK_BATCH];
+    *n_seqs = 0;
+    if (!t->nack)
+        return 0;
+    size_t n = kg_nack_gen_poll(t->nack, now, seqs, NACK_BATCH);
+    if (n == 0)
+        return 0;
+    size_t ni = kg_rtcp_nack_pack(seqs, n, items, NACK_BATCH);
+    ssize_t len = kg_rtcp_write_nack(sender_ssrc, t->in_ssrc, items, ni, buf,
+                                     cap);
+    if (len > 0)
+        *n_seqs = n;
+    return len;
 }

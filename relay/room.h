@@ -17,6 +17,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "codec/err.h"
 #include "codec/rtp.h"
@@ -139,6 +140,32 @@ uint64_t kg_rx_stats_lost(const kg_rx_stats *s);
 
 /* The interarrival jitter in milliseconds. */
 double kg_rx_stats_jitter_ms(const kg_rx_stats *s);
+
+/* --- loss recovery on a video track (relay/nack.h) ------------------- */
+
+/* Before a publisher's packet of t (sequence number seq) is routed: notes
+ * it in t's NACK generator and caches a copy. Returns an enum
+ * kg_nack_seen; KG_NACK_DUPLICATE means a second copy of a packet already
+ * forwarded (asked for twice, answered twice): drop it. Returns
+ * KG_NACK_NEW and does nothing for a track without NACK (audio). */
+int kg_track_rtp_in(kg_track *t, const uint8_t *pkt, size_t len,
+                    uint16_t seq, kg_time now);
+
+/* The packet route rt of t sent as out_seq, from t's cache, rewritten
+ * into buf as it was first forwarded (pt, seq, timestamp and SSRC of the
+ * route). Returns its length; 0 when the cache does not hold it (kaigi
+ * lost it too), when out_seq was never sent on rt (before the route
+ * started, or ahead of it), or when it does not fit in cap. */
+size_t kg_track_resend(kg_track *t, const kg_route *rt, uint16_t out_seq,
+                       kg_time now, uint8_t *buf, size_t cap);
+
+/* Writes into buf an RTCP generic NACK from sender_ssrc to t's publisher
+ * for the missing packets of t due at now (at most 64), and sets *n_seqs
+ * to their number. Returns the packet's length, 0 when nothing is due,
+ * or KG_ERR_NOSPACE. Missing packets past their last try are given up
+ * (counted in t->nack->given_up). */
+ssize_t kg_track_nack_poll(kg_track *t, kg_time now, uint32_t sender_ssrc,
+                           uint8_t *buf, size_t cap, size_t *n_seqs);
 
 /* Finds the track a receiver knows as out_ssrc (for its PLI/FIR/NACK).
  * Returns the track or NULL; *route receives the route if non-NULL. */

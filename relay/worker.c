@@ -353,19 +353,14 @@ static void keyframes_for_subscriber(kg_worker *w, wpart *sub, kg_time now)
  * the cache or not at all, never passed upstream. */
 static void nack_upstream(kg_worker *w, kg_track *tr, kg_time now)
 {
-    uint16_t seqs[NACK_BATCH];
-    kg_rtcp_nack_item items[NACK_BATCH];
     wpart *pub = tr->pub;
     uint64_t given_up = tr->nack->given_up;
-    size_t n = kg_nack_gen_poll(tr->nack, now, seqs, NACK_BATCH);
+    size_t n;
+    ssize_t len = kg_track_nack_poll(tr, now, SERVER_RTCP_SSRC, w->tx,
+                                     sizeof(w->tx) - KG_SRTP_MAX_TRAILER, &n);
     pub->c.nack_given_up += tr->nack->given_up - given_up;
     wtransport *t = pub->t[KG_ROLE_PUBLISH];
-    if (n == 0 || !t || t->peer.state != KG_PEER_CONNECTED || !t->has_addr)
-        return;
-    size_t ni = kg_rtcp_nack_pack(seqs, n, items, NACK_BATCH);
-    ssize_t len = kg_rtcp_write_nack(SERVER_RTCP_SSRC, tr->in_ssrc, items, ni,
-                                     w->tx, sizeof(w->tx));
-    if (len < 0)
+    if (len <= 0 || !t || t->peer.state != KG_PEER_CONNECTED || !t->has_addr)
         return;
     size_t out_len = (size_t)len;
     if (kg_peer_protect(&t->peer, w->tx, &out_len, sizeof(w->tx), true) != 0)
@@ -380,52 +375,41 @@ static void nack_upstream(kg_worker *w, kg_track *tr, kg_time now)
 static bool nack_on_rtp(kg_worker *w, kg_track *tr, const uint8_t *pkt,
                         size_t len, const kg_rtp_hdr *h, kg_time now)
 {
-    wpart *pub = tr->pub;
-    int seen = kg_nack_gen_on_packet(tr->nack, h->seq, now);
-    if (seen == KG_NACK_OLD && kg_rtx_cache_has(tr->rtx, h->seq, now))
+    int seen = kg_track_rtp_in(tr, pkt, len, h->seq, now);
+    if (seen == KG_NACK_DUPLICATE)
         return true;
     if (seen == KG_NACK_RECOVERED)
-        pub->c.nack_recovered++;
+        ((wpart *)tr->pub)->c.nack_recovered++;
     else if (seen == KG_NACK_RESET)
         request_keyframe(w, tr, now, false); /* too many lost to NACK */
-    kg_rtx_cache_put(tr->rtx, h->seq, pkt, len, now);
     if (kg_nack_gen_deadline(tr->nack) <= now)
         nack_upstream(w, tr, now);
     return false;
 }
 
-/* Resends packet out_seq of route rt (receiver st) from tr's cache,
+/* Resends packet out_seq of route rt to receiver st from tr's cache,
  * rewritten exactly as it was first forwarded: the same plaintext under
- * the same SRTP index, so AEAD sees no new (nonce, plaintext) pair. */
+ * the same SRTP index (libsrtp's allow_repeat_tx is on for this), so AEAD
+ * never sees a nonce again with other plaintext. */
 static void nack_resend(kg_worker *w, wtransport *st, kg_track *tr,
                         const kg_route *rt, uint16_t out_seq, kg_time now)
 {
-    /* Only what this route was sent: nothing from before it started. */
-    uint16_t out_max = (uint16_t)(tr->rx.max_seq + rt->seq_delta);
-    if ((uint16_t)(out_seq - rt->base_seq) >
-        (uint16_t)(out_max - rt->base_seq))
-        return;
-    uint16_t in_seq = (uint16_t)(out_seq - rt->seq_delta);
-    size_t len;
-    const uint8_t *pkt = kg_rtx_cache_get(tr->rtx, in_seq, now, &len);
-    if (!pkt || len < 12 || len + KG_SRTP_MAX_TRAILER > TX_BUF) {
+    uint8_t *out = tx_slot(w);
+    size_t len = kg_track_resend(tr, rt, out_seq, now, out,
+                                 TX_BUF - KG_SRTP_MAX_TRAILER);
+    if (len == 0) {
         /* Lost before kaigi too: nack_upstream already asks for it, and
-         * it is forwarded to every receiver when it comes. */
+         * it goes to every receiver when it comes. */
         st->part->c.rtx_misses++;
         return;
     }
-    uint8_t *out = tx_slot(w);
-    memcpy(out, pkt, len);
-    kg_rtp_rewrite(out, rt->out_pt, out_seq, kg_rd32(pkt + 4) + rt->ts_delta,
-                   rt->out_ssrc);
-    size_t out_len = len;
-    if (kg_peer_protect(&st->peer, out, &out_len, TX_BUF, false) != 0)
+    if (kg_peer_protect(&st->peer, out, &len, TX_BUF, false) != 0)
         return;
     w->st.rtp_forwarded++;
     st->part->c.retransmits++;
     st->part->c.packets_out++;
-    st->part->c.bytes_out += out_len;
-    tx_commit(w, &st->addr, out_len);
+    st->part->c.bytes_out += len;
+    tx_commit(w, &st->addr, len);
 }
 
 /* A receiver's generic NACK (RFC 4585 6.2.1) on its subscribe transport:
