@@ -115,6 +115,7 @@ static void on_media_timer(uv_timer_t *timer)
     kc_app *app = timer->data;
     kg_time now = kc_now();
     kg_time next = kc_pub_tick(app, now);
+    kc_nack_tick(app, now);
     uv_timer_start(&app->media_timer, on_media_timer, ms_until(next, now), 0);
 }
 
@@ -313,6 +314,16 @@ static json_t *report_json(const kc_app *app)
         json_object_set_new(r, "error", json_string(app->error));
     if (r)
         kc_meeting_report(app, r);
+    if (r)
+        json_object_update_new(
+            r, json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "nacks_sent",
+                         (json_int_t)app->nacks_sent, "nacks_in",
+                         (json_int_t)app->nacks_in, "retransmits",
+                         (json_int_t)app->retransmits, "packets_recovered",
+                         (json_int_t)app->packets_recovered,
+                         "packets_given_up", (json_int_t)app->packets_given_up,
+                         "reorder_skipped", (json_int_t)app->reorder_skipped,
+                         "loss_dropped", (json_int_t)app->loss_dropped));
     return r;
 }
 
@@ -389,6 +400,10 @@ static void usage(FILE *f)
         "                     socket: the WebSocket and all UDP\n"
         "  --screen           also publish a screen share (a second VP8\n"
         "                     track, 320x180, marked \"screen\")\n"
+        "  --loss PERCENT     drop that share of our outgoing RTP, first\n"
+        "                     sends and retransmissions alike (seeded by\n"
+        "                     --seed; a test aid)\n"
+        "  --no-nack          neither send nor answer NACKs (a test aid)\n"
         "host controls (acted on while kaigi says we are host):\n"
         "  --admit-all        admit everyone on each waiting_list\n"
         "  --hold NAME[,...]  with --admit-all: admit these nicknames only\n"
@@ -481,6 +496,8 @@ static int take_opt(int c, kc_opts *o, double *nums)
     case 'R': o->remove = optarg; return 0;
     case 'T': o->leave_to = optarg; return 0;
     case 'C': o->screen = true; return 0;
+    case 'N': o->no_nack = true; return 0;
+    case 'X': return parse_num(optarg, 0, 100, &o->loss);
     case 'B': o->bind = optarg; return numeric_ip(optarg);
     case 'H': return add_holds(o, optarg);
     case 'F': return parse_num(optarg, 0, 86400, &o->hold_for);
@@ -528,6 +545,8 @@ static int parse_args(int argc, char **argv, kc_opts *o)
         {"hold-for", required_argument, NULL, 'F'},
         {"bind", required_argument, NULL, 'B'},
         {"screen", no_argument, NULL, 'C'},
+        {"loss", required_argument, NULL, 'X'},
+        {"no-nack", no_argument, NULL, 'N'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
