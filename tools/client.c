@@ -314,6 +314,13 @@ static json_t *report_json(const kc_app *app)
         json_object_set_new(r, "error", json_string(app->error));
     if (r)
         kc_meeting_report(app, r);
+    uint64_t replays = 0;
+    if (app->pub_t.peer)
+        replays += kg_client_peer_get_stats(app->pub_t.peer)->replays;
+    if (app->sub_t.peer)
+        replays += kg_client_peer_get_stats(app->sub_t.peer)->replays;
+    if (r)
+        json_object_set_new(r, "srtp_replays", json_integer((json_int_t)replays));
     if (r)
         json_object_update_new(
             r, json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "nacks_sent",
