@@ -47,6 +47,7 @@ int kg_rtx_cache_put(kg_rtx_cache *c, uint16_t seq, const uint8_t *pkt,
     s->at = now;
     s->seq = seq;
     s->len = (uint16_t)len;
+    s->late = false;
     memcpy(c->ring + off, pkt, len);
     c->head += len;
     c->stored++;
@@ -87,6 +88,12 @@ const uint8_t *kg_rtx_cache_get(kg_rtx_cache *c, uint16_t seq, kg_time now,
 bool kg_rtx_cache_has(const kg_rtx_cache *c, uint16_t seq, kg_time now)
 {
     return cache_slot(c, seq, now) != NULL;
+}
+
+kg_rtx_slot *kg_rtx_cache_find(kg_rtx_cache *c, uint16_t seq, kg_time now)
+{
+    /* cache_slot only reads: the slot is c's own, not const. */
+    return (kg_rtx_slot *)cache_slot(c, seq, now);
 }
 
 /* --- the NACK generator --------------------------------------------- */

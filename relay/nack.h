@@ -39,6 +39,7 @@ typedef struct kg_rtx_slot {
     kg_time at;   /* when it was stored */
     uint16_t seq;
     uint16_t len; /* 0: empty */
+    bool late;    /* the caller's mark; kg_rtx_cache_put clears it */
 } kg_rtx_slot;
 
 typedef struct kg_rtx_cache {
@@ -72,6 +73,10 @@ const uint8_t *kg_rtx_cache_get(kg_rtx_cache *c, uint16_t seq, kg_time now,
 
 /* Like kg_rtx_cache_get, without counting: is seq stored (a duplicate)? */
 bool kg_rtx_cache_has(const kg_rtx_cache *c, uint16_t seq, kg_time now);
+
+/* The slot of seq when kg_rtx_cache_get would return it, else NULL; its
+ * late mark is the caller's to set. Not counted. */
+kg_rtx_slot *kg_rtx_cache_find(kg_rtx_cache *c, uint16_t seq, kg_time now);
 
 /* --- the NACK generator --------------------------------------------- */
 

@@ -299,29 +299,39 @@ int kg_track_rtp_in(kg_track *t, const uint8_t *pkt, size_t len,
     if (seen == KG_NACK_OLD && kg_rtx_cache_has(t->rtx, seq, now))
         return KG_NACK_DUPLICATE;
     kg_rtx_cache_put(t->rtx, seq, pkt, len, now);
+    if (seen == KG_NACK_RECOVERED || seen == KG_NACK_OLD) {
+        kg_rtx_slot *s = kg_rtx_cache_find(t->rtx, seq, now);
+        if (s)
+            s->late = true;
+    }
     return seen;
 }
 
-size_t kg_track_resend(kg_track *t, const kg_route *rt, uint16_t out_seq,
-                       kg_time now, uint8_t *buf, size_t cap)
+ssize_t kg_track_resend(kg_track *t, const kg_route *rt, uint16_t out_seq,
+                        kg_time now, uint8_t *buf, size_t cap)
 {
     if (!t->rtx || !rt->started)
-        return 0;
+        return KG_ERR_INVAL;
     /* Only what this route was sent: nothing from before it started, so
      * a receiver cannot fetch the second before it subscribed. */
     uint16_t out_max = (uint16_t)(t->rx.max_seq + rt->seq_delta);
     if ((uint16_t)(out_seq - rt->base_seq) >
         (uint16_t)(out_max - rt->base_seq))
-        return 0;
+        return KG_ERR_INVAL;
+    uint16_t in_seq = (uint16_t)(out_seq - rt->seq_delta);
+    const kg_rtx_slot *s = kg_rtx_cache_find(t->rtx, in_seq, now);
+    if (s && s->late && now >= s->at && now - s->at < KG_TRACK_LATE_HOLDOFF)
+        return KG_ERR_AGAIN;
     size_t len;
-    const uint8_t *pkt = kg_rtx_cache_get(
-        t->rtx, (uint16_t)(out_seq - rt->seq_delta), now, &len);
-    if (!pkt || len < 12 || len > cap)
-        return 0;
+    const uint8_t *pkt = kg_rtx_cache_get(t->rtx, in_seq, now, &len);
+    if (!pkt || len < 12)
+        return KG_ERR_NOTFOUND;
+    if (len > cap)
+        return KG_ERR_NOSPACE;
     memcpy(buf, pkt, len);
     kg_rtp_rewrite(buf, rt->out_pt, out_seq, kg_rd32(pkt + 4) + rt->ts_delta,
                    rt->out_ssrc);
-    return len;
+    return (ssize_t)len;
 }
 
 ssize_t kg_track_nack_poll(kg_track *t, kg_time now, uint32_t sender_ssrc,

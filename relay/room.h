@@ -151,13 +151,22 @@ double kg_rx_stats_jitter_ms(const kg_rx_stats *s);
 int kg_track_rtp_in(kg_track *t, const uint8_t *pkt, size_t len,
                     uint16_t seq, kg_time now);
 
+/* A packet that reached kaigi late (recovered by its own NACK) was just
+ * forwarded to every receiver; a receiver's NACK for it within this time
+ * most likely crossed that copy, and answering it would only send the
+ * packet twice. Were the copy lost, the receiver asks again after its
+ * retry interval, which is longer (RTT + KG_NACK_RETRY_SLACK). */
+#define KG_TRACK_LATE_HOLDOFF (20 * KG_MS)
+
 /* The packet route rt of t sent as out_seq, from t's cache, rewritten
  * into buf as it was first forwarded (pt, seq, timestamp and SSRC of the
- * route). Returns its length; 0 when the cache does not hold it (kaigi
- * lost it too), when out_seq was never sent on rt (before the route
- * started, or ahead of it), or when it does not fit in cap. */
-size_t kg_track_resend(kg_track *t, const kg_route *rt, uint16_t out_seq,
-                       kg_time now, uint8_t *buf, size_t cap);
+ * route). Returns its length, or KG_ERR_NOTFOUND when the cache does not
+ * hold it (kaigi lost it too), KG_ERR_AGAIN when it came late and went
+ * out less than KG_TRACK_LATE_HOLDOFF ago, KG_ERR_INVAL when out_seq was
+ * never sent on rt (before the route started, or ahead of it; or t has no
+ * cache), KG_ERR_NOSPACE when it does not fit in cap. */
+ssize_t kg_track_resend(kg_track *t, const kg_route *rt, uint16_t out_seq,
+                        kg_time now, uint8_t *buf, size_t cap);
 
 /* Writes into buf an RTCP generic NACK from sender_ssrc to t's publisher
  * for the missing packets of t due at now (at most 64), and sets *n_seqs

@@ -395,14 +395,17 @@ static void nack_resend(kg_worker *w, wtransport *st, kg_track *tr,
                         const kg_route *rt, uint16_t out_seq, kg_time now)
 {
     uint8_t *out = tx_slot(w);
-    size_t len = kg_track_resend(tr, rt, out_seq, now, out,
-                                 TX_BUF - KG_SRTP_MAX_TRAILER);
-    if (len == 0) {
+    ssize_t n = kg_track_resend(tr, rt, out_seq, now, out,
+                                TX_BUF - KG_SRTP_MAX_TRAILER);
+    if (n == KG_ERR_NOTFOUND) {
         /* Lost before kaigi too: nack_upstream already asks for it, and
          * it goes to every receiver when it comes. */
         st->part->c.rtx_misses++;
         return;
     }
+    if (n <= 0)
+        return;
+    size_t len = (size_t)n;
     if (kg_peer_protect(&st->peer, out, &len, TX_BUF, false) != 0)
         return;
     w->st.rtp_forwarded++;

@@ -10,9 +10,9 @@ Three kaigi-clients in one room, three runs, each on a fresh kaigi:
             (--no-nack), to show the test can fail.
 Checks: in the lossy run every receiver decodes within 5 % of the video
 frames it decoded from the same sender in the clean run; kaigi's stats
-show it NACKed the publishers and resent packets to the receivers, and
-the clients resent what kaigi asked for; without recovery the frames
-fall by more than 5 %.
+show it NACKed the publishers and got the packets back, the receivers
+NACKed kaigi, and the clients resent what kaigi asked for; without
+recovery the frames fall by more than 5 %.
 
 Usage: loss_test.py KAIGI KAIGI_CLIENT [--duration S] [--loss PERCENT]
 Only 127.0.0.1 is ever used.
@@ -149,8 +149,15 @@ def main():
          f"{total(pl, 'nack_recovered')} recovered)")
     fail(total(rl, "retransmits") > 0,
          f"the publishers resent ({total(rl, 'retransmits')})")
-    fail(total(pl, "retransmits") > 0,
-         f"kaigi resent to receivers ({total(pl, 'retransmits')})")
+    # The loss is at the senders only: what receivers miss, kaigi missed
+    # too, and they get it when kaigi's own NACK brings it back; kaigi's
+    # resends from its cache answer downstream loss, which nack_test's
+    # simulation covers.
+    fail(total(pl, "nacks_in") > 0 and total(rl, "nacks_sent") > 0,
+         f"the receivers NACKed kaigi ({total(pl, 'nacks_in')} NACK "
+         f"packets)")
+    fail(total(rl, "srtp_replays") <= total(rl, "loss_dropped"),
+         f"few duplicates reach the receivers ({total(rl, 'srtp_replays')})")
     fail(total(pl, "nacks_sent") <= 2 * total(rl, "loss_dropped"),
          "kaigi's upstream NACKs stay near the losses, not the receivers' "
          "count")
