@@ -1,6 +1,7 @@
 #include "relay/worker.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <sys/socket.h>
 #include <stdio.h>
@@ -91,6 +92,8 @@ struct kg_worker {
     /* worker-thread state */
     kg_worker_stats st;
     kg_time last_part_snap;
+    size_t dtls_held; /* transports still holding DTLS, at the last snapshot */
+    uint64_t trimmed_at_connected; /* st.transports_connected then */
     size_t n_parts;
     wpart *parts;
     wroom *rooms;
@@ -626,7 +629,7 @@ static void handle_dtls(kg_worker *w, wtransport *t, const uint8_t *pkt,
                               .role = t->role,
                               .profile = t->peer.profile};
         snprintf(ev.cipher, sizeof(ev.cipher), "%s",
-                 kg_dtls_cipher(t->peer.dtls));
+                 t->peer.cipher);
         emit(w, &ev);
         if (t->role == KG_ROLE_SUBSCRIBE)
             keyframes_for_subscriber(w, t->part, now);
@@ -1017,6 +1020,26 @@ static void part_record(wpart *p, kg_time now, kg_part_stats *o)
     part_tracks(p, o);
 }
 
+/* A handshake's OpenSSL state (about 60 kB per transport) is freed once
+ * the client has its keys, but glibc keeps the freed pages in the
+ * worker's arena, where the long-lived SRTP state made at the same moment
+ * pins them: after handshakes, give free pages back to the system. At
+ * most once a second, and only when a handshake ended or DTLS state went
+ * away since the last time (malloc_trim walks the arenas). */
+static void trim_after_handshakes(kg_worker *w)
+{
+    size_t held = 0;
+    for (wpart *p = w->parts; p; p = p->next) {
+        for (int role = 0; role < 2; role++)
+            held += p->t[role] && kg_peer_holds_dtls(&p->t[role]->peer);
+    }
+    if (held < w->dtls_held ||
+        w->st.transports_connected != w->trimmed_at_connected)
+        malloc_trim(0);
+    w->dtls_held = held;
+    w->trimmed_at_connected = w->st.transports_connected;
+}
+
 /* Once a second: a fresh array of every participant's numbers, swapped in
  * under the lock that readers copy it under. The packet path never takes
  * a lock or allocates for this. */
@@ -1038,6 +1061,7 @@ static void part_snapshot(kg_worker *w, kg_time now)
         o->c = r->gone;
         o->dtls_state[0] = o->dtls_state[1] = "none";
     }
+    trim_after_handshakes(w);
     pthread_mutex_lock(&w->lock);
     kg_part_stats *old = w->part_snap;
     w->part_snap = a;
