@@ -156,8 +156,6 @@ def main():
     fail(total(pl, "nacks_in") > 0 and total(rl, "nacks_sent") > 0,
          f"the receivers NACKed kaigi ({total(pl, 'nacks_in')} NACK "
          f"packets)")
-    fail(total(rl, "srtp_replays") <= total(rl, "loss_dropped"),
-         f"few duplicates reach the receivers ({total(rl, 'srtp_replays')})")
     fail(total(pl, "nacks_sent") <= 2 * total(rl, "loss_dropped"),
          "kaigi's upstream NACKs stay near the losses, not the receivers' "
          "count")
