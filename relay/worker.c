@@ -35,6 +35,10 @@
 #define SERVER_RTCP_SSRC 1u
 /* Sequence numbers per NACK kaigi sends or answers at once. */
 #define NACK_BATCH 64
+/* Resends per receiver per second: a NACK of 64 items can name 1,088
+ * packets, and a receiver must not make kaigi protect and send without
+ * bound. 1,000 covers a 10 % loss of a 10 Mbit/s video stream. */
+#define RTX_PER_SEC 1000
 /* Per-participant snapshots are made this often; bitrates come from a
  * ring of the last RATE_RING byte counts, one per snapshot. */
 #define SNAPSHOT_INTERVAL KG_SEC
@@ -62,6 +66,8 @@ struct wpart {
     uint64_t ring_in[RATE_RING], ring_out[RATE_RING];
     unsigned ring_n, ring_head;
     wpart *next;
+    kg_time rtx_since; /* the resend budget's current second */
+    unsigned rtx_count;
 };
 
 typedef struct wroom {
@@ -397,6 +403,15 @@ static bool nack_on_rtp(kg_worker *w, kg_track *tr, const uint8_t *pkt,
 static void nack_resend(kg_worker *w, wtransport *st, kg_track *tr,
                         const kg_route *rt, uint16_t out_seq, kg_time now)
 {
+    wpart *sub = st->part;
+    if (now - sub->rtx_since >= KG_SEC) {
+        sub->rtx_since = now;
+        sub->rtx_count = 0;
+    }
+    if (sub->rtx_count >= RTX_PER_SEC) {
+        w->st.rtx_limited++;
+        return;
+    }
     uint8_t *out = tx_slot(w);
     ssize_t n = kg_track_resend(tr, rt, out_seq, now, out,
                                 TX_BUF - KG_SRTP_MAX_TRAILER);
@@ -412,6 +427,7 @@ static void nack_resend(kg_worker *w, wtransport *st, kg_track *tr,
     if (kg_peer_protect(&st->peer, out, &len, TX_BUF, false) != 0)
         return;
     w->st.rtp_forwarded++;
+    sub->rtx_count++;
     st->part->c.retransmits++;
     st->part->c.packets_out++;
     st->part->c.bytes_out += len;

@@ -67,6 +67,7 @@ typedef struct kg_worker_stats {
     uint64_t consent_timeouts;
     uint64_t ssrc_refused; /* SRTP/SRTCP from an SSRC not negotiated */
     uint64_t cpu_ns;       /* the worker thread's CPU time */
+    uint64_t rtx_limited;  /* NACKed packets over a receiver's budget */
 } kg_worker_stats;
 
 #define KG_PART_MAX_TRACKS 8

@@ -878,6 +878,7 @@ static json_t *worker_json(kg_worker *wk, unsigned index, uint16_t port)
     W(consent_timeouts);
     W(ssrc_refused);
     W(cpu_ns);
+    W(rtx_limited);
 #undef W
     return media;
 }

@@ -469,6 +469,9 @@ static const struct worker_family {
      "SRTP from SSRCs the SDP did not announce.", WST(ssrc_refused)},
     {"kaigi_worker_consent_timeouts_total", "counter",
      "Transports closed because ICE consent lapsed.", WST(consent_timeouts)},
+    {"kaigi_worker_retransmits_limited_total", "counter",
+     "NACKed packets not resent: over the receiver's 1,000/s budget.",
+     WST(rtx_limited)},
 };
 
 static void room_metrics(buf *b, const room_agg *aggs, size_t n_rooms)
