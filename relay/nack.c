@@ -151,6 +151,8 @@ static void miss_remove(kg_nack_gen *g, size_t i)
     memmove(&g->miss[i], &g->miss[i + 1],
             (g->n_miss - i - 1) * sizeof(g->miss[0]));
     g->n_miss--;
+    if (g->n_miss == 0)
+        g->deadline = UINT64_MAX;
 }
 
 /* Adds max_ext+1 .. max_ext+k (k <= KG_NACK_MAX_MISSING) as missing, due
