@@ -21,6 +21,7 @@
 
 #include "codec/err.h"
 #include "codec/rtp.h"
+#include "relay/rtcp_report.h"
 
 enum kg_track_kind { KG_TRACK_AUDIO = 0, KG_TRACK_VIDEO = 1 };
 
@@ -35,6 +36,7 @@ typedef struct kg_route {
     uint32_t ts_delta;   /* out = in + delta (mod 2^32) */
     uint64_t packets;
     uint64_t bytes;
+    kg_rtcp_tx rtcp; /* its last packet, SRs sent, the receiver's RRs */
 } kg_route;
 
 /* What a receiver learns from one incoming RTP stream (RFC 3550 section
@@ -64,6 +66,7 @@ typedef struct kg_track {
     uint64_t packets;
     uint64_t bytes;
     kg_rx_stats rx; /* loss and jitter of what the publisher sends */
+    kg_rtcp_rx rtcp; /* the publisher's last SR, the RR interval */
     /* Video only (NULL for audio, which has Opus FEC instead): the last
      * second of the publisher's packets, to answer receivers' NACKs, and
      * the publisher's losses, to NACK upstream (relay/nack.h). Owned. */

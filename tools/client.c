@@ -314,6 +314,8 @@ static json_t *report_json(const kc_app *app)
         json_object_set_new(r, "error", json_string(app->error));
     if (r)
         kc_meeting_report(app, r);
+    if (r)
+        json_object_set_new(r, "rtcp", kc_rtcp_report(app));
     uint64_t replays = 0;
     if (app->pub_t.peer)
         replays += kg_client_peer_get_stats(app->pub_t.peer)->replays;
@@ -323,14 +325,16 @@ static json_t *report_json(const kc_app *app)
         json_object_set_new(r, "srtp_replays", json_integer((json_int_t)replays));
     if (r)
         json_object_update_new(
-            r, json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "nacks_sent",
+            r, json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+                         "nacks_sent",
                          (json_int_t)app->nacks_sent, "nacks_in",
                          (json_int_t)app->nacks_in, "retransmits",
                          (json_int_t)app->retransmits, "packets_recovered",
                          (json_int_t)app->packets_recovered,
                          "packets_given_up", (json_int_t)app->packets_given_up,
                          "reorder_skipped", (json_int_t)app->reorder_skipped,
-                         "loss_dropped", (json_int_t)app->loss_dropped));
+                         "loss_dropped", (json_int_t)app->loss_dropped,
+                         "stream_resets", (json_int_t)app->stream_resets));
     return r;
 }
 
@@ -369,6 +373,7 @@ static void finish(kc_app *app)
     uv_close((uv_handle_t *)&app->phase_timer, NULL);
     uv_close((uv_handle_t *)&app->media_timer, NULL);
     uv_close((uv_handle_t *)&app->connect_timer, NULL);
+    kc_rtcp_close(app);
     kc_ws_del(app->ws);
     uv_timer_start(&app->watchdog, on_watchdog, GUARD_MS, 0);
     uv_unref((uv_handle_t *)&app->watchdog);
@@ -644,6 +649,7 @@ static int setup(kc_app *app)
         uv_timer_init(app->loop, timers[i]);
         timers[i]->data = app;
     }
+    kc_rtcp_init(app);
     kc_meeting_init(app);
     app->cert = kg_dtls_cert_new();
     app->dtls_ctx = app->cert ? kg_dtls_ctx_new(app->cert, KG_DTLS_CLIENT, 0)

@@ -191,16 +191,21 @@ void kc_nack_video_in(kc_app *app, kc_ssrc *s, uint8_t *pkt, size_t len,
 {
     uint16_t seq = kg_rd16(pkt + 2);
     if (s->nack) {
-        if (kg_nack_gen_on_packet(s->nack, seq, now) == KG_NACK_RECOVERED)
+        int seen = kg_nack_gen_on_packet(s->nack, seq, now);
+        if (seen == KG_NACK_RECOVERED)
             app->packets_recovered++;
+        else if (seen == KG_NACK_RESET)
+            app->stream_resets++;
         if (kg_nack_gen_deadline(s->nack) <= now)
             send_nacks(app, s, now);
     }
+    uint64_t resets = s->reorder ? s->reorder->resets : 0;
     if (!s->reorder ||
         kg_reorder_push(s->reorder, seq, pkt, len, now) == KG_ERR_INVAL) {
         kc_sub_on_video_packet(app, s, pkt, len, now);
         return;
     }
+    app->stream_resets += s->reorder->resets - resets;
     release(app, s, now);
 }
 

@@ -8,8 +8,9 @@ Three kaigi-clients in one room, three runs, each on a fresh kaigi:
             what it lost, the receivers NACK kaigi;
   no-nack   the same loss with the clients' NACK recovery off
             (--no-nack), to show the test can fail.
-Checks: in the lossy run every receiver decodes within 5 % of the video
-frames it decoded from the same sender in the clean run; kaigi's stats
+Checks: in the lossy run every receiver decodes within 5 % of the share
+of a sender's video frames it decoded in the clean run (shares, because
+a starved sender on a loaded machine skips frames, which is not loss); kaigi's stats
 show it NACKed the publishers and got the packets back, the receivers
 NACKed kaigi, and the clients resent what kaigi asked for; without
 recovery the frames fall by more than 5 %.
@@ -76,7 +77,8 @@ def one_run(args, tmp, label, extra):
         for pid, rr in r.get("remotes", {}).items():
             src = by_pid.get(pid)
             if src:
-                frames[(n, src)] = rr.get("video_frames_decoded", 0)
+                frames[(n, src)] = (rr.get("video_frames_decoded", 0),
+                                    reports[src]["sent"]["video_frames"])
     fail(len(frames) == 6, f"{label}: 6 receiver/sender pairs ({len(frames)})")
     parts = {}
     if scraped:
@@ -93,10 +95,18 @@ def total(d, key):
     return sum((x or {}).get(key, 0) for x in d.values())
 
 
+def share(pairs):
+    """Frames decoded over frames their senders sent."""
+    got = sum(g for g, _ in pairs)
+    sent = sum(s for _, s in pairs)
+    return got / sent if sent else 0.0
+
+
 def describe(label, frames, reports, parts):
-    print(f"  {label}: frames decoded "
-          + ", ".join(f"{d}<-{s} {n}" for (d, s), n in sorted(frames.items()))
-          + f" (sum {sum(frames.values())})")
+    print(f"  {label}: frames decoded/sent "
+          + ", ".join(f"{d}<-{s} {g}/{n}"
+                      for (d, s), (g, n) in sorted(frames.items()))
+          + f" ({100.0 * share(frames.values()):.1f} %)")
     print(f"  {label}: clients dropped {total(reports, 'loss_dropped')}, "
           f"NACKed {total(reports, 'nacks_sent')}, "
           f"were asked for {total(reports, 'nacks_in')}, "
@@ -104,6 +114,7 @@ def describe(label, frames, reports, parts):
           f"recovered {total(reports, 'packets_recovered')}, "
           f"gave up {total(reports, 'packets_given_up')}, "
           f"skipped {total(reports, 'reorder_skipped')}, "
+          f"stream resets {total(reports, 'stream_resets')}, "
           f"SRTP replays (duplicates) {total(reports, 'srtp_replays')}")
     print(f"  {label}: kaigi NACKed publishers for "
           f"{total(parts, 'nacks_sent')}, recovered "
@@ -132,16 +143,22 @@ def main():
     describe("lossy", lossy, rl, pl)
     describe("no-nack", bare, rb, pb)
     fail = Checks()
+    # Compared as shares of the frames each sender sent in its own run: on
+    # a loaded machine a starved sender skips frames (its capture clock
+    # does not wait), which is not loss.
     for key, base in sorted(clean.items()):
-        got = lossy.get(key, 0)
-        fail(base > 0 and got >= 0.95 * base,
-             f"at {args.loss:g} % loss {key[0]} <- {key[1]}: {got} frames vs "
-             f"{base} clean ({100.0 * got / max(base, 1):.1f} %)")
-    sum_clean, sum_lossy, sum_bare = (sum(clean.values()), sum(lossy.values()),
-                                      sum(bare.values()))
+        b = share([base])
+        got = share([lossy.get(key, (0, 0))])
+        fail(b > 0 and got >= 0.95 * b,
+             f"at {args.loss:g} % loss {key[0]} <- {key[1]}: "
+             f"{100.0 * got:.1f} % of the frames sent decoded vs "
+             f"{100.0 * b:.1f} % clean")
+    sum_clean, sum_lossy, sum_bare = (share(clean.values()),
+                                      share(lossy.values()),
+                                      share(bare.values()))
     fail(sum_lossy >= 0.95 * sum_clean,
-         f"all frames at {args.loss:g} % loss: {sum_lossy} vs {sum_clean} "
-         f"clean")
+         f"all frames at {args.loss:g} % loss: {100.0 * sum_lossy:.1f} % vs "
+         f"{100.0 * sum_clean:.1f} % clean")
     fail(total(rl, "loss_dropped") > 0, "the clients did drop packets")
     fail(total(pl, "nacks_sent") > 0 and total(pl, "nack_recovered") > 0,
          "kaigi NACKed the publishers and got packets back "
@@ -161,8 +178,8 @@ def main():
          "count")
     # The test could fail: without recovery the same loss costs frames.
     fail(sum_bare < 0.95 * sum_clean,
-         f"without NACK the frames drop more than 5 %: {sum_bare} vs "
-         f"{sum_clean} clean ({100.0 * sum_bare / max(sum_clean, 1):.1f} %)")
+         f"without NACK the frames drop more than 5 %: "
+         f"{100.0 * sum_bare:.1f} % vs {100.0 * sum_clean:.1f} % clean")
     fail(total(rb, "retransmits") == 0 and total(rb, "nacks_sent") == 0,
          "--no-nack neither NACKs nor resends")
     items = f1.items + f2.items + f3.items + fail.items
