@@ -642,7 +642,10 @@ static void nack_upstream(kg_worker *w, kg_track *tr, kg_time now)
 static bool nack_on_rtp(kg_worker *w, kg_track *tr, const uint8_t *pkt,
                         size_t len, const kg_rtp_hdr *h, kg_time now)
 {
+    /* A jump or an overflowing list gives up missing packets too. */
+    uint64_t given_up = tr->nack->given_up;
     int seen = kg_track_rtp_in(tr, pkt, len, h->seq, now);
+    ((wpart *)tr->pub)->c.nack_given_up += tr->nack->given_up - given_up;
     if (seen == KG_NACK_DUPLICATE)
         return true;
     if (seen == KG_NACK_RECOVERED)
