@@ -191,7 +191,9 @@ void kc_nack_video_in(kc_app *app, kc_ssrc *s, uint8_t *pkt, size_t len,
 {
     uint16_t seq = kg_rd16(pkt + 2);
     if (s->nack) {
+        uint64_t given_up = s->nack->given_up;
         int seen = kg_nack_gen_on_packet(s->nack, seq, now);
+        app->packets_given_up += s->nack->given_up - given_up;
         if (seen == KG_NACK_RECOVERED)
             app->packets_recovered++;
         else if (seen == KG_NACK_RESET)
