@@ -284,6 +284,16 @@ static json_t *rooms_list(kg_sfu *s, const snaps *sn)
     return json_pack("{s:o}", "rooms", arr);
 }
 
+/* The active speaker's ID while it is in the room, else null. */
+static json_t *speaker_json(const sroom *r)
+{
+    for (const kg_session *ss = r->members; ss; ss = ss->room_next) {
+        if (r->speaker && ss->num == r->speaker)
+            return json_string(ss->id);
+    }
+    return json_null();
+}
+
 static json_t *room_stats(const snaps *sn, const sroom *r)
 {
     room_agg a;
@@ -294,6 +304,7 @@ static json_t *room_stats(const snaps *sn, const sroom *r)
         json_array_append_new(
             arr, participant_json(ss, snaps_find(sn, r->worker, ss->num)));
     json_object_set_new(o, "participants", arr); /* the list, not a count */
+    json_object_set_new(o, "speaker", speaker_json(r));
     return o;
 }
 
@@ -549,6 +560,9 @@ static const struct worker_family {
      "RTCP sender reports received.", WST(rtcp_sr_in)},
     {"kaigi_worker_rtcp_rr_received_total", "counter",
      "RTCP receiver report packets received.", WST(rtcp_rr_in)},
+    {"kaigi_worker_audio_suppressed_total", "counter",
+     "Audio packets not forwarded: not among the room's loudest N.",
+     WST(audio_suppressed)},
     {"kaigi_worker_retransmits_limited_total", "counter",
      "NACKed packets not resent: over the receiver's 1,000/s budget.",
      WST(rtx_limited)},

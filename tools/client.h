@@ -68,6 +68,7 @@ typedef struct kc_opts {
      * address the kernel picks toward the server. */
     const char *bind;
     bool screen; /* also publish a screen-share video track */
+    double amplitude; /* of the tone, 0..1 of full scale (0: silence) */
     double loss;  /* --loss: percent of our outgoing RTP dropped */
     bool no_nack; /* --no-nack: neither send nor answer NACKs */
 } kc_opts;
@@ -169,6 +170,7 @@ typedef struct kc_pub {
     kg_time next_audio, next_video;
     kg_time video_epoch; /* when frame number video_base was due */
     uint32_t video_base;
+    uint8_t audio_level; /* RFC 6464 level of the last frame sent */
 } kc_pub;
 
 /* --garbage: the flood and what went out of it. */
@@ -290,6 +292,9 @@ typedef struct kc_app {
     uint64_t rtcp_in;
     char screen_error[32]; /* share_denied, "" if none */
     kc_rtcp rtcp;
+    /* `speaker` messages: how many, and the last one's id */
+    uint64_t speaker_events;
+    char speaker_last[KC_ID_LEN];
     /* NACK loss recovery and --loss (client_nack.c) */
     uint64_t loss_rng;
     uint64_t loss_dropped;      /* RTP packets --loss did not send */
@@ -375,7 +380,8 @@ void kc_nack_vtrack_free(kc_vtrack *v);
 /* Sends one of our RTP packets (plaintext, len bytes in a buffer of cap)
  * on the publish transport, first caching it if v (a video track) is
  * given; --loss may drop it (first sends and resends alike). Returns
- * kc_transport_send_rtp's result, or 0 when --loss dropped it. */
+ * kc_transport_send_rtp's result, or len when --loss dropped it (the
+ * sender sent it; the "network" lost it). */
 ssize_t kc_nack_send_rtp(kc_app *app, kc_vtrack *v, uint8_t *pkt, size_t len,
                          size_t cap);
 /* A generic NACK from kaigi on the publish transport: resends. */

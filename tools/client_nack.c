@@ -76,8 +76,10 @@ ssize_t kc_nack_send_rtp(kc_app *app, kc_vtrack *v, uint8_t *pkt, size_t len,
     if (v && v->rtx && len >= 4)
         kg_rtx_cache_put(v->rtx, kg_rd16(pkt + 2), pkt, len, kc_now());
     if (app->opts.loss > 0 && loss_draw(app) * 100.0 < app->opts.loss) {
+        /* Sent, as far as the sender knows: the "network" lost it. Its
+         * SR counts it, as a real sender's would. */
         app->loss_dropped++;
-        return 0;
+        return (ssize_t)len;
     }
     return kc_transport_send_rtp(&app->pub_t, pkt, len, cap);
 }
