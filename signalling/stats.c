@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "codec/err.h"
 #include "crypto/srtp.h"
@@ -421,20 +422,39 @@ static void family(buf *b, const char *name, const char *type,
     put(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-/* Resident set size from /proc/self/status (VmRSS, in kB there). */
-static uint64_t resident_bytes(void)
+/* Pss of one process in bytes (smaps_rollup), 0 if unreadable. */
+static uint64_t pss_bytes(long pid)
 {
-    FILE *f = fopen("/proc/self/status", "r");
+    char path[64], line[256];
+    snprintf(path, sizeof(path), "/proc/%ld/smaps_rollup", pid);
+    FILE *f = fopen(path, "r");
     if (!f)
         return 0;
-    char line[256];
     unsigned long long kb = 0;
     while (fgets(line, sizeof(line), f)) {
-        if (sscanf(line, "VmRSS: %llu kB", &kb) == 1)
+        if (sscanf(line, "Pss: %llu kB", &kb) == 1)
             break;
     }
     fclose(f);
     return (uint64_t)kb * 1024;
+}
+
+/* Memory of kaigi and its media worker processes: their Pss summed (the
+ * workers share pages with kaigi, which RSS would count once each). */
+static uint64_t resident_bytes(void)
+{
+    long self = (long)getpid();
+    uint64_t sum = pss_bytes(self);
+    char path[96];
+    snprintf(path, sizeof(path), "/proc/%ld/task/%ld/children", self, self);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return sum;
+    long child;
+    for (int i = 0; i < 256 && fscanf(f, "%ld", &child) == 1; i++)
+        sum += pss_bytes(child);
+    fclose(f);
+    return sum;
 }
 
 #define U64 0
@@ -684,10 +704,11 @@ static char *metrics_text(kg_sfu *s, const snaps *sn, size_t *len)
     family(&b, "kaigi_sessions", "gauge",
            "Signalling connections, in a room or not.");
     put(&b, "kaigi_sessions %zu\n", s->n_sessions);
-    family(&b, "kaigi_workers", "gauge", "Media worker threads.");
+    family(&b, "kaigi_workers", "gauge",
+           "Media workers (child processes, or threads).");
     put(&b, "kaigi_workers %u\n", s->n_workers);
     family(&b, "kaigi_resident_memory_bytes", "gauge",
-           "Resident memory of the kaigi process (VmRSS).");
+           "Memory of kaigi and its worker processes (summed Pss).");
     put(&b, "kaigi_resident_memory_bytes %" PRIu64 "\n", resident_bytes());
     worker_metrics(&b, s, sn);
     room_metrics(&b, aggs, n_rooms);

@@ -16,6 +16,7 @@ NACKed kaigi, and the clients resent what kaigi asked for; without
 recovery the frames fall by more than 5 %.
 
 Usage: loss_test.py KAIGI KAIGI_CLIENT [--duration S] [--loss PERCENT]
+                    [--worker-threads]
 Only 127.0.0.1 is ever used.
 """
 import argparse
@@ -130,6 +131,8 @@ def main():
     ap.add_argument("client")
     ap.add_argument("--duration", type=int, default=6)
     ap.add_argument("--loss", type=float, default=3.0)
+    # media_test.start_kaigi reads it: workers as threads, not processes
+    ap.add_argument("--worker-threads", action="store_true")
     args = ap.parse_args()
     loss = ["--loss", str(args.loss)]
     with tempfile.TemporaryDirectory(prefix="kaigi-loss-") as tmp:
