@@ -84,6 +84,7 @@ typedef struct kg_worker_stats {
     uint64_t mix_concealed; /* frames made up by Opus PLC */
     uint64_t mix_late;      /* packets too late for the jitter buffer */
     uint64_t mix_cpu_ns;    /* worker CPU spent in mixer ticks */
+    uint64_t rtx_limited;  /* NACKed packets over a receiver's budget */
 } kg_worker_stats;
 
 #define KG_PART_MAX_TRACKS 8
@@ -111,12 +112,19 @@ typedef struct kg_part_counters {
     uint64_t packets_in, bytes_in;   /* SRTP datagrams accepted */
     uint64_t packets_out, bytes_out; /* SRTP forwarded to it */
     uint64_t srtp_auth_fail, srtp_replay, malformed;
-    uint64_t nacks_in;  /* RTPFB generic NACK (not answered yet) */
+    uint64_t nacks_in;  /* RTPFB generic NACK packets */
     uint64_t plis_in;   /* PSFB PLI and FIR */
     uint64_t pli_sent;  /* PLIs kaigi sent to it as a publisher */
     /* RTCP reports: SRs kaigi sent it (one per SSRC it receives), RRs
      * kaigi sent it about what it publishes, SR and RR packets it sent */
     uint64_t sr_sent, rr_sent, sr_in, rr_in;
+    /* NACK loss recovery (relay/nack.h), video only. As a receiver: */
+    uint64_t retransmits;    /* packets resent to it from the cache */
+    uint64_t rtx_misses;     /* NACKed packets the cache did not hold */
+    /* As a publisher: */
+    uint64_t nacks_sent;     /* sequence numbers kaigi NACKed to it */
+    uint64_t nack_recovered; /* missing packets that arrived after all */
+    uint64_t nack_given_up;  /* missing packets kaigi stopped asking for */
 } kg_part_counters;
 
 /* A participant's snapshot, made on the worker once a second.

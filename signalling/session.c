@@ -973,6 +973,7 @@ static json_t *worker_json(kg_worker *wk, unsigned index, uint16_t port)
     W(mix_concealed);
     W(mix_late);
     W(mix_cpu_ns);
+    W(rtx_limited);
 #undef W
     return media;
 }
