@@ -1593,6 +1593,23 @@ static void part_rates(wpart *p, kg_time now, kg_part_stats *o)
 }
 
 /* Its tracks: loss and jitter of what it publishes, what it receives. */
+/* A simulcast track's layers for ops: rates and who is on which. */
+static void sc_track_stats(const kg_track *tr, kg_track_stats *ts)
+{
+    for (int i = 0; i < KG_SC_LAYERS; i++) {
+        if (tr->sc->layer[i].ssrc == 0 && tr->sc->rid[i][0] == 0)
+            continue;
+        ts->sc_layers = (unsigned)i + 1;
+        ts->sc_ssrc[i] = tr->sc->layer[i].ssrc;
+        ts->sc_bps[i] = kg_sc_layer_bps(tr->sc, i);
+    }
+    for (size_t j = 0; j < tr->n_routes; j++) {
+        int cur = tr->routes[j].sc.cur;
+        if (cur >= 0 && cur < KG_SC_LAYERS)
+            ts->sc_receivers[cur]++;
+    }
+}
+
 static void part_tracks(const wpart *p, kg_part_stats *o)
 {
     if (!p->room)
@@ -1623,6 +1640,8 @@ static void part_tracks(const wpart *p, kg_part_stats *o)
         ts->lost = lost;
         ts->jitter_ms = jitter;
         ts->subscribers = (unsigned)tr->n_routes;
+        if (tr->sc)
+            sc_track_stats(tr, ts);
     }
 }
 

@@ -116,6 +116,12 @@ typedef struct kg_track_stats {
     double receiver_loss_fraction;
     double receiver_jitter_ms;
     uint64_t srs_in; /* SRs the publisher sent for it */
+    /* Simulcast (sc_layers > 0): per layer, lowest first, its SSRC (0:
+     * not learnt yet), measured bit/s and how many receivers get it. */
+    unsigned sc_layers;
+    uint32_t sc_ssrc[3];
+    uint32_t sc_bps[3];
+    unsigned sc_receivers[3];
 } kg_track_stats;
 
 /* Per-participant counters, counted on the worker's packet path.

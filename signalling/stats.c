@@ -196,6 +196,23 @@ static json_t *track_json(const kg_track_stats *t)
                      (int)t->subscribers);
 }
 
+/* A simulcast track's "simulcast": [{ssrc, bitrate, receivers}] per
+ * layer, lowest first (ssrc 0: a rid not seen yet). */
+static json_t *track_sc_json(const kg_track_stats *t, json_t *o)
+{
+    if (!o || t->sc_layers == 0)
+        return o;
+    json_t *layers = json_array();
+    for (unsigned i = 0; i < t->sc_layers && i < 3; i++)
+        json_array_append_new(
+            layers, json_pack("{s:I, s:I, s:i}", "ssrc",
+                              (json_int_t)t->sc_ssrc[i], "bitrate",
+                              (json_int_t)t->sc_bps[i], "receivers",
+                              (int)t->sc_receivers[i]));
+    json_object_set_new(o, "simulcast", layers);
+    return o;
+}
+
 static json_t *by_role(const char *publish, const char *subscribe)
 {
     return json_pack("{s:s, s:s}", "publish", publish, "subscribe", subscribe);
@@ -208,9 +225,11 @@ static json_t *participant_json(const kg_session *ss, const kg_part_stats *p)
         p = &none; /* joined since the last snapshot */
     json_t *tracks = json_array();
     for (unsigned i = 0; i < p->n_tracks; i++)
-        json_array_append_new(tracks, track_rtcp_json(
+        json_array_append_new(tracks, track_sc_json(
                                           &p->tracks[i],
-                                          track_json(&p->tracks[i])));
+                                          track_rtcp_json(
+                                          &p->tracks[i],
+                                          track_json(&p->tracks[i]))));
     json_t *o = json_pack("{s:s, s:s}", "id", ss->id, "name", ss->name);
 #define SET(key, v) json_object_set_new(o, key, v)
     SET("packets_in", JI(p->c.packets_in));

@@ -51,6 +51,25 @@ def wait_up(http_port, proc, deadline_s=10):
     raise SystemExit("kaigi did not answer /api/stats within 10 s")
 
 
+def sc_layers(http_port, token, room, name):
+    """The "simulcast" list of name's video track in the room's stats."""
+    req = urllib.request.Request(
+        f"http://{HOST}:{http_port}/api/rooms/{room}/stats")
+    req.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(req, timeout=2) as r:
+            stats = json.loads(r.read().decode())
+    except (OSError, ValueError):
+        return None
+    for p in stats.get("participants", []):
+        if p.get("name") != name:
+            continue
+        for t in p.get("tracks", []):
+            if t.get("kind") == "video" and "simulcast" in t:
+                return t["simulcast"]
+    return None
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("kaigi")
@@ -85,6 +104,18 @@ def main():
             procs.append((name, report, log,
                           subprocess.Popen(cmd, stdout=log,
                                            stderr=subprocess.STDOUT)))
+        # kaigi's stats while they run: the last read where pub's camera
+        # shows its layers (rates, and who receives which).
+        with open(os.path.join(tmp, "data", "admin.token")) as f:
+            token = f.read().strip()
+        layers = None
+        end = time.monotonic() + args.duration + 40
+        while time.monotonic() < end and all(p.poll() is None
+                                             for _, _, _, p in procs):
+            got = sc_layers(http_port, token, "e2e-sc", "pub")
+            if got and sum(x["receivers"] for x in got) == 3:
+                layers = got
+            time.sleep(0.3)
         reports = {}
         deadline = time.monotonic() + args.duration + 40
         for name, report, log, p in procs:
@@ -108,6 +139,11 @@ def main():
             kaigi.wait()
         klog.close()
         check(kaigi.returncode == 0, "kaigi exits cleanly on SIGTERM")
+        print(f"  kaigi's stats of pub's layers: {layers}")
+        check(layers is not None and len(layers) == 3 and
+              all(x["ssrc"] and x["bitrate"] > 0 for x in layers) and
+              [x["receivers"] for x in layers] == [1, 1, 1],
+              "/api/rooms stats: 3 layers with rates, one receiver on each")
         if len(reports) == len(plan):
             pub_id = reports["pub"]["participant"]
             sent = reports["pub"]["sent"]["video_frames"]
