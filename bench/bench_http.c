@@ -2,6 +2,7 @@
  * bench_http.h. */
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -122,8 +123,9 @@ int kb_http_parse_response(char *buf, size_t len, int *status,
         memcpy(num, v, vlen);
         num[vlen] = '\0';
         char *e;
+        errno = 0;
         unsigned long long cl = strtoull(num, &e, 10);
-        if (*e || !isdigit((unsigned char)num[0]))
+        if (*e || !isdigit((unsigned char)num[0]) || errno == ERANGE)
             return KG_ERR_MALFORMED;
         if (cl > blen)
             return KG_ERR_TRUNC;
