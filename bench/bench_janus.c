@@ -84,7 +84,7 @@ static void on_reply(void *user, int status, const char *body, size_t len)
     step_fn next = p->next;
     const char *what = p->what;
     free(p);
-    if (j->c->failed)
+    if (j->c->failed || over(j))
         return;
     if (status != 200) {
         char d[64];

@@ -756,9 +756,9 @@ static void report_table(const opts *o, const run_report *k,
     row("clients failed", k, c, (double)k->r.failed, (double)c->r.failed,
         true, true, "%.0f");
     bool rss = k->rss_before >= 0 && k->rss_after >= 0;
-    row("kaigi RSS before joins, kB", k, c, (double)k->rss_before, 0,
+    row("server RSS before joins, kB", k, c, (double)k->rss_before, 0,
         k->rss_before >= 0, false, "%.0f");
-    row("kaigi RSS after, kB", k, c, (double)k->rss_after, 0,
+    row("server RSS after, kB", k, c, (double)k->rss_after, 0,
         k->rss_after >= 0, false, "%.0f");
     row("RSS per participant, kB", k, c,
         (double)(k->rss_after - k->rss_before) /
@@ -780,7 +780,7 @@ static void report_table(const opts *o, const run_report *k,
                "over %.0f %% of a core): add --processes\n", BOTTLENECK_PCT);
     if (k->done)
         printf("latency is one-way from the sender's clock to the receiver's: "
-               "kaigi's added latency plus\nloopback and both clients' own "
+               "the server's added latency plus\nloopback and both clients' own "
                "processing.\n");
 }
 
