@@ -12,6 +12,7 @@
 #include "bench/bench.h"
 #include "crypto/dtls.h"
 #include "crypto/random.h"
+#include "codec/rtcp.h"
 #include "relay/client_peer.h"
 #include "relay/ice.h"
 #include "relay/stun.h"
@@ -420,6 +421,24 @@ static void on_event(void *user, enum kc_ws_event ev, const char *detail)
 
 /* --- media and the run's timeline ------------------------------------- */
 
+/* A receiver sends RTCP on its receive-only leg about once a second, as
+ * Chromium does (RFC 3550 6.2); an empty RR is enough for the load, and it
+ * is what lets kaigi free the leg's DTLS state (relay/peer.h). */
+static void send_receiver_report(kb_client *c, kg_time now)
+{
+    if (!c->sub.connected_at || !c->sub.open || now < c->next_rr)
+        return;
+    c->next_rr = now + KG_SEC;
+    uint8_t buf[128];
+    kg_rtcp_rr rr = {.ssrc = c->src.video_ssrc};
+    ssize_t n = kg_rtcp_write_rr(&rr, buf, sizeof(buf));
+    if (n <= 0)
+        return;
+    n = kg_client_peer_send_rtcp(c->sub.peer, buf, (size_t)n, sizeof(buf));
+    if (n > 0)
+        send_raw(&c->sub, buf, (size_t)n);
+}
+
 static void on_media(uv_timer_t *timer)
 {
     kb_proc *p = timer->data;
@@ -428,7 +447,10 @@ static void on_media(uv_timer_t *timer)
     kg_time now = uv_hrtime();
     for (unsigned i = 0; i < p->n; i++) {
         kb_client *c = &p->clients[i];
-        if (!c->pub.connected_at || c->failed || !c->pub.open)
+        if (c->failed)
+            continue;
+        send_receiver_report(c, now);
+        if (!c->pub.connected_at || !c->pub.open)
             continue;
         for (int k = 0; k < MEDIA_BURST; k++) {
             size_t len = kb_source_next(&c->src, now, buf);

@@ -38,6 +38,7 @@ typedef struct kb_client {
     bool ws_open, joined, failed, publish_answered;
     kg_time ws_open_at; /* signalling up (kaigi) or started (Janus) */
     kb_transport pub, sub;
+    kg_time next_rr; /* receiver reports on the subscribe leg */
     kb_source src;
     kb_rx rx;
     uint64_t sent_packets, sent_bytes; /* in the window */

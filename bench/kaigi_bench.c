@@ -81,7 +81,8 @@ static void usage(FILE *f)
             "(its REST API;\n"
             "                     rooms 1000.. are created; bench/janus-compare "
             "runs both)\n"
-            "  --pid PID          its process id, for CPU and RSS from /proc\n"
+            "  --pid PID          its process id: CPU and memory (Pss) from /proc,\n"
+            "                     its worker processes included\n"
             "  --media-ip IP      the clients' (and a started kaigi's) UDP "
             "address, one of\n"
             "                     this host's own (default 127.0.0.1; Janus "
@@ -219,8 +220,8 @@ static int parse_opts(int argc, char **argv, opts *o)
 
 /* --- /proc -------------------------------------------------------------- */
 
-/* utime + stime of a process in seconds, -1 if unreadable. */
-static double proc_cpu_s(long pid)
+/* utime + stime of one process in seconds, -1 if unreadable. */
+static double one_cpu_s(long pid)
 {
     char path[64], buf[1024];
     snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
@@ -240,20 +241,70 @@ static double proc_cpu_s(long pid)
     return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
 }
 
-/* VmRSS in kB, -1 if unreadable. */
-static long proc_rss_kb(long pid)
+/* Pss (proportional set size) of one process in kB, -1 if unreadable:
+ * kaigi's media workers are child processes sharing pages with it, so
+ * their RSS would count those pages once per process. */
+static long one_pss_kb(long pid)
 {
     char path[64], line[256];
-    snprintf(path, sizeof(path), "/proc/%ld/status", pid);
+    snprintf(path, sizeof(path), "/proc/%ld/smaps_rollup", pid);
     FILE *f = fopen(path, "r");
     if (!f)
         return -1;
     long kb = -1;
     while (fgets(line, sizeof(line), f))
-        if (sscanf(line, "VmRSS: %ld kB", &kb) == 1)
+        if (sscanf(line, "Pss: %ld kB", &kb) == 1)
             break;
     fclose(f);
     return kb;
+}
+
+#define MAX_TREE 65
+/* pid and its children (kaigi's worker processes): returns how many. */
+static size_t proc_tree(long pid, long *out)
+{
+    size_t n = 0;
+    out[n++] = pid;
+    char path[96];
+    snprintf(path, sizeof(path), "/proc/%ld/task/%ld/children", pid, pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return n;
+    long c;
+    while (n < MAX_TREE && fscanf(f, "%ld", &c) == 1)
+        out[n++] = c;
+    fclose(f);
+    return n;
+}
+
+/* CPU seconds of kaigi and its worker processes, -1 if unreadable. */
+static double proc_cpu_s(long pid)
+{
+    long pids[MAX_TREE];
+    size_t n = proc_tree(pid, pids);
+    double sum = 0;
+    for (size_t i = 0; i < n; i++) {
+        double s = one_cpu_s(pids[i]);
+        if (s < 0 && i == 0)
+            return -1;
+        sum += s > 0 ? s : 0;
+    }
+    return sum;
+}
+
+/* Memory of kaigi and its worker processes (summed Pss) in kB. */
+static long proc_rss_kb(long pid)
+{
+    long pids[MAX_TREE];
+    size_t n = proc_tree(pid, pids);
+    long sum = 0;
+    for (size_t i = 0; i < n; i++) {
+        long kb = one_pss_kb(pids[i]);
+        if (kb < 0 && i == 0)
+            return -1;
+        sum += kb > 0 ? kb : 0;
+    }
+    return sum;
 }
 
 /* --- the kaigi we start ------------------------------------------------- */
@@ -756,11 +807,11 @@ static void report_table(const opts *o, const run_report *k,
     row("clients failed", k, c, (double)k->r.failed, (double)c->r.failed,
         true, true, "%.0f");
     bool rss = k->rss_before >= 0 && k->rss_after >= 0;
-    row("server RSS before joins, kB", k, c, (double)k->rss_before, 0,
+    row("server memory before joins, kB", k, c, (double)k->rss_before, 0,
         k->rss_before >= 0, false, "%.0f");
-    row("server RSS after, kB", k, c, (double)k->rss_after, 0,
+    row("server memory after, kB", k, c, (double)k->rss_after, 0,
         k->rss_after >= 0, false, "%.0f");
-    row("RSS per participant, kB", k, c,
+    row("memory per participant, kB", k, c,
         (double)(k->rss_after - k->rss_before) /
             (double)(o->rooms * o->participants),
         0, rss, false, "%.0f");

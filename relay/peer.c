@@ -31,6 +31,12 @@ void kg_peer_free(kg_peer *p)
     p->srtp = NULL;
 }
 
+static void release_dtls(kg_peer *p)
+{
+    kg_dtls_del(p->dtls);
+    p->dtls = NULL;
+}
+
 static void peer_fail(kg_peer *p, int reason)
 {
     p->state = KG_PEER_FAILED;
@@ -106,6 +112,8 @@ int kg_peer_on_dtls(kg_peer *p, const uint8_t *pkt, size_t len, kg_time now)
             return rc;
         }
         p->state = KG_PEER_CONNECTED;
+        p->connected_at = now;
+        snprintf(p->cipher, sizeof(p->cipher), "%s", kg_dtls_cipher(p->dtls));
     }
     return 0;
 }
@@ -125,6 +133,9 @@ kg_time kg_peer_deadline(const kg_peer *p)
         if (t < d)
             d = t;
     }
+    if (p->dtls && p->state == KG_PEER_CONNECTED &&
+        p->connected_at + KG_PEER_DTLS_LINGER < d)
+        d = p->connected_at + KG_PEER_DTLS_LINGER;
     return d;
 }
 
@@ -144,6 +155,9 @@ int kg_peer_on_timeout(kg_peer *p, kg_time now)
             return rc;
         }
     }
+    if (p->dtls && p->state == KG_PEER_CONNECTED &&
+        now >= p->connected_at + KG_PEER_DTLS_LINGER)
+        release_dtls(p);
     return 0;
 }
 
@@ -183,6 +197,10 @@ int kg_peer_unprotect(kg_peer *p, uint8_t *pkt, size_t *len, bool rtcp)
         p->stats.malformed++;
     if (rc != 0)
         return rc;
+    /* The client derives its keys only after kaigi's last flight reached
+     * it: nothing of the handshake will be asked for again. */
+    if (p->dtls)
+        release_dtls(p);
     if (rtcp)
         p->stats.rtcp_in++;
     else

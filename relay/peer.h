@@ -57,7 +57,18 @@ typedef struct kg_peer {
     uint32_t rtcp_ssrc[KG_PEER_MAX_RTCP_SSRC];
     size_t n_rtcp_ssrc;
     void *user; /* the worker's owner of this transport */
+    kg_time connected_at;
+    char cipher[64]; /* the DTLS cipher suite, kept past the DTLS state */
 } kg_peer;
+
+/* Once SRTP keys are derived kaigi needs nothing more from DTLS but to
+ * repeat its last flight if the client did not get it. The OpenSSL state
+ * (about 60 kB per transport, most of it buffers) is freed as soon as the
+ * client proves it has its keys (an authenticated SRTP or SRTCP packet),
+ * or this long after the handshake, whichever comes first: a client that
+ * lost kaigi's last flight retransmits well within it. DTLS datagrams
+ * arriving after that are ignored (consent freshness ends a transport). */
+#define KG_PEER_DTLS_LINGER (60 * KG_SEC)
 
 /* Sets up a peer with local ICE credentials, the remote ufrag and the
  * remote DTLS fingerprint from the client's SDP. Returns 0 or an error. */
@@ -76,22 +87,31 @@ ssize_t kg_peer_on_stun(kg_peer *p, const uint8_t *pkt, size_t len,
                         bool *selected);
 
 /* A DTLS datagram from the selected address. Returns 0, or the DTLS
- * error (the peer is then FAILED). On the transition to CONNECTED the
+ * error (the peer is then FAILED), or KG_ERR_STATE once the DTLS state
+ * was freed (the datagram is ignored). On the transition to CONNECTED the
  * SRTP session is made from the exported keys. */
 int kg_peer_on_dtls(kg_peer *p, const uint8_t *pkt, size_t len, kg_time now);
+
+/* Whether the DTLS state is still held (see KG_PEER_DTLS_LINGER). */
+static inline bool kg_peer_holds_dtls(const kg_peer *p)
+{
+    return p->dtls != NULL;
+}
 
 /* Next DTLS datagram to send to the selected address, 0 if none. */
 ssize_t kg_peer_pull(kg_peer *p, uint8_t *buf, size_t cap);
 
-/* Earliest of the ICE consent deadline and the DTLS retransmission
- * deadline. */
+/* Earliest of the ICE consent deadline, the DTLS retransmission
+ * deadline and, once connected, the end of the DTLS linger. */
 kg_time kg_peer_deadline(const kg_peer *p);
 
-/* Runs timers due at now. Returns 0, or KG_ERR_TIMEOUT when consent
- * lapsed or the handshake timed out (the peer is then FAILED). */
+/* Runs timers due at now (frees the DTLS state when its linger is
+ * over). Returns 0, or KG_ERR_TIMEOUT when consent lapsed or the
+ * handshake timed out (the peer is then FAILED). */
 int kg_peer_on_timeout(kg_peer *p, kg_time now);
 
-/* Decrypts an SRTP (rtcp false) or SRTCP (rtcp true) packet in place.
+/* Decrypts an SRTP (rtcp false) or SRTCP (rtcp true) packet in place;
+ * the first one that authenticates frees the DTLS state.
  * Returns 0, KG_ERR_STATE before CONNECTED, KG_ERR_AUTH, KG_ERR_REPLAY,
  * KG_ERR_FULL (SRTCP from a new SSRC past KG_PEER_MAX_RTCP_SSRC),
  * KG_ERR_MALFORMED; each failure is counted in stats. */

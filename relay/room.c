@@ -253,6 +253,7 @@ size_t kg_room_route(kg_track *t, const kg_rtp_hdr *h, kg_time now,
         out[n].seq = (uint16_t)(h->seq + rt->seq_delta);
         out[n].ts = h->ts + rt->ts_delta;
         out[n].ssrc = rt->out_ssrc;
+        kg_rtcp_tx_on_packet(&rt->rtcp, out[n].ts, now);
         n++;
     }
     return n;

@@ -20,6 +20,7 @@
 
 #include "codec/err.h"
 #include "codec/rtp.h"
+#include "relay/rtcp_report.h"
 
 enum kg_track_kind { KG_TRACK_AUDIO = 0, KG_TRACK_VIDEO = 1 };
 
@@ -34,6 +35,7 @@ typedef struct kg_route {
     uint32_t ts_delta;   /* out = in + delta (mod 2^32) */
     uint64_t packets;
     uint64_t bytes;
+    kg_rtcp_tx rtcp; /* its last packet, SRs sent, the receiver's RRs */
 } kg_route;
 
 /* What a receiver learns from one incoming RTP stream (RFC 3550 section
@@ -63,6 +65,7 @@ typedef struct kg_track {
     uint64_t packets;
     uint64_t bytes;
     kg_rx_stats rx; /* loss and jitter of what the publisher sends */
+    kg_rtcp_rx rtcp; /* the publisher's last SR, the RR interval */
 } kg_track;
 
 typedef struct kg_room {

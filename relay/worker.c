@@ -1,8 +1,16 @@
 #include "relay/worker.h"
 
 #include <errno.h>
+#include <inttypes.h>
+#include <fcntl.h>
+#include <malloc.h>
+#include <poll.h>
 #include <pthread.h>
+#include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,10 +20,12 @@
 #include "codec/err.h"
 #include "codec/rtcp.h"
 #include "codec/rtp.h"
+#include "crypto/random.h"
 #include "crypto/srtp.h"
 #include "relay/map.h"
 #include "relay/peer.h"
 #include "relay/room.h"
+#include "relay/rtcp_report.h"
 #include "relay/stun.h"
 
 #define TICK_MS 20
@@ -35,8 +45,29 @@
  * ring of the last RATE_RING byte counts, one per snapshot. */
 #define SNAPSHOT_INTERVAL KG_SEC
 #define RATE_RING 11
+/* SRs gathered before they are written out as compound packets, and the
+ * size a compound RTCP packet keeps under (with its SRTCP trailer) so
+ * that it never needs IP fragmentation. */
+#define RTCP_SENDERS 32
+#define RTCP_MTU 1200
 
 typedef struct wpart wpart;
+
+/* Messages between a worker process and its parent, over a SOCK_SEQPACKET
+ * socketpair (each send is one message). Commands go down as bare
+ * kg_worker_cmd; everything coming up starts with this header. Both ends
+ * are the same binary (fork, no exec), so structs travel as they are. */
+enum { WMSG_STARTED = 1, WMSG_EVENT, WMSG_STATS, WMSG_PARTS };
+typedef struct wmsg_hdr {
+    uint32_t type;
+    uint32_t offset, count, total; /* PARTS: records offset..+count of total */
+} wmsg_hdr;
+typedef struct wmsg_started {
+    int rc; /* 0, or why the child could not start (UDP bind...) */
+    struct sockaddr_storage addr;
+} wmsg_started;
+#define PARTS_PER_MSG 16
+#define WMSG_MAX (sizeof(wmsg_hdr) + PARTS_PER_MSG * sizeof(kg_part_stats))
 
 typedef struct wtransport {
     kg_peer peer;
@@ -45,6 +76,7 @@ typedef struct wtransport {
     bool has_addr;
     struct sockaddr_storage addr;
     bool connected_reported;
+    kg_time next_rtcp; /* its next SR/RR compound, 0: not scheduled */
 } wtransport;
 
 struct wpart {
@@ -58,6 +90,7 @@ struct wpart {
     uint64_t ring_in[RATE_RING], ring_out[RATE_RING];
     unsigned ring_n, ring_head;
     wpart *next;
+    kg_rtt rtt; /* of its subscribe leg, from its RRs */
 };
 
 typedef struct wroom {
@@ -88,6 +121,8 @@ struct kg_worker {
     /* worker-thread state */
     kg_worker_stats st;
     kg_time last_part_snap;
+    size_t dtls_held; /* transports still holding DTLS, at the last snapshot */
+    uint64_t trimmed_at_connected; /* st.transports_connected then */
     size_t n_parts;
     wpart *parts;
     wroom *rooms;
@@ -103,6 +138,20 @@ struct kg_worker {
     uint8_t tx_data[TX_BATCH][TX_BUF];
     uv_check_t flush_check;
     kg_fwd fwd[MAX_FANOUT];
+    kg_rtcp_sender rtcp_senders[RTCP_SENDERS]; /* SRs being gathered */
+    kg_rtcp_report_block rtcp_blocks[KG_RTCP_MAX_BLOCKS];
+    kg_rtcp_sr rtcp_sr; /* parse results of incoming reports */
+    kg_rtcp_rr rtcp_rr;
+
+    /* Process mode (cfg.process): the same worker runs in a child
+     * process and talks to the signalling thread over a socketpair. */
+    bool proc;
+    int fd;        /* this side's end of the socketpair, -1 in thread mode */
+    pid_t pid;     /* parent side: the child's */
+    uv_poll_t poll; /* parent: on the signalling loop; child: on its own */
+    struct sockaddr_storage local; /* parent side: the child's UDP address */
+    kg_part_stats *rx_parts; /* parent side: a snapshot being received */
+    uint8_t *msg;  /* parent side: one message */
 };
 
 static kg_time worker_now(void)
@@ -112,8 +161,16 @@ static kg_time worker_now(void)
 
 /* --- events back to the signalling thread --------------------------- */
 
+static void child_send(kg_worker *w, uint32_t type, uint32_t offset,
+                       uint32_t count, uint32_t total, const void *body,
+                       size_t len);
+
 static void emit(kg_worker *w, const kg_worker_event *ev)
 {
+    if (w->proc) {
+        child_send(w, WMSG_EVENT, 0, 1, 1, ev, sizeof(*ev));
+        return;
+    }
     kg_worker_event *e = malloc(sizeof(*e));
     if (!e)
         return;
@@ -342,6 +399,210 @@ static void keyframes_for_subscriber(kg_worker *w, wpart *sub, kg_time now)
     }
 }
 
+/* --- RTCP reports (relay/rtcp_report.h) ------------------------------ */
+
+/* kaigi's wall clock as NTP, for the SRs it sends and the RTT of the RRs
+ * it receives (both sides of one subtraction, so steps cancel out except
+ * across a step). */
+static uint64_t worker_ntp(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return kg_ntp_from_unix_ns((uint64_t)ts.tv_sec * KG_SEC +
+                               (uint64_t)ts.tv_nsec);
+}
+
+/* Protects and queues one compound RTCP packet written at w->tx. */
+static void rtcp_send(kg_worker *w, wtransport *t, size_t len)
+{
+    if (kg_peer_protect(&t->peer, w->tx, &len, sizeof(w->tx), true) != 0)
+        return;
+    send_to(w, &t->addr, w->tx, len);
+}
+
+/* Writes out the SRs gathered in w->rtcp_senders, as many compound
+ * packets as they need. */
+static void rtcp_flush_srs(kg_worker *w, wtransport *t, size_t n)
+{
+    size_t done = 0;
+    while (done < n) {
+        size_t written = 0;
+        ssize_t len = kg_rtcp_write_srs(w->rtcp_senders + done, n - done,
+                                        w->tx, RTCP_MTU - KG_SRTP_MAX_TRAILER,
+                                        &written);
+        if (len < 0)
+            return;
+        rtcp_send(w, t, (size_t)len);
+        w->st.rtcp_sr_sent += written;
+        t->part->c.sr_sent += written;
+        done += written;
+    }
+}
+
+/* A subscribe transport: an SR for each SSRC kaigi forwards to it. Each
+ * publisher's streams share a CNAME of their own (RFC 3550 6.5.1: the
+ * streams a receiver should synchronise). */
+static void rtcp_send_srs(kg_worker *w, wtransport *t)
+{
+    wpart *sub = t->part;
+    if (!sub->room)
+        return;
+    /* Both clocks read together: the SR pairs this NTP time with the RTP
+     * timestamp extrapolated to this instant. */
+    kg_time now = worker_now();
+    uint64_t ntp = worker_ntp();
+    size_t n = 0;
+    kg_room *r = sub->room;
+    for (size_t i = 0; i < r->n_tracks; i++) {
+        kg_track *tr = r->tracks[i];
+        for (size_t j = 0; j < tr->n_routes; j++) {
+            kg_route *rt = &tr->routes[j];
+            kg_rtcp_sender *s = &w->rtcp_senders[n];
+            if (rt->sub != sub)
+                continue;
+            if (kg_rtcp_route_sr(tr, rt, now, ntp, s) != 0)
+                break; /* nothing forwarded on it yet */
+            snprintf(s->cname, sizeof(s->cname), "kaigi-%" PRIx64,
+                     ((const wpart *)tr->pub)->id);
+            rt->rtcp.srs_sent++;
+            if (++n == RTCP_SENDERS) {
+                rtcp_flush_srs(w, t, n);
+                n = 0;
+            }
+            break; /* one route per (track, receiver) */
+        }
+    }
+    if (n)
+        rtcp_flush_srs(w, t, n);
+}
+
+/* A publish transport: one RR with a block for each track it publishes
+ * that kaigi has received something of. */
+static void rtcp_send_rr(kg_worker *w, wtransport *t, kg_time now)
+{
+    wpart *pub = t->part;
+    if (!pub->room)
+        return;
+    kg_room *r = pub->room;
+    size_t n = 0;
+    for (size_t i = 0; i < r->n_tracks && n < KG_RTCP_MAX_BLOCKS; i++) {
+        kg_track *tr = r->tracks[i];
+        if (tr->pub == pub &&
+            kg_rtcp_track_block(tr, now, &w->rtcp_blocks[n]) == 0)
+            n++;
+    }
+    size_t done = 0;
+    while (done < n) {
+        size_t written = 0;
+        ssize_t len = kg_rtcp_write_rr_compound(
+            SERVER_RTCP_SSRC, "kaigi", w->rtcp_blocks + done, n - done, w->tx,
+            RTCP_MTU - KG_SRTP_MAX_TRAILER, &written);
+        if (len < 0 || written == 0)
+            return;
+        rtcp_send(w, t, (size_t)len);
+        w->st.rtcp_rr_sent++;
+        pub->c.rr_sent++;
+        done += written;
+    }
+}
+
+/* Every KG_RTCP_INTERVAL, randomised per transport: its reports. */
+static void rtcp_report_transport(kg_worker *w, wtransport *t, kg_time now)
+{
+    if (t->peer.state != KG_PEER_CONNECTED || !t->has_addr)
+        return;
+    if (t->next_rtcp == 0) {
+        /* RFC 3550 6.2: the first report after half an interval */
+        t->next_rtcp = now + kg_rtcp_report_interval(KG_RTCP_INTERVAL / 2,
+                                                     kg_random_u32());
+        return;
+    }
+    if (now < t->next_rtcp)
+        return;
+    t->next_rtcp = now + kg_rtcp_report_interval(KG_RTCP_INTERVAL,
+                                                 kg_random_u32());
+    if (t->role == KG_ROLE_SUBSCRIBE)
+        rtcp_send_srs(w, t);
+    else
+        rtcp_send_rr(w, t, now);
+}
+
+static void rtcp_report_tick(kg_worker *w, kg_time now)
+{
+    for (wpart *p = w->parts; p; p = p->next) {
+        for (int role = 0; role < 2; role++) {
+            if (p->t[role])
+                rtcp_report_transport(w, p->t[role], now);
+        }
+    }
+    /* Out now, not at the end of the loop iteration: that comes only
+     * after the next poll, up to a tick later when no media flows, and
+     * the wait would count in the receiver's RTT (LSR was read above). */
+    tx_flush(w);
+}
+
+/* Report blocks a receiver sent about SSRCs kaigi sends it: RTT, loss,
+ * jitter per route, and the receiver's RTT. One pass over the room's
+ * routes per packet (up to 31 blocks), not one per block: a receiver
+ * reports on every SSRC it gets, each second. */
+static void rtcp_blocks_in(wtransport *t, const kg_rtcp_report_block *b,
+                           size_t n)
+{
+    wpart *sub = t->part;
+    if (t->role != KG_ROLE_SUBSCRIBE || !sub->room || n == 0)
+        return;
+    uint64_t ntp = worker_ntp();
+    kg_room *r = sub->room;
+    for (size_t i = 0; i < r->n_tracks; i++) {
+        kg_track *tr = r->tracks[i];
+        for (size_t j = 0; j < tr->n_routes; j++) {
+            kg_route *rt = &tr->routes[j];
+            if (rt->sub != sub)
+                continue;
+            for (size_t k = 0; k < n; k++) {
+                if (b[k].ssrc != rt->out_ssrc)
+                    continue;
+                int64_t rtt = kg_rtcp_tx_on_block(&rt->rtcp, &b[k], ntp);
+                if (rtt >= 0)
+                    kg_rtt_update(&sub->rtt, (uint32_t)rtt);
+            }
+            break; /* one route per (track, receiver) */
+        }
+    }
+}
+
+/* SR and RR in a compound packet from a participant: a publisher's SR
+ * maps its RTP clock (and gives LSR/DLSR for kaigi's RR); a receiver's
+ * blocks give RTT. */
+static void rtcp_report_in(kg_worker *w, wtransport *t, const kg_rtcp_pkt *p,
+                           kg_time now)
+{
+    if (p->pt != KG_RTCP_SR && p->pt != KG_RTCP_RR)
+        return;
+    kg_rtcp_sr *sr = &w->rtcp_sr;
+    kg_rtcp_rr *rr = &w->rtcp_rr;
+    int rc;
+    if (p->pt == KG_RTCP_SR && (rc = kg_rtcp_parse_sr(p, sr)) == 0) {
+        w->st.rtcp_sr_in++;
+        t->part->c.sr_in++;
+        kg_track *tr = t->role == KG_ROLE_PUBLISH && t->part->room
+                           ? kg_room_find_track(t->part->room, t->part,
+                                                sr->ssrc)
+                           : NULL;
+        if (tr)
+            kg_rtcp_rx_on_sr(&tr->rtcp, sr->ntp, sr->rtp_ts, now);
+        rtcp_blocks_in(t, sr->blocks, sr->n_blocks);
+    } else if (p->pt == KG_RTCP_RR && (rc = kg_rtcp_parse_rr(p, rr)) == 0) {
+        w->st.rtcp_rr_in++;
+        t->part->c.rr_in++;
+        rtcp_blocks_in(t, rr->blocks, rr->n_blocks);
+    }
+    if (rc != 0) {
+        w->st.malformed++;
+        t->part->c.malformed++;
+    }
+}
+
 /* --- media path ----------------------------------------------------- */
 
 /* wire_len: the datagram's size before SRTP came off, for bitrates. */
@@ -360,6 +621,11 @@ static void forward_rtp(kg_worker *w, wtransport *t, kg_track *tr,
     w->st.rtp_in++;
     t->part->c.packets_in++;
     t->part->c.bytes_in += wire_len;
+    /* Still received while muted: counted, or the RR to the publisher
+     * would report the muted stretch as lost once it unmutes. */
+    if (tr->kind == KG_TRACK_AUDIO && t->part->muted)
+        kg_rx_stats_update(&tr->rx, h.seq, h.ts, now,
+                           kg_track_clock_rate(tr->kind));
     if (tr->kind == KG_TRACK_AUDIO && t->part->muted)
         return; /* muted by the host: kaigi stops forwarding it */
     size_t n = kg_room_route(tr, &h, now, w->fwd, MAX_FANOUT);
@@ -399,6 +665,7 @@ static void handle_rtcp(kg_worker *w, wtransport *t, const uint8_t *pkt,
     int rc;
     w->st.rtcp_in++;
     while ((rc = kg_rtcp_next(pkt, len, &off, &p)) == 1) {
+        rtcp_report_in(w, t, &p, now);
         if (t->role != KG_ROLE_SUBSCRIBE)
             continue;
         if (p.pt == KG_RTCP_RTPFB && p.count == KG_RTCP_FMT_NACK) {
@@ -507,7 +774,7 @@ static void handle_dtls(kg_worker *w, wtransport *t, const uint8_t *pkt,
                               .role = t->role,
                               .profile = t->peer.profile};
         snprintf(ev.cipher, sizeof(ev.cipher), "%s",
-                 kg_dtls_cipher(t->peer.dtls));
+                 t->peer.cipher);
         emit(w, &ev);
         if (t->role == KG_ROLE_SUBSCRIBE)
             keyframes_for_subscriber(w, t->part, now);
@@ -691,6 +958,10 @@ static void counters_add(kg_part_counters *sum, const kg_part_counters *c)
     sum->nacks_in += c->nacks_in;
     sum->plis_in += c->plis_in;
     sum->pli_sent += c->pli_sent;
+    sum->sr_sent += c->sr_sent;
+    sum->rr_sent += c->rr_sent;
+    sum->sr_in += c->sr_in;
+    sum->rr_in += c->rr_in;
 }
 
 static void cmd_leave(kg_worker *w, const kg_worker_cmd *c)
@@ -877,6 +1148,45 @@ static void part_tracks(const wpart *p, kg_part_stats *o)
     }
 }
 
+/* Its RTT and what it and its receivers report (relay/rtcp_report.h). */
+static void part_rtcp(const wpart *p, kg_part_stats *o)
+{
+    o->rtt_valid = p->rtt.valid;
+    o->rtt_ms = p->rtt.last_ms;
+    o->rtt_smoothed_ms = p->rtt.smoothed_ms;
+    if (!p->room)
+        return;
+    const kg_room *r = p->room;
+    for (size_t i = 0; i < r->n_tracks; i++) {
+        const kg_track *tr = r->tracks[i];
+        uint32_t rate = kg_track_clock_rate(tr->kind);
+        kg_track_stats *ts = NULL;
+        for (unsigned k = 0; tr->pub == p && k < o->n_tracks; k++) {
+            if (o->tracks[k].ssrc == tr->in_ssrc)
+                ts = &o->tracks[k];
+        }
+        if (ts)
+            ts->srs_in = tr->rtcp.srs_in;
+        for (size_t j = 0; j < tr->n_routes; j++) {
+            const kg_rtcp_tx *x = &tr->routes[j].rtcp;
+            if (!x->have_rr)
+                continue;
+            double loss = x->fraction_lost / 256.0;
+            double jit = kg_rtcp_tx_jitter_ms(x, rate);
+            if (tr->routes[j].sub == p) {
+                if (loss > o->receiver_loss_fraction)
+                    o->receiver_loss_fraction = loss;
+                if (jit > o->receiver_jitter_ms)
+                    o->receiver_jitter_ms = jit;
+            }
+            if (ts && loss > ts->receiver_loss_fraction)
+                ts->receiver_loss_fraction = loss;
+            if (ts && jit > ts->receiver_jitter_ms)
+                ts->receiver_jitter_ms = jit;
+        }
+    }
+}
+
 static void part_record(wpart *p, kg_time now, kg_part_stats *o)
 {
     memset(o, 0, sizeof(*o));
@@ -891,6 +1201,27 @@ static void part_record(wpart *p, kg_time now, kg_part_stats *o)
     }
     part_rates(p, now, o);
     part_tracks(p, o);
+    part_rtcp(p, o);
+}
+
+/* A handshake's OpenSSL state (about 60 kB per transport) is freed once
+ * the client has its keys, but glibc keeps the freed pages in the
+ * worker's arena, where the long-lived SRTP state made at the same moment
+ * pins them: after handshakes, give free pages back to the system. At
+ * most once a second, and only when a handshake ended or DTLS state went
+ * away since the last time (malloc_trim walks the arenas). */
+static void trim_after_handshakes(kg_worker *w)
+{
+    size_t held = 0;
+    for (wpart *p = w->parts; p; p = p->next) {
+        for (int role = 0; role < 2; role++)
+            held += p->t[role] && kg_peer_holds_dtls(&p->t[role]->peer);
+    }
+    if (held < w->dtls_held ||
+        w->st.transports_connected != w->trimmed_at_connected)
+        malloc_trim(0);
+    w->dtls_held = held;
+    w->trimmed_at_connected = w->st.transports_connected;
 }
 
 /* Once a second: a fresh array of every participant's numbers, swapped in
@@ -914,12 +1245,22 @@ static void part_snapshot(kg_worker *w, kg_time now)
         o->c = r->gone;
         o->dtls_state[0] = o->dtls_state[1] = "none";
     }
+    trim_after_handshakes(w);
     pthread_mutex_lock(&w->lock);
     kg_part_stats *old = w->part_snap;
     w->part_snap = a;
     w->n_part_snap = i;
     pthread_mutex_unlock(&w->lock);
     free(old);
+    if (!w->proc)
+        return;
+    size_t off = 0;
+    do {
+        size_t cnt = i - off < PARTS_PER_MSG ? i - off : PARTS_PER_MSG;
+        child_send(w, WMSG_PARTS, (uint32_t)off, (uint32_t)cnt, (uint32_t)i,
+                   a ? a + off : NULL, cnt * sizeof(*a));
+        off += cnt;
+    } while (off < i);
 }
 
 static void on_tick(uv_timer_t *timer)
@@ -935,6 +1276,7 @@ static void on_tick(uv_timer_t *timer)
     struct timespec cpu;
     if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu) == 0)
         w->st.cpu_ns = (uint64_t)cpu.tv_sec * KG_SEC + (uint64_t)cpu.tv_nsec;
+    rtcp_report_tick(w, now);
     if (now - w->last_part_snap >= SNAPSHOT_INTERVAL) {
         w->last_part_snap = now;
         part_snapshot(w, now);
@@ -942,6 +1284,8 @@ static void on_tick(uv_timer_t *timer)
     pthread_mutex_lock(&w->lock);
     w->snapshot = w->st;
     pthread_mutex_unlock(&w->lock);
+    if (w->proc)
+        child_send(w, WMSG_STATS, 0, 1, 1, &w->st, sizeof(w->st));
 }
 
 static void worker_main(void *arg)
@@ -949,8 +1293,6 @@ static void worker_main(void *arg)
     kg_worker *w = arg;
     uv_run(&w->loop, UV_RUN_DEFAULT);
 }
-
-/* --- public ----------------------------------------------------------- */
 
 static void on_flush_check(uv_check_t *c)
 {
@@ -995,43 +1337,315 @@ static int worker_init_loop(kg_worker *w)
     return 0;
 }
 
+/* The worker's own state: address maps, DTLS context, loop, UDP socket.
+ * Returns 0 or a negative libuv/KG error, with nothing left allocated. */
+static int worker_setup(kg_worker *w)
+{
+    if (kg_map_init(&w->by_addr) != 0 || kg_map_init(&w->by_ufrag) != 0) {
+        kg_map_free(&w->by_addr);
+        kg_map_free(&w->by_ufrag);
+        return KG_ERR_NOMEM;
+    }
+    w->dtls_ctx =
+        kg_dtls_ctx_new(w->cfg.cert, KG_DTLS_SERVER, w->cfg.dtls_flags);
+    int rc = w->dtls_ctx ? worker_init_loop(w) : KG_ERR_NOMEM;
+    if (rc < 0) {
+        kg_dtls_ctx_del(w->dtls_ctx);
+        kg_map_free(&w->by_addr);
+        kg_map_free(&w->by_ufrag);
+    }
+    return rc;
+}
+
+static void worker_teardown(kg_worker *w)
+{
+    int rc = uv_loop_close(&w->loop);
+    if (rc != 0)
+        fprintf(stderr, "kaigi: worker loop closed with handles open\n");
+    kg_dtls_ctx_del(w->dtls_ctx);
+    kg_map_free(&w->by_addr);
+    kg_map_free(&w->by_ufrag);
+}
+
+/* --- worker processes --------------------------------------------------
+ *
+ * Debian's libsrtp2 is built on NSS, whose AES-GCM takes process-wide
+ * locks on every packet: worker threads serialise on them, worker
+ * processes do not (bench/RESULTS.md). So by default each worker is a
+ * child process running exactly the loop a worker thread runs. It is
+ * forked (not exec'd) from the signalling process before that one serves
+ * anything, keeps only its socketpair end and stdio, and dies with its
+ * parent. NSS is first initialised in the child (libsrtp2 initialises it
+ * at the first SRTP session), as NSS requires. Keys are made and stay in
+ * the child. */
+
+static void child_send(kg_worker *w, uint32_t type, uint32_t offset,
+                       uint32_t count, uint32_t total, const void *body,
+                       size_t len)
+{
+    wmsg_hdr h = {.type = type, .offset = offset, .count = count,
+                  .total = total};
+    struct iovec iov[2] = {{&h, sizeof(h)}, {(void *)body, len}};
+    struct msghdr m = {.msg_iov = iov, .msg_iovlen = body ? 2 : 1};
+    /* Blocking: the parent drains its end all the time; losing an event
+     * would leave signalling wrong about a transport. */
+    while (sendmsg(w->fd, &m, MSG_NOSIGNAL) < 0 && errno == EINTR)
+        ;
+}
+
+/* Child: commands from the parent. End of file means stop. */
+static void on_parent_msg(uv_poll_t *h, int status, int events)
+{
+    kg_worker *w = h->data;
+    (void)events;
+    /* A bounded batch per wakeup; poll calls again for the rest. */
+    for (int i = 0; status == 0; i++) {
+        if (i == 64)
+            return;
+        kg_worker_cmd c;
+        ssize_t n = recv(w->fd, &c, sizeof(c), MSG_DONTWAIT);
+        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+            return;
+        if (n == (ssize_t)sizeof(c)) {
+            c.next = NULL;
+            run_cmd(w, &c);
+            /* Commands carry ICE passwords: wipe the copy. */
+            memset(&c, 0, sizeof(c));
+            continue;
+        }
+        if (n > 0) {
+            fprintf(stderr, "kaigi: worker %u: bad command size %zd\n",
+                    w->cfg.index, n);
+            continue;
+        }
+        break; /* 0: the parent closed its end, or an error */
+    }
+    uv_close((uv_handle_t *)&w->poll, close_cb);
+    worker_shutdown(w);
+}
+
+static void child_main(kg_worker *w, int fd, pid_t parent)
+{
+    /* Die with the parent; if it is already gone, do not start. */
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent)
+        _exit(1);
+    /* Nothing of the parent's (its listening socket, the store) stays
+     * open here: the socketpair end becomes fd 3, the rest is closed. */
+    if (fd != 3) {
+        if (dup2(fd, 3) < 0)
+            _exit(1);
+    }
+    close_range(4, ~0u, 0);
+    w->fd = 3;
+    w->proc = true;
+    signal(SIGINT, SIG_IGN); /* the parent stops its workers */
+    signal(SIGPIPE, SIG_IGN);
+    wmsg_started st = {.rc = worker_setup(w)};
+    if (st.rc == 0) {
+        int len = sizeof(st.addr);
+        uv_udp_getsockname(&w->udp, (struct sockaddr *)&st.addr, &len);
+    }
+    child_send(w, WMSG_STARTED, 0, 1, 1, &st, sizeof(st));
+    if (st.rc != 0)
+        _exit(1);
+    uv_poll_init(&w->loop, &w->poll, w->fd);
+    w->poll.data = w;
+    uv_poll_start(&w->poll, UV_READABLE | UV_DISCONNECT, on_parent_msg);
+    uv_run(&w->loop, UV_RUN_DEFAULT);
+    worker_teardown(w);
+    /* _exit: no atexit handlers or stdio buffers of the parent's. */
+    _exit(0);
+}
+
+/* Parent: one message from the child. */
+static void parent_msg(kg_worker *w, const uint8_t *m, size_t n)
+{
+    wmsg_hdr h;
+    if (n < sizeof(h))
+        return;
+    memcpy(&h, m, sizeof(h));
+    const uint8_t *body = m + sizeof(h);
+    size_t len = n - sizeof(h);
+    if (h.type == WMSG_EVENT && len == sizeof(kg_worker_event)) {
+        kg_worker_event ev;
+        memcpy(&ev, body, sizeof(ev));
+        ev.next = NULL;
+        if (w->cfg.on_event)
+            w->cfg.on_event(w->cfg.user, &ev);
+    } else if (h.type == WMSG_STATS && len == sizeof(kg_worker_stats)) {
+        pthread_mutex_lock(&w->lock);
+        memcpy(&w->snapshot, body, sizeof(w->snapshot));
+        pthread_mutex_unlock(&w->lock);
+    } else if (h.type == WMSG_PARTS &&
+               len == h.count * sizeof(kg_part_stats) &&
+               h.count <= PARTS_PER_MSG && h.offset <= h.total &&
+               h.count <= h.total - h.offset) {
+        if (h.offset == 0) {
+            free(w->rx_parts);
+            w->rx_parts = h.total ? malloc(h.total * sizeof(kg_part_stats))
+                                  : NULL;
+        }
+        if (h.total && !w->rx_parts)
+            return; /* out of memory: the older snapshot stays */
+        if (h.count)
+            memcpy(w->rx_parts + h.offset, body, len);
+        if (h.offset + h.count == h.total) {
+            pthread_mutex_lock(&w->lock);
+            kg_part_stats *old = w->part_snap;
+            w->part_snap = w->rx_parts;
+            w->n_part_snap = h.total;
+            pthread_mutex_unlock(&w->lock);
+            free(old);
+            w->rx_parts = NULL;
+        }
+    }
+}
+
+static void on_child_msg(uv_poll_t *p, int status, int events)
+{
+    kg_worker *w = p->data;
+    (void)events;
+    for (int i = 0; status == 0; i++) {
+        if (i == 256)
+            return; /* a bounded batch per wakeup */
+        ssize_t n = recv(w->fd, w->msg, WMSG_MAX, MSG_DONTWAIT);
+        if (n > 0) {
+            parent_msg(w, w->msg, (size_t)n);
+            continue;
+        }
+        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+            return;
+        break;
+    }
+    if (w->stopping)
+        return;
+    /* A worker that died took its rooms' transports and keys with it;
+     * signalling cannot repair that. Stop, loudly, for the supervisor
+     * to restart kaigi. */
+    fprintf(stderr, "kaigi: media worker %u (pid %d) exited; stopping\n",
+            w->cfg.index, (int)w->pid);
+    exit(EXIT_FAILURE);
+}
+
+/* Waits up to 10 s for the child's first message. */
+static int wait_started(kg_worker *w)
+{
+    struct pollfd pfd = {.fd = w->fd, .events = POLLIN};
+    int r;
+    while ((r = poll(&pfd, 1, 10000)) < 0 && errno == EINTR)
+        ;
+    if (r <= 0)
+        return KG_ERR_TIMEOUT;
+    uint8_t m[sizeof(wmsg_hdr) + sizeof(wmsg_started)];
+    ssize_t n = recv(w->fd, m, sizeof(m), 0);
+    wmsg_hdr h;
+    wmsg_started st;
+    if (n != (ssize_t)sizeof(m))
+        return KG_ERR_IO;
+    memcpy(&h, m, sizeof(h));
+    memcpy(&st, m + sizeof(h), sizeof(st));
+    if (h.type != WMSG_STARTED)
+        return KG_ERR_IO;
+    w->local = st.addr;
+    return st.rc;
+}
+
+static int start_process(kg_worker *w)
+{
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+        return KG_ERR_IO;
+    int size = 1 << 20;
+    setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
+    setsockopt(sv[1], SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
+    w->msg = malloc(WMSG_MAX);
+    if (!w->msg) {
+        close(sv[0]);
+        close(sv[1]);
+        return KG_ERR_NOMEM;
+    }
+    pid_t parent = getpid();
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(sv[0]);
+        close(sv[1]);
+        free(w->msg);
+        return KG_ERR_IO;
+    }
+    if (pid == 0) {
+        close(sv[0]);
+        child_main(w, sv[1], parent); /* does not return */
+    }
+    close(sv[1]);
+    w->fd = sv[0];
+    w->pid = pid;
+    int rc = wait_started(w);
+    if (rc != 0) {
+        close(w->fd);
+        waitpid(pid, NULL, 0);
+        free(w->msg);
+        return rc;
+    }
+    fcntl(w->fd, F_SETFL, fcntl(w->fd, F_GETFL) | O_NONBLOCK);
+    uv_poll_init(w->cfg.signal_loop, &w->poll, w->fd);
+    w->poll.data = w;
+    uv_poll_start(&w->poll, UV_READABLE | UV_DISCONNECT, on_child_msg);
+    return 0;
+}
+
+static void proc_closed(uv_handle_t *h)
+{
+    kg_worker *w = h->data;
+    close(w->fd);
+    free(w->msg);
+    free(w->rx_parts);
+    free(w->part_snap);
+    pthread_mutex_destroy(&w->lock);
+    free(w);
+}
+
+/* Parent: closing our end tells the child to stop; it leaves every
+ * participant (wiping keys) and exits. */
+static void stop_process(kg_worker *w)
+{
+    w->stopping = true;
+    uv_poll_stop(&w->poll);
+    shutdown(w->fd, SHUT_RDWR);
+    while (waitpid(w->pid, NULL, 0) < 0 && errno == EINTR)
+        ;
+    uv_close((uv_handle_t *)&w->poll, proc_closed);
+}
+
+/* --- public ----------------------------------------------------------- */
+
 int kg_worker_start(kg_worker **out, const kg_worker_config *cfg)
 {
     kg_worker *w = calloc(1, sizeof(*w));
     if (!w)
         return KG_ERR_NOMEM;
     w->cfg = *cfg;
+    w->fd = -1;
     pthread_mutex_init(&w->lock, NULL);
-    if (kg_map_init(&w->by_addr) != 0 || kg_map_init(&w->by_ufrag) != 0)
-        goto fail_maps;
-    w->dtls_ctx = kg_dtls_ctx_new(cfg->cert, KG_DTLS_SERVER, cfg->dtls_flags);
-    if (!w->dtls_ctx)
-        goto fail_maps;
-    int rc = worker_init_loop(w);
+    int rc = cfg->process ? start_process(w) : worker_setup(w);
     if (rc < 0) {
-        kg_dtls_ctx_del(w->dtls_ctx);
-        kg_map_free(&w->by_addr);
-        kg_map_free(&w->by_ufrag);
         pthread_mutex_destroy(&w->lock);
         free(w);
         return rc;
     }
-    uv_async_init(cfg->signal_loop, &w->ev_async, on_events);
-    w->ev_async.data = w;
-    if (uv_thread_create(&w->thread, worker_main, w) != 0) {
-        /* Cannot happen short of resource exhaustion; fail loudly. */
-        fprintf(stderr, "kaigi: cannot start media worker thread\n");
-        abort();
+    w->proc = cfg->process;
+    if (!w->proc) {
+        uv_async_init(cfg->signal_loop, &w->ev_async, on_events);
+        w->ev_async.data = w;
+        if (uv_thread_create(&w->thread, worker_main, w) != 0) {
+            /* Cannot happen short of resource exhaustion; fail loudly. */
+            fprintf(stderr, "kaigi: cannot start media worker thread\n");
+            abort();
+        }
     }
     *out = w;
     return 0;
-
-fail_maps:
-    kg_map_free(&w->by_addr);
-    kg_map_free(&w->by_ufrag);
-    pthread_mutex_destroy(&w->lock);
-    free(w);
-    return KG_ERR_NOMEM;
 }
 
 static void ev_closed(uv_handle_t *h)
@@ -1053,14 +1667,15 @@ static void ev_closed(uv_handle_t *h)
 
 void kg_worker_stop(kg_worker *w)
 {
+    if (w->proc) {
+        stop_process(w);
+        return;
+    }
     pthread_mutex_lock(&w->lock);
     w->stopping = true;
     pthread_mutex_unlock(&w->lock);
     uv_async_send(&w->cmd_async);
     uv_thread_join(&w->thread);
-    int rc = uv_loop_close(&w->loop);
-    if (rc != 0)
-        fprintf(stderr, "kaigi: worker loop closed with handles open\n");
     /* Commands posted after the stop are dropped. */
     kg_worker_cmd *c = w->cmds;
     while (c) {
@@ -1069,14 +1684,24 @@ void kg_worker_stop(kg_worker *w)
         free(c);
         c = next;
     }
-    kg_dtls_ctx_del(w->dtls_ctx);
-    kg_map_free(&w->by_addr);
-    kg_map_free(&w->by_ufrag);
+    worker_teardown(w);
     uv_close((uv_handle_t *)&w->ev_async, ev_closed);
 }
 
 int kg_worker_post(kg_worker *w, const kg_worker_cmd *cmd)
 {
+    if (w->proc) {
+        /* Blocking on a full socket is bounded by the child's draining;
+         * a dead child is reported by on_child_msg. */
+        int fl = fcntl(w->fd, F_GETFL);
+        fcntl(w->fd, F_SETFL, fl & ~O_NONBLOCK);
+        ssize_t n;
+        while ((n = send(w->fd, cmd, sizeof(*cmd), MSG_NOSIGNAL)) < 0 &&
+               errno == EINTR)
+            ;
+        fcntl(w->fd, F_SETFL, fl);
+        return n == (ssize_t)sizeof(*cmd) ? 0 : KG_ERR_CLOSED;
+    }
     kg_worker_cmd *c = malloc(sizeof(*c));
     if (!c)
         return KG_ERR_NOMEM;
@@ -1135,6 +1760,10 @@ int kg_worker_get_parts(kg_worker *w, kg_part_stats **out, size_t *n)
 
 int kg_worker_local_addr(kg_worker *w, struct sockaddr_storage *out)
 {
+    if (w->proc) {
+        *out = w->local;
+        return 0;
+    }
     int len = sizeof(*out);
     return uv_udp_getsockname(&w->udp, (struct sockaddr *)out, &len);
 }

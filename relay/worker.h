@@ -1,5 +1,5 @@
-/* A media worker: one thread, its own uv loop and UDP socket, the
- * transports and rooms pinned to it. The signalling thread talks to it
+/* A media worker: one thread (or one child process), its own uv loop and
+ * UDP socket, the transports and rooms pinned to it. The signalling thread talks to it
  * only through commands (kg_worker_post) and hears back through events
  * delivered on the signalling loop; the hot path takes no lock.
  */
@@ -67,6 +67,9 @@ typedef struct kg_worker_stats {
     uint64_t consent_timeouts;
     uint64_t ssrc_refused; /* SRTP/SRTCP from an SSRC not negotiated */
     uint64_t cpu_ns;       /* the worker thread's CPU time */
+    /* RTCP reports (relay/rtcp_report.h): SR and RR report packets kaigi
+     * sent (one SR per outgoing SSRC), SR and RR packets received */
+    uint64_t rtcp_sr_sent, rtcp_rr_sent, rtcp_sr_in, rtcp_rr_in;
 } kg_worker_stats;
 
 #define KG_PART_MAX_TRACKS 8
@@ -79,6 +82,12 @@ typedef struct kg_track_stats {
     uint64_t expected, lost; /* RFC 3550 A.3, since the first packet */
     double jitter_ms;        /* RFC 3550 A.8 */
     unsigned subscribers;
+    /* What its receivers report about it in their RRs (the worst of
+     * them, each one's latest report): fraction lost over their last
+     * interval (0..1) and jitter; 0 until an RR arrives. */
+    double receiver_loss_fraction;
+    double receiver_jitter_ms;
+    uint64_t srs_in; /* SRs the publisher sent for it */
 } kg_track_stats;
 
 /* Per-participant counters, counted on the worker's packet path.
@@ -91,6 +100,9 @@ typedef struct kg_part_counters {
     uint64_t nacks_in;  /* RTPFB generic NACK (not answered yet) */
     uint64_t plis_in;   /* PSFB PLI and FIR */
     uint64_t pli_sent;  /* PLIs kaigi sent to it as a publisher */
+    /* RTCP reports: SRs kaigi sent it (one per SSRC it receives), RRs
+     * kaigi sent it about what it publishes, SR and RR packets it sent */
+    uint64_t sr_sent, rr_sent, sr_in, rr_in;
 } kg_part_counters;
 
 /* A participant's snapshot, made on the worker once a second.
@@ -111,6 +123,15 @@ typedef struct kg_part_stats {
     bool muted;
     unsigned n_tracks;
     kg_track_stats tracks[KG_PART_MAX_TRACKS];
+    /* Round-trip time of its subscribe leg, from the RRs it sends about
+     * kaigi's SRs (RFC 3550 6.4.1): the latest sample and a smoothed one
+     * (1/8 gain); rtt_valid false until the first sample. */
+    bool rtt_valid;
+    double rtt_ms, rtt_smoothed_ms;
+    /* What it reports as a receiver (worst of the SSRCs it receives,
+     * latest RR of each): fraction lost (0..1) and jitter. */
+    double receiver_loss_fraction;
+    double receiver_jitter_ms;
 } kg_part_stats;
 
 typedef void (*kg_worker_event_fn)(void *user, const kg_worker_event *ev);
@@ -123,6 +144,11 @@ typedef struct kg_worker_config {
     kg_worker_event_fn on_event;
     void *user;
     unsigned index;
+    /* Run the worker in a child process instead of a thread (see
+     * worker.c: libsrtp2 on NSS serialises threads, not processes). Call
+     * kg_worker_start for process workers before the calling process
+     * starts any other thread, and before it makes any SRTP session. */
+    bool process;
 } kg_worker_config;
 
 typedef struct kg_worker kg_worker;
@@ -137,7 +163,8 @@ int kg_worker_start(kg_worker **out, const kg_worker_config *cfg);
  * run the signalling loop afterwards to let it close. */
 void kg_worker_stop(kg_worker *w);
 
-/* Copies cmd into the worker's queue. Returns 0 or KG_ERR_NOMEM. */
+/* Copies cmd into the worker's queue. Returns 0, KG_ERR_NOMEM, or
+ * KG_ERR_CLOSED when a worker process is gone. */
 int kg_worker_post(kg_worker *w, const kg_worker_cmd *cmd);
 
 /* The latest snapshot of the worker's counters (at most one tick old). */

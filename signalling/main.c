@@ -33,6 +33,7 @@ typedef struct opts {
     int pin_digits;
     const char *www_dir;
     unsigned long workers;
+    bool worker_threads;
 } opts;
 
 static void usage(FILE *f)
@@ -46,9 +47,13 @@ static void usage(FILE *f)
             "of worker 0; worker i\n"
             "                         uses PORT + i "
             "(default 127.0.0.1:40000)\n"
-            "  --workers N            media worker threads, each with its "
+            "  --workers N            media workers, each with its "
             "own loop and port\n"
             "                         (default: the number of cores)\n"
+            "  --worker-threads       run the workers as threads, not as "
+            "child processes\n"
+            "                         (Debian's libsrtp2 serialises "
+            "threads: see README)\n"
             "  --public-ip IP         address to advertise in ICE "
             "candidates (default: the --udp address)\n"
             "  --data DIR             data directory, made 0700 if missing "
@@ -117,7 +122,8 @@ static bool parse_hostport(const char *s, char *ip, size_t iplen,
 static int parse_opts(int argc, char **argv, opts *o)
 {
     enum { O_LISTEN = 256, O_UDP, O_PUBLIC, O_DATA, O_NODE, O_MAXP, O_LEGACY,
-           O_VERSION, O_HELP, O_OPEN, O_DEMO, O_PIN, O_WWW, O_WORKERS };
+           O_VERSION, O_HELP, O_OPEN, O_DEMO, O_PIN, O_WWW, O_WORKERS,
+           O_WTHREADS };
     static const struct option longopts[] = {
         {"listen", required_argument, NULL, O_LISTEN},
         {"udp", required_argument, NULL, O_UDP},
@@ -130,6 +136,7 @@ static int parse_opts(int argc, char **argv, opts *o)
         {"demo", no_argument, NULL, O_DEMO},
         {"www", required_argument, NULL, O_WWW},
         {"workers", required_argument, NULL, O_WORKERS},
+        {"worker-threads", no_argument, NULL, O_WTHREADS},
         {"pin-digits", required_argument, NULL, O_PIN},
         {"version", no_argument, NULL, O_VERSION},
         {"help", no_argument, NULL, O_HELP},
@@ -204,6 +211,9 @@ static int parse_opts(int argc, char **argv, opts *o)
                 fprintf(stderr, "kaigi: --workers wants 1..64\n");
                 return 2;
             }
+            break;
+        case O_WTHREADS:
+            o->worker_threads = true;
             break;
         case O_PIN:
             errno = 0;
@@ -340,6 +350,7 @@ int main(int argc, char **argv)
              strchr(o.listen_ip, ':') ? "]" : "", o.listen_port);
     cfg.sfu.data_dir = o.data_dir;
     cfg.sfu.workers = (unsigned)o.workers;
+    cfg.sfu.worker_processes = !o.worker_threads;
     cfg.sfu.open_rooms = o.open_rooms;
     cfg.sfu.base_url = base_url;
     cfg.sfu.pin_digits = o.pin_digits;
@@ -354,8 +365,9 @@ int main(int argc, char **argv)
     uv_signal_start(&g_sigint, on_signal, SIGINT);
     uv_signal_start(&g_sigterm, on_signal, SIGTERM);
     printf("kaigi: listening on %s/ (WebSocket /ws), media udp %s:%u "
-           "(%lu workers), node %s, data in %s\n",
-           base_url, o.udp_ip, o.udp_port, o.workers, o.node, o.data_dir);
+           "(%lu worker %s), node %s, data in %s\n",
+           base_url, o.udp_ip, o.udp_port, o.workers,
+           o.worker_threads ? "threads" : "processes", o.node, o.data_dir);
     if (o.demo && print_demo(kg_server_store(g_server), base_url) != 0)
         fprintf(stderr, "kaigi: could not create the demo meeting\n");
     fflush(stdout);

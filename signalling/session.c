@@ -766,7 +766,8 @@ static int start_workers(kg_sfu *s, const kg_sfu_config *cfg)
                                .signal_loop = cfg->loop,
                                .on_event = on_worker_event,
                                .user = s,
-                               .index = i};
+                               .index = i,
+                               .process = cfg->worker_processes};
         int rc = kg_worker_start(&s->workers[i], &wc);
         if (rc != 0) {
             while (s->n_workers > 0)
@@ -878,6 +879,10 @@ static json_t *worker_json(kg_worker *wk, unsigned index, uint16_t port)
     W(consent_timeouts);
     W(ssrc_refused);
     W(cpu_ns);
+    W(rtcp_sr_sent);
+    W(rtcp_rr_sent);
+    W(rtcp_sr_in);
+    W(rtcp_rr_in);
 #undef W
     return media;
 }

@@ -42,6 +42,7 @@ typedef struct kg_sfu_config {
     bool open_rooms;                 /* allow ad-hoc {"room": ...} joins */
     const char *base_url;            /* for links: "http://127.0.0.1:8080" */
     int pin_digits;                  /* KG_PIN_MIN..KG_PIN_MAX */
+    bool worker_processes;           /* workers as child processes */
 } kg_sfu_config;
 
 /* Creates the certificate and starts the media worker. Returns 0 or a

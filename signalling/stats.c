@@ -54,11 +54,30 @@ typedef struct room_agg {
     uint64_t bitrate_in_1s, bitrate_out_1s, bitrate_in_10s, bitrate_out_10s;
     uint64_t expected, lost;
     double jitter_ms;
+    /* RTCP reports: the largest smoothed RTT of its members (-1: none
+     * yet), the worst receiver-reported loss and jitter */
+    double rtt_ms, receiver_loss_fraction, receiver_jitter_ms;
 } room_agg;
+
+/* RTCP reports of one member, into its room's aggregate. */
+static void room_sum_rtcp(const kg_part_stats *p, room_agg *a)
+{
+    a->c.sr_sent += p->c.sr_sent;
+    a->c.rr_sent += p->c.rr_sent;
+    a->c.sr_in += p->c.sr_in;
+    a->c.rr_in += p->c.rr_in;
+    if (p->rtt_valid && p->rtt_smoothed_ms > a->rtt_ms)
+        a->rtt_ms = p->rtt_smoothed_ms;
+    if (p->receiver_loss_fraction > a->receiver_loss_fraction)
+        a->receiver_loss_fraction = p->receiver_loss_fraction;
+    if (p->receiver_jitter_ms > a->receiver_jitter_ms)
+        a->receiver_jitter_ms = p->receiver_jitter_ms;
+}
 
 static void room_sum(const snaps *sn, const sroom *r, room_agg *a)
 {
     memset(a, 0, sizeof(*a));
+    a->rtt_ms = -1;
     a->r = r;
     for (size_t i = 0; i < sn->n[r->worker]; i++) {
         const kg_part_stats *p = &sn->recs[r->worker][i];
@@ -82,6 +101,7 @@ static void room_sum(const snaps *sn, const sroom *r, room_agg *a)
         a->lost += p->lost;
         if (p->jitter_ms > a->jitter_ms)
             a->jitter_ms = p->jitter_ms;
+        room_sum_rtcp(p, a);
     }
 }
 
@@ -114,6 +134,20 @@ static void error(kg_api_resp *r, unsigned status, const char *code,
 
 #define JI(v) json_integer((json_int_t)(v))
 
+/* Adds the RTCP report fields to a room's object o (returns o). */
+static json_t *room_rtcp_json(const room_agg *a, json_t *o)
+{
+    if (!o)
+        return NULL;
+    json_object_set_new(o, "rtt_ms",
+                        a->rtt_ms >= 0 ? json_real(a->rtt_ms) : json_null());
+    json_object_set_new(o, "receiver_loss_fraction",
+                        json_real(a->receiver_loss_fraction));
+    json_object_set_new(o, "receiver_jitter_ms",
+                        json_real(a->receiver_jitter_ms));
+    return o;
+}
+
 static json_t *room_json(const room_agg *a)
 {
     return json_pack(
@@ -128,6 +162,20 @@ static json_t *room_json(const room_agg *a)
         JI(a->c.bytes_out), "packets_expected", JI(a->expected),
         "packets_lost", JI(a->lost), "loss_fraction",
         fraction(a->lost, a->expected), "jitter_ms", a->jitter_ms);
+}
+
+/* Adds what its receivers report about it (RTCP RR) to a track's
+ * object o (returns o). */
+static json_t *track_rtcp_json(const kg_track_stats *t, json_t *o)
+{
+    if (!o)
+        return NULL;
+    json_object_set_new(o, "receiver_loss_fraction",
+                        json_real(t->receiver_loss_fraction));
+    json_object_set_new(o, "receiver_jitter_ms",
+                        json_real(t->receiver_jitter_ms));
+    json_object_set_new(o, "srs_received", JI(t->srs_in));
+    return o;
 }
 
 static json_t *track_json(const kg_track_stats *t)
@@ -154,7 +202,9 @@ static json_t *participant_json(const kg_session *ss, const kg_part_stats *p)
         p = &none; /* joined since the last snapshot */
     json_t *tracks = json_array();
     for (unsigned i = 0; i < p->n_tracks; i++)
-        json_array_append_new(tracks, track_json(&p->tracks[i]));
+        json_array_append_new(tracks, track_rtcp_json(
+                                          &p->tracks[i],
+                                          track_json(&p->tracks[i])));
     json_t *o = json_pack("{s:s, s:s}", "id", ss->id, "name", ss->name);
 #define SET(key, v) json_object_set_new(o, key, v)
     SET("packets_in", JI(p->c.packets_in));
@@ -169,7 +219,7 @@ static json_t *participant_json(const kg_session *ss, const kg_part_stats *p)
     SET("packets_lost", JI(p->lost));
     SET("loss_fraction", json_real(fraction(p->lost, p->expected)));
     SET("jitter_ms", json_real(p->jitter_ms));
-    SET("rtt_ms", json_null()); /* needs SR/RR exchange (issue 6) */
+    SET("rtt_ms", p->rtt_valid ? json_real(p->rtt_smoothed_ms) : json_null());
     SET("nacks_in", JI(p->c.nacks_in));
     SET("plis_in", JI(p->c.plis_in));
     SET("plis_sent", JI(p->c.pli_sent));
@@ -184,6 +234,14 @@ static json_t *participant_json(const kg_session *ss, const kg_part_stats *p)
     SET("tracks_subscribed", JI(p->tracks_subscribed));
     SET("muted", json_boolean(p->muted));
     SET("tracks", tracks);
+    /* RTCP reports (relay/rtcp_report.h) */
+    SET("rtt_latest_ms", p->rtt_valid ? json_real(p->rtt_ms) : json_null());
+    SET("receiver_loss_fraction", json_real(p->receiver_loss_fraction));
+    SET("receiver_jitter_ms", json_real(p->receiver_jitter_ms));
+    SET("rtcp_sr_sent", JI(p->c.sr_sent));
+    SET("rtcp_rr_sent", JI(p->c.rr_sent));
+    SET("rtcp_sr_received", JI(p->c.sr_in));
+    SET("rtcp_rr_received", JI(p->c.rr_in));
 #undef SET
     return o;
 }
@@ -211,7 +269,7 @@ static json_t *rooms_list(kg_sfu *s, const snaps *sn)
     for (const sroom *r = s->rooms; r; r = r->next) {
         room_agg a;
         room_sum(sn, r, &a);
-        json_array_append_new(arr, room_json(&a));
+        json_array_append_new(arr, room_rtcp_json(&a, room_json(&a)));
     }
     return json_pack("{s:o}", "rooms", arr);
 }
@@ -220,7 +278,7 @@ static json_t *room_stats(const snaps *sn, const sroom *r)
 {
     room_agg a;
     room_sum(sn, r, &a);
-    json_t *o = room_json(&a);
+    json_t *o = room_rtcp_json(&a, room_json(&a));
     json_t *arr = json_array();
     for (const kg_session *ss = r->members; ss; ss = ss->room_next)
         json_array_append_new(
@@ -401,6 +459,20 @@ static const struct room_family {
     {"kaigi_room_malformed_total", "counter",
      "Malformed packets from the room's participants.", AGG(c.malformed),
      U64},
+    {"kaigi_room_rtcp_sr_sent_total", "counter",
+     "RTCP sender reports kaigi sent to the room's subscribers (one per "
+     "SSRC).", AGG(c.sr_sent), U64},
+    {"kaigi_room_rtcp_rr_sent_total", "counter",
+     "RTCP receiver report packets kaigi sent to the room's publishers.",
+     AGG(c.rr_sent), U64},
+    {"kaigi_room_rtcp_sr_received_total", "counter",
+     "RTCP sender reports from the room's publishers.", AGG(c.sr_in), U64},
+    {"kaigi_room_rtcp_rr_received_total", "counter",
+     "RTCP receiver report packets from the room's subscribers.",
+     AGG(c.rr_in), U64},
+    {"kaigi_room_receiver_jitter_seconds", "gauge",
+     "Largest interarrival jitter the room's subscribers report (RTCP RR).",
+     AGG(receiver_jitter_ms), DBL},
 };
 
 #define WST(field) offsetof(kg_worker_stats, field)
@@ -444,6 +516,14 @@ static const struct worker_family {
      "SRTP from SSRCs the SDP did not announce.", WST(ssrc_refused)},
     {"kaigi_worker_consent_timeouts_total", "counter",
      "Transports closed because ICE consent lapsed.", WST(consent_timeouts)},
+    {"kaigi_worker_rtcp_sr_sent_total", "counter",
+     "RTCP sender reports sent (one per SSRC).", WST(rtcp_sr_sent)},
+    {"kaigi_worker_rtcp_rr_sent_total", "counter",
+     "RTCP receiver report packets sent.", WST(rtcp_rr_sent)},
+    {"kaigi_worker_rtcp_sr_received_total", "counter",
+     "RTCP sender reports received.", WST(rtcp_sr_in)},
+    {"kaigi_worker_rtcp_rr_received_total", "counter",
+     "RTCP receiver report packets received.", WST(rtcp_rr_in)},
 };
 
 static void room_metrics(buf *b, const room_agg *aggs, size_t n_rooms)
@@ -491,6 +571,52 @@ static void worker_metrics(buf *b, kg_sfu *s, const snaps *sn)
     }
 }
 
+/* RTT and receiver-reported loss: rooms and participants without a
+ * value yet have no sample (the series is absent, not 0). */
+static void rtcp_metrics(buf *b, kg_sfu *s, const snaps *sn,
+                         const room_agg *aggs, size_t n_rooms)
+{
+    family(b, "kaigi_room_rtt_seconds", "gauge",
+           "Largest smoothed round-trip time of the room's subscribe legs "
+           "(RTCP SR/RR).");
+    for (size_t i = 0; i < n_rooms; i++) {
+        char room[sizeof(aggs[i].r->name) * 2];
+        kg_prom_escape(room_id(aggs[i].r), room, sizeof(room));
+        if (aggs[i].rtt_ms >= 0)
+            put(b, "kaigi_room_rtt_seconds{room=\"%s\",worker=\"%u\"} %.9g\n",
+                room, aggs[i].r->worker, aggs[i].rtt_ms / 1000.0);
+    }
+    family(b, "kaigi_room_receiver_loss_ratio", "gauge",
+           "Largest fraction lost the room's subscribers report over their "
+           "last RTCP interval.");
+    for (size_t i = 0; i < n_rooms; i++) {
+        char room[sizeof(aggs[i].r->name) * 2];
+        kg_prom_escape(room_id(aggs[i].r), room, sizeof(room));
+        put(b,
+            "kaigi_room_receiver_loss_ratio{room=\"%s\",worker=\"%u\"} "
+            "%.9g\n",
+            room, aggs[i].r->worker, aggs[i].receiver_loss_fraction);
+    }
+    family(b, "kaigi_participant_rtt_seconds", "gauge",
+           "Smoothed round-trip time of a participant's subscribe leg "
+           "(RTCP SR/RR).");
+    for (const sroom *r = s->rooms; r; r = r->next) {
+        char room[sizeof(r->name) * 2];
+        kg_prom_escape(room_id(r), room, sizeof(room));
+        for (const kg_session *ss = r->members; ss; ss = ss->room_next) {
+            const kg_part_stats *p = snaps_find(sn, r->worker, ss->num);
+            char id[sizeof(ss->id) * 2];
+            if (!p || !p->rtt_valid ||
+                kg_prom_escape(ss->id, id, sizeof(id)) < 0)
+                continue;
+            put(b,
+                "kaigi_participant_rtt_seconds{room=\"%s\",worker=\"%u\","
+                "participant=\"%s\"} %.9g\n",
+                room, r->worker, id, p->rtt_smoothed_ms / 1000.0);
+        }
+    }
+}
+
 static char *metrics_text(kg_sfu *s, const snaps *sn, size_t *len)
 {
     size_t n_rooms = 0, participants = 0;
@@ -523,6 +649,7 @@ static char *metrics_text(kg_sfu *s, const snaps *sn, size_t *len)
     put(&b, "kaigi_resident_memory_bytes %" PRIu64 "\n", resident_bytes());
     worker_metrics(&b, s, sn);
     room_metrics(&b, aggs, n_rooms);
+    rtcp_metrics(&b, s, sn, aggs, n_rooms);
     free(aggs);
     if (b.failed) {
         free(b.p);

@@ -249,12 +249,80 @@ static void test_consent_lapse_tears_down(void **state)
     assert_int_equal(f->server.state, KG_PEER_FAILED);
 }
 
+/* The OpenSSL state goes as soon as the client shows it has its keys;
+ * DTLS after that is ignored and the transport stays up. */
+static void test_dtls_freed_after_first_srtp(void **state)
+{
+    fixture *f = *state;
+    run_until_connected(f);
+    assert_true(kg_peer_holds_dtls(&f->server));
+    assert_non_null(strstr(f->server.cipher, "GCM"));
+    uint8_t pkt[CAP];
+    size_t len = make_rtp(pkt, 1);
+    ssize_t n = kg_client_peer_send_rtp(f->client, pkt, len, sizeof(pkt));
+    assert_true(n > 0);
+    /* a forged packet must not free it */
+    uint8_t bad[CAP];
+    memcpy(bad, pkt, (size_t)n);
+    bad[n - 1] ^= 0x01;
+    size_t got = (size_t)n;
+    assert_int_equal(kg_peer_unprotect(&f->server, bad, &got, false),
+                     KG_ERR_AUTH);
+    assert_true(kg_peer_holds_dtls(&f->server));
+    got = (size_t)n;
+    assert_int_equal(kg_peer_unprotect(&f->server, pkt, &got, false), 0);
+    assert_false(kg_peer_holds_dtls(&f->server));
+    uint8_t record[32] = {23, 0xfe, 0xfd, 0, 1};
+    assert_int_equal(kg_peer_on_dtls(&f->server, record, sizeof(record),
+                                     f->now),
+                     KG_ERR_STATE);
+    assert_int_equal(f->server.state, KG_PEER_CONNECTED);
+    assert_int_equal(kg_peer_pull(&f->server, pkt, sizeof(pkt)), 0);
+    assert_non_null(strstr(f->server.cipher, "GCM"));
+    /* media still flows both ways */
+    len = make_rtp(pkt, 2);
+    size_t out = len;
+    assert_int_equal(kg_peer_protect(&f->server, pkt, &out, sizeof(pkt),
+                                     false),
+                     0);
+    size_t dec = 0;
+    assert_int_equal(kg_client_peer_recv(f->client, pkt, out, f->now, &dec),
+                     KG_CLIENT_PEER_RTP);
+}
+
+/* A client that sends nothing (a receive-only leg without RTCP) gets its
+ * handshake repeated for KG_PEER_DTLS_LINGER, then the state goes. */
+static void test_dtls_freed_after_linger(void **state)
+{
+    fixture *f = *state;
+    run_until_connected(f);
+    kg_time end = f->server.connected_at + KG_PEER_DTLS_LINGER;
+    uint8_t buf[CAP];
+    while (f->now < end - KG_SEC) {
+        ssize_t n; /* consent checks keep the transport alive */
+        while ((n = kg_client_peer_poll(f->client, f->now, buf,
+                                        sizeof(buf))) > 0)
+            client_to_server(f, buf, (size_t)n);
+        assert_true(kg_peer_deadline(&f->server) <= end);
+        assert_int_equal(kg_peer_on_timeout(&f->server, f->now), 0);
+        f->now += 500 * KG_MS;
+    }
+    assert_true(kg_peer_holds_dtls(&f->server));
+    assert_int_equal(kg_peer_on_timeout(&f->server, end), 0);
+    assert_false(kg_peer_holds_dtls(&f->server));
+    assert_int_equal(f->server.state, KG_PEER_CONNECTED);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_connects_on_gcm256, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_media_both_ways, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dtls_freed_after_first_srtp,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dtls_freed_after_linger, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_tampered_and_replayed_counted,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_media_refused_before_keys, setup,

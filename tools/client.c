@@ -313,6 +313,8 @@ static json_t *report_json(const kc_app *app)
         json_object_set_new(r, "error", json_string(app->error));
     if (r)
         kc_meeting_report(app, r);
+    if (r)
+        json_object_set_new(r, "rtcp", kc_rtcp_report(app));
     return r;
 }
 
@@ -351,6 +353,7 @@ static void finish(kc_app *app)
     uv_close((uv_handle_t *)&app->phase_timer, NULL);
     uv_close((uv_handle_t *)&app->media_timer, NULL);
     uv_close((uv_handle_t *)&app->connect_timer, NULL);
+    kc_rtcp_close(app);
     kc_ws_del(app->ws);
     uv_timer_start(&app->watchdog, on_watchdog, GUARD_MS, 0);
     uv_unref((uv_handle_t *)&app->watchdog);
@@ -618,6 +621,7 @@ static int setup(kc_app *app)
         uv_timer_init(app->loop, timers[i]);
         timers[i]->data = app;
     }
+    kc_rtcp_init(app);
     kc_meeting_init(app);
     app->cert = kg_dtls_cert_new();
     app->dtls_ctx = app->cert ? kg_dtls_ctx_new(app->cert, KG_DTLS_CLIENT, 0)

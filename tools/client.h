@@ -17,6 +17,8 @@
 #include "crypto/dtls.h"
 #include "relay/client_peer.h"
 #include "relay/ice.h"
+#include "relay/room.h"
+#include "relay/rtcp_report.h"
 #include "tools/client_ws.h"
 
 #define KC_MAX_REMOTES 64
@@ -122,6 +124,8 @@ typedef struct kc_ssrc {
     bool depack_ok;
     bool got_keyframe;
     kg_time last_pli;
+    kg_rx_stats rx;  /* for our RRs (tools/client_rtcp.c) */
+    kg_rtcp_rx rtcp; /* kaigi's last SR for it */
 } kc_ssrc;
 
 typedef struct kc_sent {
@@ -217,6 +221,24 @@ enum kc_phase {
     KC_DONE,
 };
 
+/* RTCP reports (tools/client_rtcp.c): SRs for what we publish, RRs for
+ * what kaigi forwards us, and the RTT of each leg. */
+#define KC_RTCP_STREAMS 3 /* audio, camera, screen */
+typedef struct kc_rtcp_stream {
+    uint32_t ssrc; /* 0: unused */
+    uint32_t clock_rate;
+    uint64_t packets, octets;
+    kg_rtcp_tx tx;
+} kc_rtcp_stream;
+
+typedef struct kc_rtcp {
+    uv_timer_t timer;
+    bool timer_open;
+    kc_rtcp_stream out[KC_RTCP_STREAMS];
+    kg_rtt pub_rtt; /* publish leg: from kaigi's RRs about our SRs */
+    uint64_t sr_sent, rr_sent, sr_in, rr_in, malformed;
+} kc_rtcp;
+
 typedef struct kc_app {
     kc_opts opts;
     uv_loop_t *loop;
@@ -260,6 +282,7 @@ typedef struct kc_app {
     uint64_t rtp_unknown_ssrc;
     uint64_t rtcp_in;
     char screen_error[32]; /* share_denied, "" if none */
+    kc_rtcp rtcp;
 } kc_app;
 
 /* client.c */
@@ -329,6 +352,21 @@ bool kc_transport_connected(const kc_transport *t);
 /* client_garbage.c */
 int kc_garbage_start(kc_app *app);
 void kc_garbage_close(kc_app *app);
+
+/* client_rtcp.c: SR/RR every ~1 s on each connected transport. */
+void kc_rtcp_init(kc_app *app);
+void kc_rtcp_close(kc_app *app);
+/* An RTP packet we sent: its header and payload length. */
+void kc_rtcp_on_sent(kc_app *app, const kg_rtp_hdr *h, size_t payload_len,
+                     kg_time now);
+/* An RTP packet kaigi forwarded to us on stream s. */
+void kc_rtcp_on_received(kc_ssrc *s, const kg_rtp_hdr *h, kg_time now);
+/* RTCP from kaigi on the publish (RRs) or the subscribe (SRs) leg. */
+void kc_rtcp_on_pub_rtcp(kc_app *app, const uint8_t *pkt, size_t len);
+void kc_rtcp_on_sub_rtcp(kc_app *app, const uint8_t *pkt, size_t len,
+                         kg_time now);
+/* The report's "rtcp" object. */
+json_t *kc_rtcp_report(const kc_app *app);
 
 /* client_media.c */
 int kc_pub_init(kc_app *app);

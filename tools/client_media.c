@@ -93,6 +93,8 @@ static void send_rtp(kc_app *app, kg_rtp_hdr *h, const uint8_t *payload,
     n = kc_transport_send_rtp(&app->pub_t, pkt, (size_t)n, sizeof(pkt));
     if (n > 0)
         app->sent.bytes += (uint64_t)n;
+    if (n > 0)
+        kc_rtcp_on_sent(app, h, len, kc_now());
 }
 
 /* RFC 6464 level of our constant tone: -dBov of its RMS, voice bit set. */
@@ -255,6 +257,7 @@ void kc_pub_on_rtcp(kc_transport *t, uint8_t *pkt, size_t len, kg_time now)
 {
     kc_app *app = t->app;
     (void)now;
+    kc_rtcp_on_pub_rtcp(app, pkt, len); /* kaigi's RRs: our RTT */
     size_t off = 0;
     kg_rtcp_pkt p;
     while (kg_rtcp_next(pkt, len, &off, &p) == 1) {
@@ -428,6 +431,7 @@ void kc_sub_on_rtp(kc_transport *t, uint8_t *pkt, size_t len, kg_time now)
     }
     kc_remote *r = &app->remotes[s->remote];
     r->last_media_ms = kc_unix_ms();
+    kc_rtcp_on_received(s, &h, now);
     if (s->video)
         on_video(app, r, s, &h, now);
     else
@@ -436,10 +440,8 @@ void kc_sub_on_rtp(kc_transport *t, uint8_t *pkt, size_t len, kg_time now)
 
 void kc_sub_on_rtcp(kc_transport *t, uint8_t *pkt, size_t len, kg_time now)
 {
-    /* Sender reports from kaigi carry nothing the report needs. */
-    (void)pkt;
-    (void)len;
-    (void)now;
+    /* kaigi's SRs: LSR/DLSR for our RRs (tools/client_rtcp.c) */
+    kc_rtcp_on_sub_rtcp(t->app, pkt, len, now);
     t->app->rtcp_in++;
 }
 

@@ -256,6 +256,15 @@ static int out_rooms(const json_t *o)
     return 0;
 }
 
+/* The RTT column: milliseconds, or - while kaigi has no RTT yet. */
+static void put_rtt(const json_t *v)
+{
+    if (json_is_number(v))
+        printf("%6.2f ", json_number_value(v));
+    else
+        printf("%6s ", "-");
+}
+
 static int out_stats(const json_t *o)
 {
     json_t *a = json_object_get(o, "participants");
@@ -269,10 +278,11 @@ static int out_stats(const json_t *o)
            json_array_size(a) == 1 ? "" : "s",
            jint(o, "bitrate_in_1s") / 1000.0,
            jint(o, "bitrate_out_1s") / 1000.0);
-    printf("%-16s %-9s %8s %8s %8s %8s %8s %6s %6s %5s %5s %5s %4s %-19s "
-           "%-16s %s\n",
+    printf("%-16s %-9s %8s %8s %8s %8s %8s %6s %6s %6s %5s %5s %5s %4s "
+           "%-19s %-16s %s\n",
            "NAME", "ID", "IN kb/s", "10s", "OUT kb/s", "PKTS IN", "PKTS OUT",
-           "LOSS%", "JIT ms", "NACK", "PLI", "SRTP!", "RPL", "DTLS pub/sub",
+           "LOSS%", "JIT ms", "RTT ms", "NACK", "PLI", "SRTP!", "RPL",
+           "DTLS pub/sub",
            "SRTP profile", "TRACKS pub/sub");
     size_t i;
     json_t *p;
@@ -284,21 +294,23 @@ static int out_stats(const json_t *o)
                  jstr(dtls, "subscribe"));
         put_col(jstr(p, "name"), 16);
         put_col(jstr(p, "id"), 9);
-        printf("%8.1f %8.1f %8.1f %8lld %8lld %6.2f %6.2f %5lld %5lld %5lld "
-               "%4lld ",
+        printf("%8.1f %8.1f %8.1f %8lld %8lld %6.2f %6.2f ",
                jint(p, "bitrate_in_1s") / 1000.0,
                jint(p, "bitrate_in_10s") / 1000.0,
                jint(p, "bitrate_out_1s") / 1000.0, jint(p, "packets_in"),
                jint(p, "packets_out"), 100.0 * jreal(p, "loss_fraction"),
-               jreal(p, "jitter_ms"), jint(p, "nacks_in"), jint(p, "plis_in"),
+               jreal(p, "jitter_ms"));
+        put_rtt(json_object_get(p, "rtt_ms"));
+        printf("%5lld %5lld %5lld %4lld ", jint(p, "nacks_in"),
+               jint(p, "plis_in"),
                jint(p, "srtp_unprotect_failures"), jint(p, "srtp_replays"));
         put_col(ds, 19);
         put_col(jstr(prof, "publish"), 16);
         printf("%lld/%lld\n", jint(p, "tracks_published"),
                jint(p, "tracks_subscribed"));
     }
-    printf("\nRTT needs RTCP sender/receiver reports, which kaigi does not "
-           "exchange yet.\n");
+    printf("\nRTT: kaigi's SRs to each participant and its RRs back "
+           "(subscribe leg); - until the first.\n");
     return 0;
 }
 

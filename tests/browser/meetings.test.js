@@ -545,6 +545,49 @@ function runClient(binary, k, m, report, logPath) {
   return { proc, exit };
 }
 
+// RTCP reports with Chromium (relay/rtcp_report.h): kaigi's SRs reach the
+// subscribe PeerConnection (remote-outbound-rtp), kaigi's RRs give the
+// publish PeerConnection an RTT (remote-inbound-rtp), and Chromium's RRs
+// about kaigi's SRs give kaigi an RTT for every participant.
+async function pcRtcp(p) {
+  return p.page.evaluate(async () => {
+    const pcs = (window.kaigi && window.kaigi.pcs) || {};
+    const out = { rtt: [], srs: 0 };
+    if (pcs.publish) {
+      (await pcs.publish.getStats()).forEach((s) => {
+        if (s.type === 'remote-inbound-rtp' && s.roundTripTimeMeasurements > 0) out.rtt.push(s.roundTripTime);
+      });
+    }
+    if (pcs.subscribe) {
+      (await pcs.subscribe.getStats()).forEach((s) => {
+        if (s.type === 'remote-outbound-rtp') out.srs += s.reportsSent || 1;
+      });
+    }
+    return out;
+  }).catch((e) => ({ error: String(e.message || e) }));
+}
+
+async function checkRtcp(k, m, pages) {
+  const r = await poll(async () => {
+    const st = await k.call('GET', `/api/rooms/${m.id}/stats`);
+    const ps = (st.body && st.body.participants) || [];
+    const rtts = ps.map((x) => x.rtt_ms);
+    return {
+      ok: ps.length === pages.length + 1 && rtts.every((v) => typeof v === 'number' && v > 0 && v < 50),
+      why: `rtt_ms ${JSON.stringify(ps.map((x) => [x.name, x.rtt_ms]))}`,
+    };
+  }, STEP_MS, 500);
+  check(r.ok, `kaigi has an RTT for every participant, Chromium's from its RRs (${r.why})`);
+  for (const p of pages) {
+    const x = await poll(async () => {
+      const s = await pcRtcp(p);
+      return { ok: s.rtt.length > 0 && s.rtt.every((v) => v >= 0 && v < 0.05) && s.srs > 0,
+        why: JSON.stringify(s) };
+    }, STEP_MS, 500);
+    check(x.ok, `${p.name}: Chromium's RTT from kaigi's RRs and kaigi's SRs (${x.why})`);
+  }
+}
+
 async function scenarioClient(browser, k, clientBinary, tmp) {
   console.log('== scenario 2: a host and a participant in Chromium, and kaigi-client');
   const m = await k.meeting('Browser and bot');
@@ -568,6 +611,7 @@ async function scenarioClient(browser, k, clientBinary, tmp) {
     checkDecodes(host, { [aikoId]: 'Aiko2', [botId]: 'bot' }),
     checkDecodes(aiko, { [hostId]: 'Host2', [botId]: 'bot' }),
   ]);
+  await checkRtcp(k, m, [host, aiko]);
 
   const end = await Promise.race([bot.exit, sleep(25000).then(() => null)]);
   if (!end) bot.proc.kill('SIGKILL');

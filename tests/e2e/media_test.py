@@ -240,16 +240,63 @@ def check_ops_stats(fail, http_port, token, scraped, reports, names, room):
                                                "subscribe": "connected"},
                    f"{n}: GCM-256 and DTLS connected both ways")
         fail.check(p.get("tracks_published") == 2 and
-                   p.get("tracks_subscribed") == 4 and
-                   p.get("rtt_ms", 0) is None,
+                   p.get("tracks_subscribed") == 4,
                    f"{n}: tracks {p.get('tracks_published')}/"
-                   f"{p.get('tracks_subscribed')}, rtt_ms null")
+                   f"{p.get('tracks_subscribed')}")
+        check_rtcp_stats(fail, n, p, samples)
         r = reports.get(n)
         if r and p:
             fail.check(p.get("id") == r.get("participant"),
                        f"{n}: the participant id matches its report")
 
 
+
+
+# RTT on loopback: kaigi's SR → the client's RR (LSR/DLSR) → kaigi, and
+# the client's SR → kaigi's RR → the client. Far below 50 ms, never 0.
+RTT_MAX_MS = 50
+
+
+def check_rtcp_stats(fail, n, p, samples):
+    """kaigi's RTCP reports as ops see them: an RTT for the participant's
+    subscribe leg, in the JSON and in /metrics, and SR/RR both ways."""
+    rtt = p.get("rtt_ms")
+    print(f"  {n}: kaigi-side RTT {rtt} ms (latest {p.get('rtt_latest_ms')}),"
+          f" SR sent {p.get('rtcp_sr_sent')}, RR sent "
+          f"{p.get('rtcp_rr_sent')}, SR in {p.get('rtcp_sr_received')}, "
+          f"RR in {p.get('rtcp_rr_received')}")
+    fail.check(isinstance(rtt, float) and 0 < rtt < RTT_MAX_MS,
+               f"{n}: rtt_ms {rtt} in (0, {RTT_MAX_MS}) on loopback")
+    for key in ("rtcp_sr_sent", "rtcp_rr_sent", "rtcp_sr_received",
+                "rtcp_rr_received"):
+        fail.check(p.get(key, 0) > 0, f"{n}: {key} {p.get(key)} > 0")
+    fail.check(p.get("receiver_loss_fraction", 1) <= 0.05,
+               f"{n}: receiver-reported loss "
+               f"{p.get('receiver_loss_fraction')} on loopback")
+    fail.check(all(t.get("srs_received", 0) > 0 for t in p.get("tracks", [])),
+               f"{n}: kaigi has SRs for each published track")
+    prom = [v for labels, v in samples.get("kaigi_participant_rtt_seconds", [])
+            if labels.get("participant") == p.get("id")]
+    fail.check(len(prom) == 1 and 0 < prom[0] < RTT_MAX_MS / 1000,
+               f"{n}: kaigi_participant_rtt_seconds {prom}")
+
+
+def check_client_rtt(fail, reports, names):
+    """Each client's own RTT of its publish leg, from kaigi's RRs about
+    its SRs."""
+    for n in names:
+        rt = (reports.get(n) or {}).get("rtcp", {})
+        rtt = rt.get("rtt_ms")
+        print(f"  {n}: client-side RTT {rtt} ms (smoothed "
+              f"{rt.get('rtt_smoothed_ms')}, {rt.get('rtt_samples')} "
+              f"samples), SR sent {rt.get('sr_sent')}, RR sent "
+              f"{rt.get('rr_sent')}, SR in {rt.get('sr_in')}, RR in "
+              f"{rt.get('rr_in')}")
+        fail.check(isinstance(rtt, float) and 0 < rtt < RTT_MAX_MS,
+                   f"{n}: client-side rtt_ms {rtt} in (0, {RTT_MAX_MS})")
+        fail.check(rt.get("sr_in", 0) > 0 and rt.get("rr_in", 0) > 0 and
+                   rt.get("malformed", 1) == 0,
+                   f"{n}: kaigi's SRs and RRs reach the client, well formed")
 
 
 def cpu_seconds(pid):
@@ -411,6 +458,7 @@ def one_run(args, tmp, garbage):
     fail.check(dave is not None and dave.get("remotes") == {},
                "dave (another room) receives nothing from room e2e")
     check_ops_stats(fail, http_port, token, scraped, reports, names, "e2e")
+    check_client_rtt(fail, reports, names)
     cpu = stop_kaigi(fail, proc, log)
     if fail.items:
         with open(os.path.join(tmp, "kaigi.log")) as f:
