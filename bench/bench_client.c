@@ -72,11 +72,12 @@ static void service(kb_transport *t)
     if (st == KG_CLIENT_PEER_CONNECTED && !t->connected_at) {
         t->connected_at = now;
         if (kg_client_peer_profile(t->peer) != KG_SRTP_AEAD_AES_256_GCM)
-            kb_client_fail(t->c, "SRTP profile is %s, not AEAD_AES_256_GCM",
-                        kg_srtp_profile_name(kg_client_peer_profile(t->peer)));
+            kb_client_fail(
+                t->c, "SRTP profile is %s, not AEAD_AES_256_GCM",
+                kg_srtp_profile_name(kg_client_peer_profile(t->peer)));
     } else if (st == KG_CLIENT_PEER_FAILED) {
         kb_client_fail(t->c, "transport failed: %s",
-                    kg_strerror(kg_client_peer_error(t->peer)));
+                       kg_strerror(kg_client_peer_error(t->peer)));
     }
     kg_time dl = kg_client_peer_deadline(t->peer);
     if (dl == KG_TIME_NEVER) {
@@ -163,7 +164,8 @@ static int transport_open(kb_client *c, kb_transport *t)
     t->udp.data = t;
     t->timer.data = t;
     struct sockaddr_in any;
-    uv_ip4_addr(c->proc->plan->media_ip ? c->proc->plan->media_ip : "127.0.0.1", 0, &any);
+    const char *ip = c->proc->plan->media_ip;
+    uv_ip4_addr(ip ? ip : "127.0.0.1", 0, &any);
     if (uv_udp_bind(&t->udp, (const struct sockaddr *)&any, 0) < 0)
         return KG_ERR_IO;
     /* Room for bursts of fan-out: a keyframe times the room. */
