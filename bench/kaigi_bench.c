@@ -277,34 +277,37 @@ static size_t proc_tree(long pid, long *out)
     return n;
 }
 
-/* CPU seconds of kaigi and its worker processes, -1 if unreadable. */
-static double proc_cpu_s(long pid)
+/* one(pid) summed over kaigi and its worker processes; -1 if kaigi's own
+ * is unreadable (a worker that just exited counts 0). */
+static double tree_sum(long pid, double (*one)(long))
 {
     long pids[MAX_TREE];
     size_t n = proc_tree(pid, pids);
     double sum = 0;
     for (size_t i = 0; i < n; i++) {
-        double s = one_cpu_s(pids[i]);
-        if (s < 0 && i == 0)
+        double v = one(pids[i]);
+        if (v < 0 && i == 0)
             return -1;
-        sum += s > 0 ? s : 0;
+        sum += v > 0 ? v : 0;
     }
     return sum;
+}
+
+static double one_pss_kb_d(long pid)
+{
+    return (double)one_pss_kb(pid);
+}
+
+/* CPU seconds of kaigi and its worker processes, -1 if unreadable. */
+static double proc_cpu_s(long pid)
+{
+    return tree_sum(pid, one_cpu_s);
 }
 
 /* Memory of kaigi and its worker processes (summed Pss) in kB. */
 static long proc_rss_kb(long pid)
 {
-    long pids[MAX_TREE];
-    size_t n = proc_tree(pid, pids);
-    long sum = 0;
-    for (size_t i = 0; i < n; i++) {
-        long kb = one_pss_kb(pids[i]);
-        if (kb < 0 && i == 0)
-            return -1;
-        sum += kb > 0 ? kb : 0;
-    }
-    return sum;
+    return (long)tree_sum(pid, one_pss_kb_d);
 }
 
 /* --- the kaigi we start ------------------------------------------------- */

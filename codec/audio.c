@@ -172,3 +172,17 @@ double kg_goertzel(const int16_t *samples, size_t n, size_t stride,
     double power = s1 * s1 + s2 * s2 - coeff * s1 * s2;
     return power / energy * 2.0 * sum_w2 / (sum_w * sum_w);
 }
+
+uint8_t kg_audio_level(const int16_t *samples, size_t n)
+{
+    double sum = 0.0;
+    for (size_t i = 0; i < n; i++)
+        sum += (double)samples[i] * (double)samples[i];
+    if (n == 0 || sum == 0.0)
+        return 127;
+    double rms = sqrt(sum / (double)n) / 32768.0;
+    double level = -20.0 * log10(rms);
+    if (level < 0.0)
+        return 0;
+    return level > 127.0 ? 127 : (uint8_t)lround(level);
+}

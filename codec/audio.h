@@ -53,4 +53,9 @@ int kg_opus_decode(kg_opus_dec *d, const uint8_t *pkt, size_t len,
 double kg_goertzel(const int16_t *samples, size_t n, size_t stride,
                    double freq, double rate);
 
+/* The RFC 6464 audio level of n samples (interleaved channels alike):
+ * -dBov of their RMS relative to full scale (a full-scale sine reads 3),
+ * rounded, 0..127; 127 for digital silence or n = 0. */
+uint8_t kg_audio_level(const int16_t *samples, size_t n);
+
 #endif

@@ -258,3 +258,15 @@ size_t kg_room_route(kg_track *t, const kg_rtp_hdr *h, kg_time now,
     }
     return n;
 }
+
+void kg_room_skip(kg_track *t, const kg_rtp_hdr *h, kg_time now)
+{
+    kg_rx_stats_update(&t->rx, h->seq, h->ts, now,
+                       kg_track_clock_rate(t->kind));
+    t->packets++;
+    t->bytes += h->payload_len;
+    for (size_t i = 0; i < t->n_routes; i++) {
+        if (t->routes[i].started)
+            t->routes[i].seq_delta--;
+    }
+}

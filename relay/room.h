@@ -66,6 +66,8 @@ typedef struct kg_track {
     uint64_t bytes;
     kg_rx_stats rx; /* loss and jitter of what the publisher sends */
     kg_rtcp_rx rtcp; /* the publisher's last SR, the RR interval */
+    uint8_t audio_level_id; /* RFC 6464 extmap id, 0: none (set by the
+                               worker; the room does not read it) */
 } kg_track;
 
 typedef struct kg_room {
@@ -141,5 +143,12 @@ double kg_rx_stats_jitter_ms(const kg_rx_stats *s);
  * Returns the track or NULL; *route receives the route if non-NULL. */
 kg_track *kg_room_find_by_out(const kg_room *r, const void *sub,
                               uint32_t out_ssrc, kg_route **route);
+
+/* Packet h of track t arrived at now and kaigi chose not to forward it
+ * (a room's loudest-N audio). It counts in t's receive statistics as a
+ * routed packet would, and its sequence number is taken out of every
+ * started route: receivers see the stream go on without a gap, only
+ * with a timestamp jump, as after a DTX pause. */
+void kg_room_skip(kg_track *t, const kg_rtp_hdr *h, kg_time now);
 
 #endif

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <malloc.h>
 #include <poll.h>
+#include <stddef.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -26,6 +27,7 @@
 #include "relay/peer.h"
 #include "relay/room.h"
 #include "relay/rtcp_report.h"
+#include "relay/speaker.h"
 #include "relay/stun.h"
 
 #define TICK_MS 20
@@ -98,6 +100,7 @@ typedef struct wroom {
     size_t members;
     kg_part_counters gone; /* of members who have left */
     struct wroom *next;
+    kg_speaker speaker; /* dominant speaker, loudest N */
 } wroom;
 
 struct kg_worker {
@@ -605,6 +608,9 @@ static void rtcp_report_in(kg_worker *w, wtransport *t, const kg_rtcp_pkt *p,
 
 /* --- media path ----------------------------------------------------- */
 
+static bool speaker_admits(kg_worker *w, wpart *p, kg_track *tr,
+                           const kg_rtp_hdr *h, kg_time now);
+
 /* wire_len: the datagram's size before SRTP came off, for bitrates. */
 /* A decrypted RTP packet of track tr (SRTP leaves the header's SSRC as it
  * was, so the track found before decryption is still the right one). */
@@ -628,6 +634,8 @@ static void forward_rtp(kg_worker *w, wtransport *t, kg_track *tr,
                            kg_track_clock_rate(tr->kind));
     if (tr->kind == KG_TRACK_AUDIO && t->part->muted)
         return; /* muted by the host: kaigi stops forwarding it */
+    if (tr->kind == KG_TRACK_AUDIO && !speaker_admits(w, t->part, tr, &h, now))
+        return; /* not among the room's loudest N */
     size_t n = kg_room_route(tr, &h, now, w->fwd, MAX_FANOUT);
     if (len + KG_SRTP_MAX_TRAILER > TX_BUF) {
         w->st.malformed++;
@@ -878,6 +886,75 @@ static void on_recv(uv_udp_t *u, ssize_t nread, const uv_buf_t *buf,
     on_datagram(w, (uint8_t *)buf->base, (size_t)nread, from);
 }
 
+/* --- active speaker (relay/speaker.h) ------------------------------ */
+
+/* Every wroom embeds its kg_room: the worker's members point at the
+ * latter. */
+static wroom *wroom_of(kg_room *room)
+{
+    return (wroom *)(void *)((char *)room - offsetof(wroom, room));
+}
+
+static void speaker_room_init(kg_worker *w, wroom *r)
+{
+    kg_speaker_config sc;
+    kg_speaker_config_default(&sc);
+    sc.loudest = w->cfg.loudest;
+    if (kg_speaker_init(&r->speaker, &sc) != 0)
+        kg_speaker_init(&r->speaker, NULL);
+}
+
+/* An audio track with an audio-level extension makes its publisher a
+ * candidate speaker. Without one its loudness is unknown: it is never
+ * the speaker, and always forwarded. */
+static void speaker_track(wpart *p, const kg_worker_cmd *c)
+{
+    if (c->kind != KG_TRACK_AUDIO || c->audio_level_id == 0)
+        return;
+    kg_track *tr = kg_room_find_track(p->room, p, c->ssrc);
+    if (!tr)
+        return;
+    tr->audio_level_id = c->audio_level_id;
+    int rc = kg_speaker_add(&wroom_of(p->room)->speaker, p->id);
+    if (rc != 0 && rc != KG_ERR_EXISTS)
+        tr->audio_level_id = 0; /* full: forwarded like a track without */
+}
+
+/* One decrypted audio packet of p: feeds its level to the room's
+ * detector, tells signalling when the dominant speaker changes, and says
+ * whether the packet may be forwarded (a suppressed one is accounted for
+ * with kg_room_skip). A packet without the element, or with a malformed
+ * extension block, counts as silence. No allocation except for the
+ * (rare) change event. */
+static bool speaker_admits(kg_worker *w, wpart *p, kg_track *tr,
+                           const kg_rtp_hdr *h, kg_time now)
+{
+    if (tr->audio_level_id == 0)
+        return true;
+    wroom *r = wroom_of(p->room);
+    uint8_t level = KG_SPEAKER_SILENT_LEVEL;
+    bool voice = false;
+    if (!h->extension ||
+        kg_rtp_audio_level(h, tr->audio_level_id, &level, &voice) != 0) {
+        level = KG_SPEAKER_SILENT_LEVEL;
+        voice = false;
+    }
+    int rc = kg_speaker_feed(&r->speaker, p->id, level, voice, now);
+    uint64_t id;
+    if (kg_speaker_take_change(&r->speaker, &id)) {
+        kg_worker_event ev = {.type = KG_WEV_SPEAKER,
+                              .participant = id,
+                              .room = r->room.id};
+        emit(w, &ev);
+    }
+    if (rc == 0) {
+        w->st.audio_suppressed++;
+        kg_room_skip(tr, h, now); /* no false loss, no gap downstream */
+        return false;
+    }
+    return true;
+}
+
 /* --- commands ------------------------------------------------------- */
 
 static void cmd_join(kg_worker *w, const kg_worker_cmd *c)
@@ -890,6 +967,7 @@ static void cmd_join(kg_worker *w, const kg_worker_cmd *c)
         if (!r)
             return;
         kg_room_init(&r->room, c->room);
+        speaker_room_init(w, r);
         r->next = w->rooms;
         w->rooms = r;
         w->st.rooms++;
@@ -978,6 +1056,7 @@ static void cmd_leave(kg_worker *w, const kg_worker_cmd *c)
             transport_del(w, p->t[role]);
     }
     if (p->room) {
+        kg_speaker_remove(&wroom_of(p->room)->speaker, p->id);
         kg_room_remove_member(p->room, p);
         wroom **rp = &w->rooms;
         while (*rp && &(*rp)->room != p->room)
@@ -988,6 +1067,7 @@ static void cmd_leave(kg_worker *w, const kg_worker_cmd *c)
             wroom *r = *rp;
             *rp = r->next;
             kg_room_free(&r->room);
+            kg_speaker_free(&r->speaker);
             free(r);
             w->st.rooms--;
         }
@@ -1008,8 +1088,10 @@ static void run_cmd(kg_worker *w, const kg_worker_cmd *c)
         break;
     case KG_CMD_TRACK: {
         wpart *p = find_part(w, c->participant);
-        if (p && p->room)
-            kg_room_add_track(p->room, p, c->ssrc, (enum kg_track_kind)c->kind);
+        if (p && p->room &&
+            kg_room_add_track(p->room, p, c->ssrc,
+                              (enum kg_track_kind)c->kind) == 0)
+            speaker_track(p, c);
         break;
     }
     case KG_CMD_ROUTE:

@@ -40,11 +40,13 @@ typedef struct kg_worker_cmd {
     uint8_t out_pt;          /* ROUTE */
     bool mute;               /* MUTE */
     struct kg_worker_cmd *next;
+    uint8_t audio_level_id;  /* TRACK (audio): RFC 6464 extmap id, 0 none */
 } kg_worker_cmd;
 
 enum kg_worker_event_type {
     KG_WEV_CONNECTED, /* transport's DTLS done, SRTP ready */
     KG_WEV_FAILED,    /* transport torn down (consent lapsed, DTLS failed) */
+    KG_WEV_SPEAKER,   /* room's dominant speaker is now participant */
 };
 
 typedef struct kg_worker_event {
@@ -55,6 +57,7 @@ typedef struct kg_worker_event {
     int profile;       /* CONNECTED: kg_srtp_profile */
     char cipher[64];   /* CONNECTED: DTLS cipher suite */
     struct kg_worker_event *next;
+    uint64_t room;     /* SPEAKER: the room's number */
 } kg_worker_event;
 
 /* Counters, copied from the worker into a snapshot every tick. */
@@ -70,6 +73,7 @@ typedef struct kg_worker_stats {
     /* RTCP reports (relay/rtcp_report.h): SR and RR report packets kaigi
      * sent (one SR per outgoing SSRC), SR and RR packets received */
     uint64_t rtcp_sr_sent, rtcp_rr_sent, rtcp_sr_in, rtcp_rr_in;
+    uint64_t audio_suppressed; /* audio not among a room's loudest N */
 } kg_worker_stats;
 
 #define KG_PART_MAX_TRACKS 8
@@ -149,6 +153,8 @@ typedef struct kg_worker_config {
      * kg_worker_start for process workers before the calling process
      * starts any other thread, and before it makes any SRTP session. */
     bool process;
+    unsigned loudest; /* per room: forward only the N loudest publishers'
+                         audio (RFC 6464 levels); 0 = all */
 } kg_worker_config;
 
 typedef struct kg_worker kg_worker;

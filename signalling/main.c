@@ -34,6 +34,7 @@ typedef struct opts {
     const char *www_dir;
     unsigned long workers;
     bool worker_threads;
+    unsigned long loudest;
 } opts;
 
 static void usage(FILE *f)
@@ -75,6 +76,10 @@ static void usage(FILE *f)
             "with no PIN\n"
             "                         (tests and benchmarks only; never on a "
             "public address)\n"
+            "  --loudest N            in each room, forward only the audio "
+            "of the N loudest\n"
+            "                         publishers (RFC 6464 levels; default 0 "
+            "= all)\n"
             "  --version              print the version\n"
             "  --help                 this text\n"
             "\n"
@@ -123,7 +128,7 @@ static int parse_opts(int argc, char **argv, opts *o)
 {
     enum { O_LISTEN = 256, O_UDP, O_PUBLIC, O_DATA, O_NODE, O_MAXP, O_LEGACY,
            O_VERSION, O_HELP, O_OPEN, O_DEMO, O_PIN, O_WWW, O_WORKERS,
-           O_WTHREADS };
+           O_WTHREADS, O_LOUDEST };
     static const struct option longopts[] = {
         {"listen", required_argument, NULL, O_LISTEN},
         {"udp", required_argument, NULL, O_UDP},
@@ -140,6 +145,7 @@ static int parse_opts(int argc, char **argv, opts *o)
         {"pin-digits", required_argument, NULL, O_PIN},
         {"version", no_argument, NULL, O_VERSION},
         {"help", no_argument, NULL, O_HELP},
+        {"loudest", required_argument, NULL, O_LOUDEST},
         {NULL, 0, NULL, 0},
     };
     int c;
@@ -222,6 +228,14 @@ static int parse_opts(int argc, char **argv, opts *o)
                 o->pin_digits > KG_PIN_MAX) {
                 fprintf(stderr, "kaigi: --pin-digits wants %d..%d\n",
                         KG_PIN_MIN, KG_PIN_MAX);
+                return 2;
+            }
+            break;
+        case O_LOUDEST:
+            errno = 0;
+            o->loudest = strtoul(optarg, &end, 10);
+            if (errno || *end || !optarg[0] || o->loudest > 256) {
+                fprintf(stderr, "kaigi: --loudest wants 0..256\n");
                 return 2;
             }
             break;
@@ -354,6 +368,7 @@ int main(int argc, char **argv)
     cfg.sfu.open_rooms = o.open_rooms;
     cfg.sfu.base_url = base_url;
     cfg.sfu.pin_digits = o.pin_digits;
+    cfg.sfu.loudest = (unsigned)o.loudest;
     char err[256] = "";
     rc = kg_server_new(&g_server, &cfg, err, sizeof(err));
     if (rc != 0) {

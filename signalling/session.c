@@ -312,6 +312,10 @@ static bool learn_tracks(kg_session *ss, const kg_sdp *offer,
                            .ssrc = ssrc,
                            .kind = m->kind == KG_SDP_AUDIO ? KG_TRACK_AUDIO
                                                            : KG_TRACK_VIDEO};
+        /* The id the answer kept: the worker reads levels with it. */
+        if (m->kind == KG_SDP_AUDIO)
+            c.audio_level_id = kg_sdp_find_extmap(&answer->media[i],
+                                                  KG_SDP_EXT_AUDIO_LEVEL);
         sfu_post(ss, &c);
         added = true;
     }
@@ -384,6 +388,7 @@ void sfu_enter_room(kg_session *ss, sroom *r)
         json_object_set_new(j, "settings", st);
     }
     sfu_send_json(ss, j);
+    sfu_tell_speaker(ss, r);
     for (kg_session *o = r->members; o; o = o->room_next) {
         if (o != ss)
             add_slots_for(ss, o);
@@ -711,6 +716,10 @@ void kg_session_closed(kg_session *ss)
 static void on_worker_event(void *user, const kg_worker_event *ev)
 {
     kg_sfu *s = user;
+    if (ev->type == KG_WEV_SPEAKER) {
+        sfu_on_speaker(s, ev);
+        return;
+    }
     kg_session *ss = sfu_session_by_num(s, ev->participant);
     const char *role = ev->role == KG_ROLE_PUBLISH ? "publish" : "subscribe";
     if (!ss)
@@ -726,6 +735,38 @@ static void on_worker_event(void *user, const kg_worker_event *ev)
     /* A participant whose transport died is gone: its peers must not wait
      * for media that cannot come. */
     s->ops.close(ss->conn);
+}
+
+/* --- active speaker ---------------------------------------------------- */
+
+static json_t *speaker_msg(const kg_session *sp)
+{
+    return json_pack("{s:s, s:s}", "type", "speaker", "id", sp->id);
+}
+
+/* A room's dominant speaker changed (the worker's detector, relay/
+ * speaker.h, changes it at most once per 500 ms, so this is also the
+ * rate limit): everyone admitted to the room is told. Repeats and a
+ * speaker who has left meanwhile are dropped. */
+void sfu_on_speaker(kg_sfu *s, const kg_worker_event *ev)
+{
+    kg_session *sp = sfu_session_by_num(s, ev->participant);
+    if (!sp || !sp->room || sp->room->num != ev->room ||
+        sp->room->speaker == sp->num)
+        return;
+    sroom *r = sp->room;
+    r->speaker = sp->num;
+    for (kg_session *o = r->members; o; o = o->room_next)
+        sfu_send_json(o, speaker_msg(sp));
+}
+
+/* A newcomer to r learns who speaks now, if anyone still there does. */
+void sfu_tell_speaker(kg_session *ss, sroom *r)
+{
+    kg_session *sp = r->speaker ? sfu_session_by_num(ss->sfu, r->speaker)
+                                : NULL;
+    if (sp && sp != ss && sp->room == r)
+        sfu_send_json(ss, speaker_msg(sp));
 }
 
 /* --- server ------------------------------------------------------------ */
@@ -767,7 +808,8 @@ static int start_workers(kg_sfu *s, const kg_sfu_config *cfg)
                                .on_event = on_worker_event,
                                .user = s,
                                .index = i,
-                               .process = cfg->worker_processes};
+                               .process = cfg->worker_processes,
+                               .loudest = cfg->loudest};
         int rc = kg_worker_start(&s->workers[i], &wc);
         if (rc != 0) {
             while (s->n_workers > 0)
@@ -883,6 +925,7 @@ static json_t *worker_json(kg_worker *wk, unsigned index, uint16_t port)
     W(rtcp_rr_sent);
     W(rtcp_sr_in);
     W(rtcp_rr_in);
+    W(audio_suppressed);
 #undef W
     return media;
 }

@@ -43,6 +43,8 @@ typedef struct kg_sfu_config {
     const char *base_url;            /* for links: "http://127.0.0.1:8080" */
     int pin_digits;                  /* KG_PIN_MIN..KG_PIN_MAX */
     bool worker_processes;           /* workers as child processes */
+    unsigned loudest;                /* per room: forward the audio of the
+                                        N loudest publishers; 0 = all */
 } kg_sfu_config;
 
 /* Creates the certificate and starts the media worker. Returns 0 or a

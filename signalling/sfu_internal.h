@@ -95,6 +95,7 @@ struct sroom {
     kg_session *members;
     size_t n_members;
     sroom *next;
+    uint64_t speaker; /* the dominant speaker's number, 0: none yet */
 };
 
 struct kg_sfu {
@@ -138,6 +139,10 @@ kg_session *sfu_session_by_num(kg_sfu *s, uint64_t num);
 void sfu_enter_room(kg_session *ss, sroom *r);
 void sfu_leave_room(kg_session *ss);
 void sfu_drop_publisher(kg_session *pub, sroom *r);
+/* The active speaker: a KG_WEV_SPEAKER from a worker; and telling a
+ * newcomer to r who speaks now. */
+void sfu_on_speaker(kg_sfu *s, const kg_worker_event *ev);
+void sfu_tell_speaker(kg_session *ss, sroom *r);
 
 /* meetings.c */
 void sfu_join_meeting(kg_session *ss, json_t *msg);

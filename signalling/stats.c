@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "codec/err.h"
 #include "crypto/srtp.h"
@@ -274,6 +275,16 @@ static json_t *rooms_list(kg_sfu *s, const snaps *sn)
     return json_pack("{s:o}", "rooms", arr);
 }
 
+/* The active speaker's ID while it is in the room, else null. */
+static json_t *speaker_json(const sroom *r)
+{
+    for (const kg_session *ss = r->members; ss; ss = ss->room_next) {
+        if (r->speaker && ss->num == r->speaker)
+            return json_string(ss->id);
+    }
+    return json_null();
+}
+
 static json_t *room_stats(const snaps *sn, const sroom *r)
 {
     room_agg a;
@@ -284,6 +295,7 @@ static json_t *room_stats(const snaps *sn, const sroom *r)
         json_array_append_new(
             arr, participant_json(ss, snaps_find(sn, r->worker, ss->num)));
     json_object_set_new(o, "participants", arr); /* the list, not a count */
+    json_object_set_new(o, "speaker", speaker_json(r));
     return o;
 }
 
@@ -400,20 +412,39 @@ static void family(buf *b, const char *name, const char *type,
     put(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-/* Resident set size from /proc/self/status (VmRSS, in kB there). */
-static uint64_t resident_bytes(void)
+/* Pss of one process in bytes (smaps_rollup), 0 if unreadable. */
+static uint64_t pss_bytes(long pid)
 {
-    FILE *f = fopen("/proc/self/status", "r");
+    char path[64], line[256];
+    snprintf(path, sizeof(path), "/proc/%ld/smaps_rollup", pid);
+    FILE *f = fopen(path, "r");
     if (!f)
         return 0;
-    char line[256];
     unsigned long long kb = 0;
     while (fgets(line, sizeof(line), f)) {
-        if (sscanf(line, "VmRSS: %llu kB", &kb) == 1)
+        if (sscanf(line, "Pss: %llu kB", &kb) == 1)
             break;
     }
     fclose(f);
     return (uint64_t)kb * 1024;
+}
+
+/* Memory of kaigi and its media worker processes: their Pss summed (the
+ * workers share pages with kaigi, which RSS would count once each). */
+static uint64_t resident_bytes(void)
+{
+    long self = (long)getpid();
+    uint64_t sum = pss_bytes(self);
+    char path[96];
+    snprintf(path, sizeof(path), "/proc/%ld/task/%ld/children", self, self);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return sum;
+    long child;
+    for (int i = 0; i < 256 && fscanf(f, "%ld", &child) == 1; i++)
+        sum += pss_bytes(child);
+    fclose(f);
+    return sum;
 }
 
 #define U64 0
@@ -524,6 +555,9 @@ static const struct worker_family {
      "RTCP sender reports received.", WST(rtcp_sr_in)},
     {"kaigi_worker_rtcp_rr_received_total", "counter",
      "RTCP receiver report packets received.", WST(rtcp_rr_in)},
+    {"kaigi_worker_audio_suppressed_total", "counter",
+     "Audio packets not forwarded: not among the room's loudest N.",
+     WST(audio_suppressed)},
 };
 
 static void room_metrics(buf *b, const room_agg *aggs, size_t n_rooms)
@@ -642,10 +676,11 @@ static char *metrics_text(kg_sfu *s, const snaps *sn, size_t *len)
     family(&b, "kaigi_sessions", "gauge",
            "Signalling connections, in a room or not.");
     put(&b, "kaigi_sessions %zu\n", s->n_sessions);
-    family(&b, "kaigi_workers", "gauge", "Media worker threads.");
+    family(&b, "kaigi_workers", "gauge",
+           "Media workers (child processes, or threads).");
     put(&b, "kaigi_workers %u\n", s->n_workers);
     family(&b, "kaigi_resident_memory_bytes", "gauge",
-           "Resident memory of the kaigi process (VmRSS).");
+           "Memory of kaigi and its worker processes (summed Pss).");
     put(&b, "kaigi_resident_memory_bytes %" PRIu64 "\n", resident_bytes());
     worker_metrics(&b, s, sn);
     room_metrics(&b, aggs, n_rooms);

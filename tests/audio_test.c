@@ -217,6 +217,32 @@ static void test_opus_garbage(void **state)
     assert_null(kg_opus_enc_new(-5));
 }
 
+/* RFC 6464 levels of tones: a sine of amplitude A has RMS A / sqrt(2). */
+static void test_audio_level(void **state)
+{
+    (void)state;
+    int16_t pcm[KG_AUDIO_FRAME * KG_AUDIO_CHANNELS];
+    kg_tone t;
+    kg_tone_init(&t, 440, 1.0);
+    kg_tone_fill(&t, pcm);
+    assert_int_equal(kg_audio_level(pcm, KG_AUDIO_FRAME * 2), 3);
+    kg_tone_init(&t, 440, 0.3);
+    kg_tone_fill(&t, pcm);
+    assert_int_equal(kg_audio_level(pcm, KG_AUDIO_FRAME * 2), 13);
+    kg_tone_init(&t, 440, 0.01);
+    kg_tone_fill(&t, pcm);
+    assert_int_equal(kg_audio_level(pcm, KG_AUDIO_FRAME * 2), 43);
+    memset(pcm, 0, sizeof(pcm));
+    assert_int_equal(kg_audio_level(pcm, KG_AUDIO_FRAME * 2), 127);
+    assert_int_equal(kg_audio_level(pcm, 0), 127);
+    pcm[0] = 1; /* one LSB in a whole frame: -123 dBov */
+    assert_int_equal(kg_audio_level(pcm, KG_AUDIO_FRAME * 2), 123);
+    /* a full-scale square wave is 0 dBov */
+    for (size_t i = 0; i < KG_AUDIO_FRAME * 2; i++)
+        pcm[i] = (i / 2) % 2 ? -32768 : 32767;
+    assert_int_equal(kg_audio_level(pcm, KG_AUDIO_FRAME * 2), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -224,6 +250,7 @@ int main(void)
         cmocka_unit_test(test_goertzel_pure),
         cmocka_unit_test(test_opus_roundtrip),
         cmocka_unit_test(test_opus_garbage),
+        cmocka_unit_test(test_audio_level),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -283,6 +283,37 @@ static void test_route_counts_loss_and_jitter(void **state)
     kg_room_free(&r);
 }
 
+/* Skipped packets (loudest-N audio): no gap in the outgoing sequence,
+ * the timestamp moves on, and the publisher shows no loss. */
+static void test_skip_keeps_sequence_continuous(void **state)
+{
+    (void)state;
+    kg_room r;
+    kg_room_init(&r, 1);
+    kg_room_add_track(&r, &A, 1, KG_TRACK_AUDIO);
+    kg_room_add_route(&r, &A, 1, &B, 10, 111);
+    kg_track *t = kg_room_find_track(&r, &A, 1);
+    kg_fwd first, f;
+    kg_rtp_hdr h = pkt(1, 65530, 1000);
+    kg_room_skip(t, &h, 0); /* before the route started: nothing to move */
+    h = pkt(1, 65531, 1960);
+    assert_int_equal(kg_room_route(t, &h, 20 * KG_MS, &first, 1), 1);
+    assert_int_equal(first.seq, first.route->base_seq);
+    for (uint16_t i = 1; i <= 50; i++) { /* across the wrap */
+        h = pkt(1, (uint16_t)(65531 + i), 1960 + 960u * i);
+        kg_room_skip(t, &h, (20 + 20 * (kg_time)i) * KG_MS);
+    }
+    h = pkt(1, (uint16_t)(65531 + 51), 1960 + 960u * 51);
+    assert_int_equal(kg_room_route(t, &h, 1040 * KG_MS, &f, 1), 1);
+    assert_int_equal(f.seq, (uint16_t)(first.seq + 1));
+    assert_int_equal(f.ts, first.ts + 960u * 51);
+    assert_int_equal(t->packets, 53);
+    assert_int_equal(kg_rx_stats_expected(&t->rx), 53);
+    assert_int_equal(kg_rx_stats_lost(&t->rx), 0);
+    assert_int_equal(t->routes[0].packets, 2);
+    kg_room_free(&r);
+}
+
 int main(void)
 {
     (void)A;
@@ -301,6 +332,7 @@ int main(void)
         cmocka_unit_test(test_rx_restart),
         cmocka_unit_test(test_rx_jitter_rfc3550),
         cmocka_unit_test(test_route_counts_loss_and_jitter),
+        cmocka_unit_test(test_skip_keeps_sequence_continuous),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -269,6 +269,21 @@ static uint64_t unprotect_failures(const kc_app *app)
     return n;
 }
 
+/* "amplitude", "audio_level" (the last frame's) and "speaker":
+ * {"events", "last"} of the `speaker` messages received. */
+static void speaker_report(const kc_app *app, json_t *r)
+{
+    json_object_set_new(r, "amplitude", json_real(app->opts.amplitude));
+    json_object_set_new(r, "audio_level",
+                        json_integer(app->pub.audio_level));
+    json_object_set_new(
+        r, "speaker",
+        json_pack("{s:I, s:o}", "events", (json_int_t)app->speaker_events,
+                  "last", app->speaker_last[0]
+                              ? json_string(app->speaker_last)
+                              : json_null()));
+}
+
 static json_t *report_json(const kc_app *app)
 {
     const kc_sent *s = &app->sent;
@@ -309,6 +324,8 @@ static json_t *report_json(const kc_app *app)
                       (json_int_t)g->unknown_source));
     if (r)
         json_object_set_new(r, "screen", screen_json(app));
+    if (r)
+        speaker_report(app, r);
     if (r && app->error[0])
         json_object_set_new(r, "error", json_string(app->error));
     if (r)
@@ -377,6 +394,9 @@ static void usage(FILE *f)
         "  --report FILE|-    where to write the JSON report (default -)\n"
         "  --tone HZ          audio tone (default 400 + 100 * (seed %% 10))\n"
         "  --seed N           seed of the tone and the video pattern\n"
+        "  --amplitude A      tone amplitude, 0..1 of full scale (default\n"
+        "                     0.3; 0 sends silence); the RFC 6464 level in\n"
+        "                     each packet is measured from what is encoded\n"
         "                     (default random)\n"
         "  --video-kbps K     VP8 target bitrate (default 500)\n"
         "  --wait-remotes N   publish only once N others are admitted with\n"
@@ -497,6 +517,7 @@ static int take_opt(int c, kc_opts *o, double *nums)
     case 'W': return parse_num(optarg, 0.1, 86400, &o->max_wait);
     case 'L': return parse_num(optarg, 0.001, 86400, &o->lock_after);
     case 'E': return parse_num(optarg, 0.001, 86400, &o->end_after);
+    case 'a': return parse_num(optarg, 0, 1, &o->amplitude);
     case 'h': return 1;
     default: return 2;
     }
@@ -532,6 +553,7 @@ static int parse_args(int argc, char **argv, kc_opts *o)
         {"bind", required_argument, NULL, 'B'},
         {"screen", no_argument, NULL, 'C'},
         {"help", no_argument, NULL, 'h'},
+        {"amplitude", required_argument, NULL, 'a'},
         {NULL, 0, NULL, 0},
     };
     /* tone, seed, video kbps, wait remotes, garbage */
@@ -540,6 +562,7 @@ static int parse_args(int argc, char **argv, kc_opts *o)
     o->duration = 10;
     o->max_wait = 120;
     o->hold_for = 3;
+    o->amplitude = 0.3;
     o->report = "-";
     int c, li = 0;
     while ((c = getopt_long(argc, argv, "", longs, &li)) != -1) {

@@ -67,6 +67,7 @@ typedef struct kc_opts {
      * address the kernel picks toward the server. */
     const char *bind;
     bool screen; /* also publish a screen-share video track */
+    double amplitude; /* of the tone, 0..1 of full scale (0: silence) */
 } kc_opts;
 
 struct kc_app;
@@ -162,6 +163,7 @@ typedef struct kc_pub {
     kg_time next_audio, next_video;
     kg_time video_epoch; /* when frame number video_base was due */
     uint32_t video_base;
+    uint8_t audio_level; /* RFC 6464 level of the last frame sent */
 } kc_pub;
 
 /* --garbage: the flood and what went out of it. */
@@ -283,6 +285,9 @@ typedef struct kc_app {
     uint64_t rtcp_in;
     char screen_error[32]; /* share_denied, "" if none */
     kc_rtcp rtcp;
+    /* `speaker` messages: how many, and the last one's id */
+    uint64_t speaker_events;
+    char speaker_last[KC_ID_LEN];
 } kc_app;
 
 /* client.c */

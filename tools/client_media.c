@@ -19,7 +19,6 @@
 /* A loop that fell this far behind skips frames rather than bursting
  * them out: a real sender's capture clock would not wait either. */
 #define MAX_LAG (200 * KG_MS)
-#define TONE_AMPLITUDE 0.3
 #define MAX_OPUS_SAMPLES 5760 /* 120 ms per channel, libopus's maximum */
 #define SCREEN_W 320
 #define SCREEN_H 180
@@ -57,7 +56,7 @@ int kc_pub_init(kc_app *app)
     pub->audio_ts = kg_random_u32();
     pub->first_audio = true;
     vtrack_init(&pub->cam, app->opts.seed);
-    kg_tone_init(&pub->tone, app->opts.tone, TONE_AMPLITUDE);
+    kg_tone_init(&pub->tone, app->opts.tone, app->opts.amplitude);
     pub->opus = kg_opus_enc_new(32000);
     pub->cam.vp8 =
         kg_vp8_enc_new(640, 360, VIDEO_FPS, app->opts.video_kbps, 300);
@@ -97,19 +96,6 @@ static void send_rtp(kc_app *app, kg_rtp_hdr *h, const uint8_t *payload,
         kc_rtcp_on_sent(app, h, len, kc_now());
 }
 
-/* RFC 6464 level of our constant tone: -dBov of its RMS, voice bit set. */
-static uint8_t tone_level(void)
-{
-    double rms = TONE_AMPLITUDE / sqrt(2.0);
-    double db = -20.0 * log10(rms);
-    int level = (int)lround(db);
-    if (level < 0)
-        level = 0;
-    if (level > 127)
-        level = 127;
-    return (uint8_t)(0x80 | level);
-}
-
 static void send_audio(kc_app *app)
 {
     kc_pub *pub = &app->pub;
@@ -130,7 +116,12 @@ static void send_audio(kc_app *app)
     h.ts = pub->audio_ts;
     h.ssrc = pub->audio_ssrc;
     uint8_t ext[8];
-    uint8_t level = tone_level();
+    /* RFC 6464: -dBov of the very samples encoded; the V bit is set
+     * unless the frame is digital silence (we have no VAD). */
+    pub->audio_level = kg_audio_level(pcm, KG_AUDIO_FRAME * KG_AUDIO_CHANNELS);
+    uint8_t level = pub->audio_level;
+    if (level < 127)
+        level |= 0x80;
     if (pub->audio_level_id) {
         kg_rtp_ext_elem e = {pub->audio_level_id, &level, 1};
         ssize_t el = kg_rtp_ext_write(&e, 1, &h.ext_profile, ext, sizeof(ext));

@@ -383,6 +383,16 @@ static void on_error(kc_app *app, json_t *msg)
         fprintf(stderr, "kaigi-client: server error %s: %s\n", code, text);
 }
 
+/* {"type": "speaker", "id": ...}: counted, the last id kept. */
+static void on_speaker(kc_app *app, json_t *msg)
+{
+    const char *id = json_string_value(json_object_get(msg, "id"));
+    if (!id || strlen(id) >= sizeof(app->speaker_last))
+        return;
+    app->speaker_events++;
+    snprintf(app->speaker_last, sizeof(app->speaker_last), "%s", id);
+}
+
 /* Media messages are taken only once joined: a waiting client has no
  * transport for them. Meeting messages (outcomes, notices) count even
  * while leaving, so that the report says why the run ended. */
@@ -411,6 +421,8 @@ void kc_signal_on_message(kc_app *app, const char *text, size_t len)
         on_participant(app, msg, true);
     } else if (strcmp(type, "participant_left") == 0) {
         on_participant(app, msg, false);
+    } else if (strcmp(type, "speaker") == 0) {
+        on_speaker(app, msg);
     }
     json_decref(msg);
 }

@@ -265,6 +265,25 @@ static void put_rtt(const json_t *v)
         printf("%6s ", "-");
 }
 
+/* "Active speaker: NAME (ID)" when the room has one. */
+static void put_speaker(const json_t *o, const json_t *parts)
+{
+    const char *id = json_string_value(json_object_get(o, "speaker"));
+    if (!id)
+        return;
+    size_t i;
+    json_t *p;
+    json_array_foreach(parts, i, p) {
+        if (strcmp(jstr(p, "id"), id) != 0)
+            continue;
+        printf("\nActive speaker: ");
+        put_safe(jstr(p, "name"));
+        printf(" (");
+        put_safe(id);
+        printf(")\n");
+    }
+}
+
 static int out_stats(const json_t *o)
 {
     json_t *a = json_object_get(o, "participants");
@@ -309,6 +328,7 @@ static int out_stats(const json_t *o)
         printf("%lld/%lld\n", jint(p, "tracks_published"),
                jint(p, "tracks_subscribed"));
     }
+    put_speaker(o, a);
     printf("\nRTT: kaigi's SRs to each participant and its RRs back "
            "(subscribe leg); - until the first.\n");
     return 0;

@@ -35,6 +35,7 @@
     node: null,
     pcs: { publish: null, subscribe: null },
     stats: stats,
+    speaker: null, // the active speaker's ID (the `speaker` message)
   };
   window.kaigi = K;
 
@@ -240,6 +241,7 @@
       case 'removed': return finish('removed');
       case 'denied': return finish('denied');
       case 'ended': return finish('ended');
+      case 'speaker': return onSpeaker(msg.id);
       default: return undefined;
     }
   }
@@ -392,9 +394,20 @@
     const p = people.get(id);
     initials.textContent = p ? p.name.slice(0, 1).toUpperCase() : '?';
     tile.append(v, initials, el('span', 'name', p ? p.name : '…'));
+    tile.classList.toggle('speaking', id === K.speaker);
     $('#tiles').append(tile);
     layoutTiles();
     return tile;
+  }
+
+  /* The active speaker's tile (ours is .tile.self) gets class speaking. */
+  function onSpeaker(id) {
+    if (typeof id !== 'string') return;
+    K.speaker = id;
+    for (const t of document.querySelectorAll('#tiles .tile')) {
+      const who = t.classList.contains('self') ? K.participant : t.dataset.participant;
+      t.classList.toggle('speaking', !!who && who === id);
+    }
   }
 
   function screenTileFor(id) {

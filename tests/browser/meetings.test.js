@@ -588,6 +588,23 @@ async function checkRtcp(k, m, pages) {
   }
 }
 
+/* The `speaker` message reaches the page: exactly one tile is marked
+ * speaking, the one of window.kaigi.speaker (kaigi-client's steady tone
+ * or Chromium's fake-device beep, whichever kaigi hears as dominant). */
+async function checkSpeaker(p) {
+  const res = await poll(async () => {
+    const s = await p.page.evaluate(() => {
+      const tiles = [...document.querySelectorAll('#tiles .tile.speaking')];
+      const who = tiles.map((t) => t.classList.contains('self')
+        ? window.kaigi.participant : t.dataset.participant);
+      return { speaker: window.kaigi.speaker, who };
+    });
+    return { ok: !!s.speaker && s.who.length === 1 && s.who[0] === s.speaker,
+      why: JSON.stringify(s) };
+  }, 15000);
+  check(res.ok, `${p.name}: the active speaker's tile is marked speaking (${res.why})`);
+}
+
 async function scenarioClient(browser, k, clientBinary, tmp) {
   console.log('== scenario 2: a host and a participant in Chromium, and kaigi-client');
   const m = await k.meeting('Browser and bot');
@@ -612,6 +629,7 @@ async function scenarioClient(browser, k, clientBinary, tmp) {
     checkDecodes(aiko, { [hostId]: 'Host2', [botId]: 'bot' }),
   ]);
   await checkRtcp(k, m, [host, aiko]);
+  await checkSpeaker(host);
 
   const end = await Promise.race([bot.exit, sleep(25000).then(() => null)]);
   if (!end) bot.proc.kill('SIGKILL');

@@ -300,10 +300,22 @@ def check_client_rtt(fail, reports, names):
 
 
 def cpu_seconds(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
+    """utime + stime of kaigi and its media worker processes."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            pids = [pid] + [int(c) for c in f.read().split()]
+    except OSError:
+        pids = [pid]
     ticks = os.sysconf("SC_CLK_TCK")
-    return (int(fields[11]) + int(fields[12])) / ticks
+    total = 0.0
+    for p in pids:
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / ticks
+    return total
 
 
 def get_stats(http_port):
@@ -411,7 +423,9 @@ def start_kaigi(args, tmp):
     proc = subprocess.Popen(
         [args.kaigi, "--listen", f"{HOST}:{http_port}", "--udp",
          f"{HOST}:{udp_port}", "--data", os.path.join(tmp, "data"),
-         "--node", "e2e-node", "--open-rooms"], stdout=log, stderr=subprocess.STDOUT)
+         "--node", "e2e-node", "--open-rooms"] +
+        (["--worker-threads"] if args.worker_threads else []),
+        stdout=log, stderr=subprocess.STDOUT)
     wait_up(http_port, proc)
     return proc, log, http_port, udp_port
 
@@ -487,6 +501,8 @@ def main():
     ap.add_argument("kaigi")
     ap.add_argument("client")
     ap.add_argument("--garbage", action="store_true")
+    ap.add_argument("--worker-threads", action="store_true",
+                    help="run kaigi's media workers as threads")
     ap.add_argument("--duration", type=int, default=5)
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="kaigi-e2e-") as tmp:
