@@ -186,3 +186,30 @@ uint8_t kg_audio_level(const int16_t *samples, size_t n)
         return 0;
     return level > 127.0 ? 127 : (uint8_t)lround(level);
 }
+
+int kg_opus_decode_fec(kg_opus_dec *d, const uint8_t *pkt, size_t len,
+                       int16_t *pcm, size_t max_samples_per_channel)
+{
+    if (!pkt || len == 0 || len > INT32_MAX)
+        return KG_ERR_MALFORMED;
+    if (max_samples_per_channel < KG_AUDIO_FRAME)
+        return KG_ERR_NOSPACE;
+    /* With decode_fec set, frame_size is the length of the lost audio:
+     * one 20 ms frame. */
+    int n = opus_decode(d->dec, pkt, (opus_int32)len, pcm, KG_AUDIO_FRAME, 1);
+    if (n == OPUS_BUFFER_TOO_SMALL)
+        return KG_ERR_NOSPACE;
+    if (n < 0)
+        return KG_ERR_MALFORMED;
+    return n;
+}
+
+int kg_opus_enc_set_fec(kg_opus_enc *e, int loss_percent)
+{
+    if (loss_percent < 1 || loss_percent > 100 ||
+        opus_encoder_ctl(e->enc, OPUS_SET_INBAND_FEC(1)) != OPUS_OK ||
+        opus_encoder_ctl(e->enc, OPUS_SET_PACKET_LOSS_PERC(loss_percent)) !=
+            OPUS_OK)
+        return KG_ERR_INVAL;
+    return 0;
+}

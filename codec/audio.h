@@ -57,5 +57,18 @@ double kg_goertzel(const int16_t *samples, size_t n, size_t stride,
  * -dBov of their RMS relative to full scale (a full-scale sine reads 3),
  * rounded, 0..127; 127 for digital silence or n = 0. */
 uint8_t kg_audio_level(const int16_t *samples, size_t n);
+/* Rebuilds one lost 20 ms frame from the in-band FEC (LBRR) data of pkt,
+ * the packet that followed it (RFC 6716 section 2.1.7; browsers send it
+ * under useinbandfec=1). A packet without FEC data (CELT-only, or FEC off
+ * at the sender) yields concealment, as kg_opus_decode(NULL) would.
+ * Returns samples per channel (KG_AUDIO_FRAME), KG_ERR_MALFORMED, or
+ * KG_ERR_NOSPACE when max_samples_per_channel < KG_AUDIO_FRAME. */
+int kg_opus_decode_fec(kg_opus_dec *d, const uint8_t *pkt, size_t len,
+                       int16_t *pcm, size_t max_samples_per_channel);
+
+/* Turns in-band FEC on for an encoder, for an expected loss of
+ * loss_percent (1..100); FEC needs the SILK or hybrid mode, so it shows
+ * at voice bitrates. Returns 0 or KG_ERR_INVAL. */
+int kg_opus_enc_set_fec(kg_opus_enc *e, int loss_percent);
 
 #endif

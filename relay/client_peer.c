@@ -135,6 +135,10 @@ static int recv_srtp(kg_client_peer *p, uint8_t *pkt, size_t len,
     size_t n = len;
     int rc = rtcp ? kg_srtcp_unprotect(p->srtp, pkt, &n)
                   : kg_srtp_unprotect(p->srtp, pkt, &n);
+    if (rc == KG_ERR_REPLAY) {
+        p->stats.replays++;
+        return rc;
+    }
     if (rc < 0) {
         p->stats.unprotect_fail++;
         return rc;

@@ -46,8 +46,11 @@ typedef struct kg_client_peer_stats {
     uint64_t stun_in, stun_bad;
     uint64_t dtls_in;
     uint64_t srtp_in, srtcp_in;
-    uint64_t unprotect_fail; /* auth, replay or malformed */
+    uint64_t unprotect_fail; /* auth or malformed (replays: below) */
     uint64_t dropped;        /* unknown first byte, or media before keys */
+    /* Replays: with NACK a packet can rightly come twice (a resend that
+     * crossed the first copy), so they are not failures. */
+    uint64_t replays;
 } kg_client_peer_stats;
 
 typedef struct kg_client_peer kg_client_peer;
@@ -66,7 +69,7 @@ void kg_client_peer_del(kg_client_peer *p);
  * Returns KG_CLIENT_PEER_CONTROL (STUN/DTLS handled; there may now be
  * datagrams to poll), KG_CLIENT_PEER_RTP or KG_CLIENT_PEER_RTCP, or an
  * error: KG_ERR_AUTH / KG_ERR_REPLAY / KG_ERR_MALFORMED from SRTP (counted
- * in unprotect_fail), KG_ERR_STATE for media before keys or an unknown
+ * in unprotect_fail, replays in replays), KG_ERR_STATE for media before keys or an unknown
  * first byte or a DTLS record before our ClientHello (counted in
  * dropped), the STUN/ICE error for a bad or
  * unexpected STUN message, or a DTLS error (the peer is then FAILED when

@@ -3,7 +3,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "codec/bytes.h"
+#include "codec/rtcp.h"
 #include "crypto/random.h"
+#include "relay/nack.h"
 
 void kg_room_init(kg_room *r, uint64_t id)
 {
@@ -13,6 +16,10 @@ void kg_room_init(kg_room *r, uint64_t id)
 
 static void track_del(kg_track *t)
 {
+    if (t->rtx)
+        kg_rtx_cache_free(t->rtx);
+    free(t->rtx);
+    free(t->nack);
     free(t->routes);
     free(t);
 }
@@ -36,6 +43,23 @@ kg_track *kg_room_find_track(const kg_room *r, const void *pub,
     return NULL;
 }
 
+/* Allocated once per video track, so that the packet path never does. */
+static int track_nack_init(kg_track *t)
+{
+    t->rtx = calloc(1, sizeof(*t->rtx));
+    t->nack = malloc(sizeof(*t->nack));
+    if (!t->rtx || !t->nack)
+        return KG_ERR_NOMEM;
+    kg_nack_gen_init(t->nack);
+    int rc = kg_rtx_cache_init(t->rtx, KG_RTX_SLOTS, KG_RTX_BYTES,
+                               KG_RTX_MAX_AGE);
+    if (rc != 0) {
+        free(t->rtx); /* init left it empty */
+        t->rtx = NULL;
+    }
+    return rc;
+}
+
 int kg_room_add_track(kg_room *r, void *pub, uint32_t in_ssrc,
                       enum kg_track_kind kind)
 {
@@ -55,6 +79,10 @@ int kg_room_add_track(kg_room *r, void *pub, uint32_t in_ssrc,
     t->pub = pub;
     t->in_ssrc = in_ssrc;
     t->kind = kind;
+    if (kind == KG_TRACK_VIDEO && track_nack_init(t) != 0) {
+        track_del(t);
+        return KG_ERR_NOMEM;
+    }
     r->tracks[r->n_tracks++] = t;
     return 0;
 }
@@ -269,4 +297,71 @@ void kg_room_skip(kg_track *t, const kg_rtp_hdr *h, kg_time now)
         if (t->routes[i].started)
             t->routes[i].seq_delta--;
     }
+}
+
+/* --- loss recovery -------------------------------------------------- */
+
+#define NACK_BATCH 64
+
+int kg_track_rtp_in(kg_track *t, const uint8_t *pkt, size_t len,
+                    uint16_t seq, kg_time now)
+{
+    if (!t->nack)
+        return KG_NACK_NEW;
+    int seen = kg_nack_gen_on_packet(t->nack, seq, now);
+    if (seen == KG_NACK_OLD && kg_rtx_cache_has(t->rtx, seq, now))
+        return KG_NACK_DUPLICATE;
+    kg_rtx_cache_put(t->rtx, seq, pkt, len, now);
+    if (seen == KG_NACK_RECOVERED || seen == KG_NACK_OLD) {
+        kg_rtx_slot *s = kg_rtx_cache_find(t->rtx, seq, now);
+        if (s)
+            s->late = true;
+    }
+    return seen;
+}
+
+ssize_t kg_track_resend(kg_track *t, const kg_route *rt, uint16_t out_seq,
+                        kg_time now, uint8_t *buf, size_t cap)
+{
+    if (!t->rtx || !rt->started)
+        return KG_ERR_INVAL;
+    /* Only what this route was sent: nothing from before it started, so
+     * a receiver cannot fetch the second before it subscribed. */
+    uint16_t out_max = (uint16_t)(t->rx.max_seq + rt->seq_delta);
+    if ((uint16_t)(out_seq - rt->base_seq) >
+        (uint16_t)(out_max - rt->base_seq))
+        return KG_ERR_INVAL;
+    uint16_t in_seq = (uint16_t)(out_seq - rt->seq_delta);
+    const kg_rtx_slot *s = kg_rtx_cache_find(t->rtx, in_seq, now);
+    if (s && s->late && now >= s->at && now - s->at < KG_TRACK_LATE_HOLDOFF)
+        return KG_ERR_AGAIN;
+    size_t len;
+    const uint8_t *pkt = kg_rtx_cache_get(t->rtx, in_seq, now, &len);
+    if (!pkt || len < 12)
+        return KG_ERR_NOTFOUND;
+    if (len > cap)
+        return KG_ERR_NOSPACE;
+    memcpy(buf, pkt, len);
+    kg_rtp_rewrite(buf, rt->out_pt, out_seq, kg_rd32(pkt + 4) + rt->ts_delta,
+                   rt->out_ssrc);
+    return (ssize_t)len;
+}
+
+ssize_t kg_track_nack_poll(kg_track *t, kg_time now, uint32_t sender_ssrc,
+                           uint8_t *buf, size_t cap, size_t *n_seqs)
+{
+    uint16_t seqs[NACK_BATCH];
+    kg_rtcp_nack_item items[NACK_BATCH];
+    *n_seqs = 0;
+    if (!t->nack)
+        return 0;
+    size_t n = kg_nack_gen_poll(t->nack, now, seqs, NACK_BATCH);
+    if (n == 0)
+        return 0;
+    size_t ni = kg_rtcp_nack_pack(seqs, n, items, NACK_BATCH);
+    ssize_t len = kg_rtcp_write_nack(sender_ssrc, t->in_ssrc, items, ni, buf,
+                                     cap);
+    if (len > 0)
+        *n_seqs = n;
+    return len;
 }

@@ -17,6 +17,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "codec/err.h"
 #include "codec/rtp.h"
@@ -68,6 +69,11 @@ typedef struct kg_track {
     kg_rtcp_rx rtcp; /* the publisher's last SR, the RR interval */
     uint8_t audio_level_id; /* RFC 6464 extmap id, 0: none (set by the
                                worker; the room does not read it) */
+    /* Video only (NULL for audio, which has Opus FEC instead): the last
+     * second of the publisher's packets, to answer receivers' NACKs, and
+     * the publisher's losses, to NACK upstream (relay/nack.h). Owned. */
+    struct kg_rtx_cache *rtx;
+    struct kg_nack_gen *nack;
 } kg_track;
 
 typedef struct kg_room {
@@ -91,7 +97,8 @@ void kg_room_init(kg_room *r, uint64_t id);
 /* Frees every track and route. Members are not touched. */
 void kg_room_free(kg_room *r);
 
-/* Adds a track published by pub. Returns 0, KG_ERR_EXISTS if pub already
+/* Adds a track published by pub; a video track gets its retransmission
+ * cache and NACK generator. Returns 0, KG_ERR_EXISTS if pub already
  * publishes in_ssrc, KG_ERR_NOMEM. */
 int kg_room_add_track(kg_room *r, void *pub, uint32_t in_ssrc,
                       enum kg_track_kind kind);
@@ -138,6 +145,41 @@ uint64_t kg_rx_stats_lost(const kg_rx_stats *s);
 
 /* The interarrival jitter in milliseconds. */
 double kg_rx_stats_jitter_ms(const kg_rx_stats *s);
+
+/* --- loss recovery on a video track (relay/nack.h) ------------------- */
+
+/* Before a publisher's packet of t (sequence number seq) is routed: notes
+ * it in t's NACK generator and caches a copy. Returns an enum
+ * kg_nack_seen; KG_NACK_DUPLICATE means a second copy of a packet already
+ * forwarded (asked for twice, answered twice): drop it. Returns
+ * KG_NACK_NEW and does nothing for a track without NACK (audio). */
+int kg_track_rtp_in(kg_track *t, const uint8_t *pkt, size_t len,
+                    uint16_t seq, kg_time now);
+
+/* A packet that reached kaigi late (recovered by its own NACK) was just
+ * forwarded to every receiver; a receiver's NACK for it within this time
+ * most likely crossed that copy, and answering it would only send the
+ * packet twice. Were the copy lost, the receiver asks again after its
+ * retry interval, which is longer (RTT + KG_NACK_RETRY_SLACK). */
+#define KG_TRACK_LATE_HOLDOFF (20 * KG_MS)
+
+/* The packet route rt of t sent as out_seq, from t's cache, rewritten
+ * into buf as it was first forwarded (pt, seq, timestamp and SSRC of the
+ * route). Returns its length, or KG_ERR_NOTFOUND when the cache does not
+ * hold it (kaigi lost it too), KG_ERR_AGAIN when it came late and went
+ * out less than KG_TRACK_LATE_HOLDOFF ago, KG_ERR_INVAL when out_seq was
+ * never sent on rt (before the route started, or ahead of it; or t has no
+ * cache), KG_ERR_NOSPACE when it does not fit in cap. */
+ssize_t kg_track_resend(kg_track *t, const kg_route *rt, uint16_t out_seq,
+                        kg_time now, uint8_t *buf, size_t cap);
+
+/* Writes into buf an RTCP generic NACK from sender_ssrc to t's publisher
+ * for the missing packets of t due at now (at most 64), and sets *n_seqs
+ * to their number. Returns the packet's length, 0 when nothing is due,
+ * or KG_ERR_NOSPACE. Missing packets past their last try are given up
+ * (counted in t->nack->given_up). */
+ssize_t kg_track_nack_poll(kg_track *t, kg_time now, uint32_t sender_ssrc,
+                           uint8_t *buf, size_t cap, size_t *n_seqs);
 
 /* Finds the track a receiver knows as out_ssrc (for its PLI/FIR/NACK).
  * Returns the track or NULL; *route receives the route if non-NULL. */

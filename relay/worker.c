@@ -19,11 +19,13 @@
 
 #include "codec/bytes.h"
 #include "codec/err.h"
+#include "codec/mixer.h"
 #include "codec/rtcp.h"
 #include "codec/rtp.h"
 #include "crypto/random.h"
 #include "crypto/srtp.h"
 #include "relay/map.h"
+#include "relay/nack.h"
 #include "relay/peer.h"
 #include "relay/room.h"
 #include "relay/rtcp_report.h"
@@ -43,6 +45,12 @@
 #define MAX_FANOUT 256
 #define KEYFRAME_MIN_INTERVAL (500 * KG_MS)
 #define SERVER_RTCP_SSRC 1u
+/* Sequence numbers per NACK kaigi sends or answers at once. */
+#define NACK_BATCH 64
+/* Resends per receiver per second: a NACK of 64 items can name 1,088
+ * packets, and a receiver must not make kaigi protect and send without
+ * bound. 1,000 covers a 10 % loss of a 10 Mbit/s video stream. */
+#define RTX_PER_SEC 1000
 /* Per-participant snapshots are made this often; bitrates come from a
  * ring of the last RATE_RING byte counts, one per snapshot. */
 #define SNAPSHOT_INTERVAL KG_SEC
@@ -93,6 +101,9 @@ struct wpart {
     unsigned ring_n, ring_head;
     wpart *next;
     kg_rtt rtt; /* of its subscribe leg, from its RRs */
+    bool mixed; /* hears the room's mix: no audio routes toward it */
+    kg_time rtx_since; /* the resend budget's current second */
+    unsigned rtx_count;
 };
 
 typedef struct wroom {
@@ -101,6 +112,8 @@ typedef struct wroom {
     kg_part_counters gone; /* of members who have left */
     struct wroom *next;
     kg_speaker speaker; /* dominant speaker, loudest N */
+    kg_mixer *mixer;        /* while it has mixed listeners, else NULL */
+    kg_mixer_stats mix_seen; /* its stats already added to the worker's */
 } wroom;
 
 struct kg_worker {
@@ -155,6 +168,10 @@ struct kg_worker {
     struct sockaddr_storage local; /* parent side: the child's UDP address */
     kg_part_stats *rx_parts; /* parent side: a snapshot being received */
     uint8_t *msg;  /* parent side: one message */
+    /* audio mixing */
+    uv_timer_t mix_timer; /* runs while some room has a mixer */
+    unsigned n_mixers;
+    kg_mix_out mix_out[KG_MIXER_MAX_LISTENERS];
 };
 
 static kg_time worker_now(void)
@@ -605,6 +622,141 @@ static void rtcp_report_in(kg_worker *w, wtransport *t, const kg_rtcp_pkt *p,
         t->part->c.malformed++;
     }
 }
+/* Audio mixing hooks, defined at the end of this file. */
+static void mix_push(kg_worker *w, wpart *pub, const kg_track *tr,
+                     const kg_rtp_hdr *h);
+static void mix_track(kg_worker *w, wpart *p, uint32_t ssrc, int kind);
+static void mix_join(kg_worker *w, const kg_worker_cmd *c);
+static void mix_leave(kg_worker *w, wpart *p);
+static void mix_init(kg_worker *w);
+static void mix_close(kg_worker *w);
+
+/* --- NACK: retransmissions and upstream requests --------------------- */
+
+/* Sends track tr's publisher a NACK for the missing packets that are due.
+ * kaigi asks once per loss it sees itself (with retries), however many
+ * receivers lose the packet with it: receivers' NACKs are answered from
+ * the cache or not at all, never passed upstream. */
+static void nack_upstream(kg_worker *w, kg_track *tr, kg_time now)
+{
+    wpart *pub = tr->pub;
+    uint64_t given_up = tr->nack->given_up;
+    size_t n;
+    ssize_t len = kg_track_nack_poll(tr, now, SERVER_RTCP_SSRC, w->tx,
+                                     sizeof(w->tx) - KG_SRTP_MAX_TRAILER, &n);
+    pub->c.nack_given_up += tr->nack->given_up - given_up;
+    wtransport *t = pub->t[KG_ROLE_PUBLISH];
+    if (len <= 0 || !t || t->peer.state != KG_PEER_CONNECTED || !t->has_addr)
+        return;
+    size_t out_len = (size_t)len;
+    if (kg_peer_protect(&t->peer, w->tx, &out_len, sizeof(w->tx), true) != 0)
+        return;
+    pub->c.nacks_sent += n;
+    send_to(w, &t->addr, w->tx, out_len);
+}
+
+/* Before a publisher's video packet is routed: notes it for NACKs and
+ * caches it. Returns true for a packet to drop, a second copy of one
+ * already forwarded (kaigi asked twice and both answers came). */
+static bool nack_on_rtp(kg_worker *w, kg_track *tr, const uint8_t *pkt,
+                        size_t len, const kg_rtp_hdr *h, kg_time now)
+{
+    /* A jump or an overflowing list gives up missing packets too. */
+    uint64_t given_up = tr->nack->given_up;
+    int seen = kg_track_rtp_in(tr, pkt, len, h->seq, now);
+    ((wpart *)tr->pub)->c.nack_given_up += tr->nack->given_up - given_up;
+    if (seen == KG_NACK_DUPLICATE)
+        return true;
+    if (seen == KG_NACK_RECOVERED)
+        ((wpart *)tr->pub)->c.nack_recovered++;
+    else if (seen == KG_NACK_RESET)
+        request_keyframe(w, tr, now, false); /* too many lost to NACK */
+    if (kg_nack_gen_deadline(tr->nack) <= now)
+        nack_upstream(w, tr, now);
+    return false;
+}
+
+/* Resends packet out_seq of route rt to receiver st from tr's cache,
+ * rewritten exactly as it was first forwarded: the same plaintext under
+ * the same SRTP index (libsrtp's allow_repeat_tx is on for this), so AEAD
+ * never sees a nonce again with other plaintext. */
+static void nack_resend(kg_worker *w, wtransport *st, kg_track *tr,
+                        const kg_route *rt, uint16_t out_seq, kg_time now)
+{
+    wpart *sub = st->part;
+    if (now - sub->rtx_since >= KG_SEC) {
+        sub->rtx_since = now;
+        sub->rtx_count = 0;
+    }
+    if (sub->rtx_count >= RTX_PER_SEC) {
+        w->st.rtx_limited++;
+        return;
+    }
+    uint8_t *out = tx_slot(w);
+    ssize_t n = kg_track_resend(tr, rt, out_seq, now, out,
+                                TX_BUF - KG_SRTP_MAX_TRAILER);
+    if (n == KG_ERR_NOTFOUND) {
+        /* Lost before kaigi too: nack_upstream already asks for it, and
+         * it goes to every receiver when it comes. */
+        st->part->c.rtx_misses++;
+        return;
+    }
+    if (n <= 0)
+        return;
+    size_t len = (size_t)n;
+    if (kg_peer_protect(&st->peer, out, &len, TX_BUF, false) != 0)
+        return;
+    w->st.rtp_forwarded++;
+    sub->rtx_count++;
+    st->part->c.retransmits++;
+    st->part->c.packets_out++;
+    st->part->c.bytes_out += len;
+    tx_commit(w, &st->addr, len);
+}
+
+/* A receiver's generic NACK (RFC 4585 6.2.1) on its subscribe transport:
+ * each lost packet is resent from the cache of the track it names. */
+static void nack_answer(kg_worker *w, wtransport *t, const kg_rtcp_pkt *p,
+                        kg_time now)
+{
+    kg_rtcp_fb fb;
+    kg_rtcp_nack_item items[NACK_BATCH];
+    int n;
+    if (kg_rtcp_parse_fb(p, &fb) != 0 ||
+        (n = kg_rtcp_parse_nack(&fb, items, NACK_BATCH)) < 0) {
+        w->st.malformed++;
+        t->part->c.malformed++;
+        return;
+    }
+    w->st.rtcp_feedback_in++;
+    kg_route *rt = NULL;
+    kg_track *tr = t->part->room ? kg_room_find_by_out(t->part->room, t->part,
+                                                       fb.media_ssrc, &rt)
+                                 : NULL;
+    if (!tr || !tr->rtx || !rt->started ||
+        t->peer.state != KG_PEER_CONNECTED || !t->has_addr)
+        return;
+    for (int i = 0; i < n; i++) {
+        nack_resend(w, t, tr, rt, items[i].pid, now);
+        for (unsigned b = 0; b < 16; b++) {
+            if (items[i].blp & (1u << b))
+                nack_resend(w, t, tr, rt, (uint16_t)(items[i].pid + b + 1),
+                            now);
+        }
+    }
+}
+
+/* Every tick: NACKs whose retry is due (no packet came to trigger them). */
+static void nack_tick(kg_worker *w, kg_time now)
+{
+    for (wroom *r = w->rooms; r; r = r->next) {
+        for (size_t i = 0; i < r->room.n_tracks; i++) {
+            kg_track *tr = r->room.tracks[i];
+            if (tr->nack && kg_nack_gen_deadline(tr->nack) <= now)
+                nack_upstream(w, tr, now);
+        }
+    }
+}
 
 /* --- media path ----------------------------------------------------- */
 
@@ -636,6 +788,10 @@ static void forward_rtp(kg_worker *w, wtransport *t, kg_track *tr,
         return; /* muted by the host: kaigi stops forwarding it */
     if (tr->kind == KG_TRACK_AUDIO && !speaker_admits(w, t->part, tr, &h, now))
         return; /* not among the room's loudest N */
+    if (tr->nack && nack_on_rtp(w, tr, pkt, len, &h, now))
+        return;
+    if (tr->kind == KG_TRACK_AUDIO)
+        mix_push(w, t->part, tr, &h);
     size_t n = kg_room_route(tr, &h, now, w->fwd, MAX_FANOUT);
     if (len + KG_SRTP_MAX_TRAILER > TX_BUF) {
         w->st.malformed++;
@@ -677,8 +833,8 @@ static void handle_rtcp(kg_worker *w, wtransport *t, const uint8_t *pkt,
         if (t->role != KG_ROLE_SUBSCRIBE)
             continue;
         if (p.pt == KG_RTCP_RTPFB && p.count == KG_RTCP_FMT_NACK) {
-            /* counted for ops; kaigi does not retransmit yet */
             t->part->c.nacks_in++;
+            nack_answer(w, t, &p, now);
             continue;
         }
         if (p.pt != KG_RTCP_PSFB)
@@ -1013,6 +1169,9 @@ static void cmd_route(kg_worker *w, const kg_worker_cmd *c)
     wpart *sub = find_part(w, c->sub);
     if (!pub || !sub || pub->room != sub->room || !pub->room)
         return;
+    kg_track *mt = kg_room_find_track(pub->room, pub, c->ssrc);
+    if (sub->mixed && mt && mt->kind == KG_TRACK_AUDIO)
+        return; /* it hears this track in its mix: never twice */
     if (kg_room_add_route(pub->room, pub, c->ssrc, sub, c->out_ssrc,
                           c->out_pt) != 0)
         return;
@@ -1040,6 +1199,11 @@ static void counters_add(kg_part_counters *sum, const kg_part_counters *c)
     sum->rr_sent += c->rr_sent;
     sum->sr_in += c->sr_in;
     sum->rr_in += c->rr_in;
+    sum->retransmits += c->retransmits;
+    sum->rtx_misses += c->rtx_misses;
+    sum->nacks_sent += c->nacks_sent;
+    sum->nack_recovered += c->nack_recovered;
+    sum->nack_given_up += c->nack_given_up;
 }
 
 static void cmd_leave(kg_worker *w, const kg_worker_cmd *c)
@@ -1057,6 +1221,7 @@ static void cmd_leave(kg_worker *w, const kg_worker_cmd *c)
     }
     if (p->room) {
         kg_speaker_remove(&wroom_of(p->room)->speaker, p->id);
+        mix_leave(w, p);
         kg_room_remove_member(p->room, p);
         wroom **rp = &w->rooms;
         while (*rp && &(*rp)->room != p->room)
@@ -1090,8 +1255,10 @@ static void run_cmd(kg_worker *w, const kg_worker_cmd *c)
         wpart *p = find_part(w, c->participant);
         if (p && p->room &&
             kg_room_add_track(p->room, p, c->ssrc,
-                              (enum kg_track_kind)c->kind) == 0)
+                              (enum kg_track_kind)c->kind) == 0) {
             speaker_track(p, c);
+            mix_track(w, p, c->ssrc, c->kind);
+        }
         break;
     }
     case KG_CMD_ROUTE:
@@ -1106,6 +1273,9 @@ static void run_cmd(kg_worker *w, const kg_worker_cmd *c)
             p->muted = c->mute;
         break;
     }
+    case KG_CMD_MIX:
+        mix_join(w, c);
+        break;
     }
 }
 
@@ -1125,6 +1295,7 @@ static void worker_shutdown(kg_worker *w)
     uv_close((uv_handle_t *)&w->tick, close_cb);
     uv_close((uv_handle_t *)&w->flush_check, close_cb);
     uv_close((uv_handle_t *)&w->cmd_async, close_cb);
+    mix_close(w);
 }
 
 static void on_cmds(uv_async_t *a)
@@ -1355,6 +1526,7 @@ static void on_tick(uv_timer_t *timer)
                 check_transport(w, p->t[role], now);
         }
     }
+    nack_tick(w, now);
     struct timespec cpu;
     if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu) == 0)
         w->st.cpu_ns = (uint64_t)cpu.tv_sec * KG_SEC + (uint64_t)cpu.tv_nsec;
@@ -1415,6 +1587,7 @@ static int worker_init_loop(kg_worker *w)
     uv_timer_init(&w->loop, &w->tick);
     w->tick.data = w;
     uv_timer_start(&w->tick, on_tick, TICK_MS, TICK_MS);
+    mix_init(w);
     uv_udp_recv_start(&w->udp, on_alloc, on_recv);
     return 0;
 }
@@ -1848,4 +2021,169 @@ int kg_worker_local_addr(kg_worker *w, struct sockaddr_storage *out)
     }
     int len = sizeof(*out);
     return uv_udp_getsockname(&w->udp, (struct sockaddr *)out, &len);
+}
+
+/* --- audio mixing (codec/mixer.h) -------------------------------------
+ * A room gets a kg_mixer when its first participant asks for mixed audio
+ * and loses it with its last mixed listener. Every audio packet of the
+ * room (after the mute check) feeds the mixer; a timer ticks it and the
+ * mixes leave like forwarded packets, protected with each listener's own
+ * subscribe SRTP context. */
+
+/* Checked often enough that a 20 ms frame leaves at most this late. */
+#define MIX_TIMER_MS 5
+/* Frames one room may catch up on in one timer run. */
+#define MIX_MAX_CATCHUP 3
+
+static void mix_push(kg_worker *w, wpart *pub, const kg_track *tr,
+                     const kg_rtp_hdr *h)
+{
+    (void)w;
+    wroom *r = wroom_of(pub->room);
+    if (r->mixer)
+        kg_mixer_push(r->mixer, pub, tr->in_ssrc, h->seq, h->ts, h->payload,
+                      h->payload_len);
+}
+
+static void mix_track(kg_worker *w, wpart *p, uint32_t ssrc, int kind)
+{
+    wroom *r = wroom_of(p->room);
+    if (kind == KG_TRACK_AUDIO && r->mixer &&
+        kg_mixer_add_source(r->mixer, p, ssrc) == 0)
+        w->st.mix_sources++;
+}
+
+/* Adds the stats the mixer gathered since the last call to the
+ * worker's. */
+static void mix_account(kg_worker *w, wroom *r)
+{
+    kg_mixer_stats now;
+    kg_mixer_get_stats(r->mixer, &now);
+    w->st.mix_concealed += now.concealed - r->mix_seen.concealed;
+    w->st.mix_late += now.late - r->mix_seen.late;
+    r->mix_seen = now;
+}
+
+static void mix_send(kg_worker *w, const kg_mix_out *o)
+{
+    wpart *p = o->owner;
+    wtransport *st = p->t[KG_ROLE_SUBSCRIBE];
+    if (!st || st->peer.state != KG_PEER_CONNECTED || !st->has_addr)
+        return;
+    kg_rtp_hdr h;
+    memset(&h, 0, sizeof(h));
+    h.version = 2;
+    h.pt = o->pt;
+    h.seq = o->seq;
+    h.ts = o->ts;
+    h.ssrc = o->ssrc;
+    uint8_t *out = tx_slot(w);
+    ssize_t n = kg_rtp_write(&h, o->payload, o->len, out,
+                             TX_BUF - KG_SRTP_MAX_TRAILER);
+    if (n < 0)
+        return;
+    size_t len = (size_t)n;
+    if (kg_peer_protect(&st->peer, out, &len, TX_BUF, false) != 0)
+        return;
+    w->st.mix_packets++;
+    p->c.packets_out++;
+    p->c.bytes_out += len;
+    tx_commit(w, &st->addr, len);
+}
+
+static void on_mix_timer(uv_timer_t *timer)
+{
+    kg_worker *w = timer->data;
+    kg_time now = worker_now();
+    struct timespec c0, c1;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c0);
+    for (wroom *r = w->rooms; r; r = r->next) {
+        if (!r->mixer)
+            continue;
+        bool ticked = false;
+        for (int i = 0; i < MIX_MAX_CATCHUP &&
+                        kg_mixer_deadline(r->mixer) <= now;
+             i++) {
+            size_t n = kg_mixer_tick(r->mixer, now, w->mix_out,
+                                     KG_ARRAY_LEN(w->mix_out));
+            for (size_t k = 0; k < n; k++)
+                mix_send(w, &w->mix_out[k]);
+            ticked = true;
+        }
+        if (ticked)
+            mix_account(w, r);
+    }
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c1);
+    int64_t ns = ((int64_t)c1.tv_sec - c0.tv_sec) * (int64_t)KG_SEC +
+                 (c1.tv_nsec - c0.tv_nsec);
+    if (ns > 0)
+        w->st.mix_cpu_ns += (uint64_t)ns;
+}
+
+/* Participant c->participant hears its room's mix from now on. */
+static void mix_join(kg_worker *w, const kg_worker_cmd *c)
+{
+    wpart *p = find_part(w, c->participant);
+    if (!p || !p->room || p->mixed)
+        return;
+    wroom *r = wroom_of(p->room);
+    if (!r->mixer) {
+        if (!(r->mixer = kg_mixer_new(KG_MIXER_BITRATE)))
+            return;
+        memset(&r->mix_seen, 0, sizeof(r->mix_seen));
+        for (size_t i = 0; i < r->room.n_tracks; i++) {
+            kg_track *tr = r->room.tracks[i];
+            if (tr->kind == KG_TRACK_AUDIO &&
+                kg_mixer_add_source(r->mixer, tr->pub, tr->in_ssrc) == 0)
+                w->st.mix_sources++;
+        }
+        if (w->n_mixers++ == 0)
+            uv_timer_start(&w->mix_timer, on_mix_timer, MIX_TIMER_MS,
+                           MIX_TIMER_MS);
+        w->st.mix_rooms++;
+    }
+    uint32_t rnd = kg_random_u32();
+    if (kg_mixer_add_listener(r->mixer, p, c->out_ssrc, c->out_pt,
+                              (uint16_t)rnd, kg_random_u32()) != 0) {
+        mix_leave(w, p); /* drops the mixer again if it is empty */
+        return;
+    }
+    p->mixed = true;
+    w->st.mix_listeners++;
+}
+
+/* p leaves its room: its tracks leave the mix, and the mix goes with its
+ * last listener. */
+static void mix_leave(kg_worker *w, wpart *p)
+{
+    wroom *r = wroom_of(p->room);
+    if (!r->mixer)
+        return;
+    size_t sources = kg_mixer_n_sources(r->mixer);
+    kg_mixer_remove(r->mixer, p);
+    w->st.mix_sources -= sources - kg_mixer_n_sources(r->mixer);
+    if (p->mixed) {
+        p->mixed = false;
+        w->st.mix_listeners--;
+    }
+    if (kg_mixer_n_listeners(r->mixer) > 0)
+        return;
+    mix_account(w, r);
+    w->st.mix_sources -= kg_mixer_n_sources(r->mixer);
+    kg_mixer_del(r->mixer);
+    r->mixer = NULL;
+    w->st.mix_rooms--;
+    if (--w->n_mixers == 0)
+        uv_timer_stop(&w->mix_timer);
+}
+
+static void mix_init(kg_worker *w)
+{
+    uv_timer_init(&w->loop, &w->mix_timer);
+    w->mix_timer.data = w;
+}
+
+static void mix_close(kg_worker *w)
+{
+    uv_close((uv_handle_t *)&w->mix_timer, close_cb);
 }

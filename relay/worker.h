@@ -23,6 +23,8 @@ enum kg_cmd_type {
     KG_CMD_ROUTE,     /* track (pub, ssrc) → sub as out_ssrc/out_pt */
     KG_CMD_LEAVE,     /* participant leaves: transports, tracks, routes */
     KG_CMD_MUTE,      /* stop (mute) or resume forwarding its audio */
+    KG_CMD_MIX,       /* participant hears the room's audio mixed, as
+                         out_ssrc/out_pt, instead of one track each */
 };
 
 typedef struct kg_worker_cmd {
@@ -36,8 +38,8 @@ typedef struct kg_worker_cmd {
     uint32_t ssrc;           /* TRACK, ROUTE (publisher's) */
     int kind;                /* TRACK: enum kg_track_kind */
     uint64_t sub;            /* ROUTE */
-    uint32_t out_ssrc;       /* ROUTE */
-    uint8_t out_pt;          /* ROUTE */
+    uint32_t out_ssrc;       /* ROUTE, MIX */
+    uint8_t out_pt;          /* ROUTE, MIX */
     bool mute;               /* MUTE */
     struct kg_worker_cmd *next;
     uint8_t audio_level_id;  /* TRACK (audio): RFC 6464 extmap id, 0 none */
@@ -74,6 +76,15 @@ typedef struct kg_worker_stats {
      * sent (one SR per outgoing SSRC), SR and RR packets received */
     uint64_t rtcp_sr_sent, rtcp_rr_sent, rtcp_sr_in, rtcp_rr_in;
     uint64_t audio_suppressed; /* audio not among a room's loudest N */
+    /* audio mixing (codec/mixer.h) */
+    uint64_t mix_rooms;     /* rooms with a mixer now */
+    uint64_t mix_listeners; /* participants hearing a mix now */
+    uint64_t mix_sources;   /* audio tracks feeding a mixer now */
+    uint64_t mix_packets;   /* mixed packets sent */
+    uint64_t mix_concealed; /* frames made up by Opus PLC */
+    uint64_t mix_late;      /* packets too late for the jitter buffer */
+    uint64_t mix_cpu_ns;    /* worker CPU spent in mixer ticks */
+    uint64_t rtx_limited;  /* NACKed packets over a receiver's budget */
 } kg_worker_stats;
 
 #define KG_PART_MAX_TRACKS 8
@@ -101,12 +112,19 @@ typedef struct kg_part_counters {
     uint64_t packets_in, bytes_in;   /* SRTP datagrams accepted */
     uint64_t packets_out, bytes_out; /* SRTP forwarded to it */
     uint64_t srtp_auth_fail, srtp_replay, malformed;
-    uint64_t nacks_in;  /* RTPFB generic NACK (not answered yet) */
+    uint64_t nacks_in;  /* RTPFB generic NACK packets */
     uint64_t plis_in;   /* PSFB PLI and FIR */
     uint64_t pli_sent;  /* PLIs kaigi sent to it as a publisher */
     /* RTCP reports: SRs kaigi sent it (one per SSRC it receives), RRs
      * kaigi sent it about what it publishes, SR and RR packets it sent */
     uint64_t sr_sent, rr_sent, sr_in, rr_in;
+    /* NACK loss recovery (relay/nack.h), video only. As a receiver: */
+    uint64_t retransmits;    /* packets resent to it from the cache */
+    uint64_t rtx_misses;     /* NACKed packets the cache did not hold */
+    /* As a publisher: */
+    uint64_t nacks_sent;     /* sequence numbers kaigi NACKed to it */
+    uint64_t nack_recovered; /* missing packets that arrived after all */
+    uint64_t nack_given_up;  /* missing packets kaigi stopped asking for */
 } kg_part_counters;
 
 /* A participant's snapshot, made on the worker once a second.

@@ -193,7 +193,7 @@ static void maybe_offer(kg_session *ss)
         snprintf(t->cname, sizeof(t->cname), "%s", sl->stream_id);
         snprintf(t->stream_id, sizeof(t->stream_id), "%s", sl->stream_id);
         snprintf(t->track_id, sizeof(t->track_id), "%s", sl->track_id);
-        t->active = sl->pub != NULL;
+        t->active = sl->pub != NULL || (i == 0 && ss->mixed_audio);
     }
     kg_sdp *offer = kg_sdp_new();
     if (!offer)
@@ -222,6 +222,8 @@ static void add_slots_for(kg_session *sub, kg_session *pub)
 {
     for (size_t i = 0; i < pub->n_tracks; i++) {
         const sess_track *t = &pub->tracks[i];
+        if (sub->mixed_audio && t->kind == KG_SDP_AUDIO)
+            continue; /* it hears this track in kaigi's mix */
         bool have = false;
         for (size_t j = 0; j < sub->n_slots; j++) {
             if (sub->slots[j].pub == pub && sub->slots[j].in_ssrc == t->ssrc)
@@ -341,6 +343,40 @@ kg_session *sfu_session_by_num(kg_sfu *s, uint64_t num)
 }
 
 
+/* --- mixed audio (codec/mixer.h) ------------------------------------- */
+
+/* The join's "audio" field: "tracks" (the default: one m-section per
+ * remote audio track) or "mixed". Returns 0, or -1 after an error. */
+static int join_audio(kg_session *ss, json_t *msg)
+{
+    json_t *j = json_object_get(msg, "audio");
+    if (!j)
+        return 0;
+    const char *v = json_string_value(j);
+    if (!v || (strcmp(v, "mixed") != 0 && strcmp(v, "tracks") != 0)) {
+        sfu_send_error(ss, "bad_request",
+                       "field 'audio' must be \"tracks\" or \"mixed\"");
+        return -1;
+    }
+    ss->mixed_audio = strcmp(v, "mixed") == 0;
+    return 0;
+}
+
+/* The mix arrives on m-line 0, which every subscribe offer has as an
+ * audio section anyway: no m-line is added, none changes kind, and it
+ * is active from the first offer. */
+static void start_mix(kg_session *ss)
+{
+    sub_slot *sl = &ss->slots[0];
+    snprintf(sl->stream_id, sizeof(sl->stream_id), "kaigi-mix");
+    snprintf(sl->track_id, sizeof(sl->track_id), "mix");
+    kg_worker_cmd c = {.type = KG_CMD_MIX,
+                       .participant = ss->num,
+                       .out_ssrc = sl->out_ssrc,
+                       .out_pt = sl->pt};
+    sfu_post(ss, &c);
+}
+
 /* Puts an admitted participant into room r: tells the others, starts its
  * media on the worker, and sends `joined` and the first subscribe offer.
  * Only here does a participant get ICE credentials and SDP. */
@@ -372,6 +408,8 @@ void sfu_enter_room(kg_session *ss, sroom *r)
                        .participant = ss->num,
                        .room = r->num};
     sfu_post(ss, &c);
+    if (ss->mixed_audio)
+        start_mix(ss);
     json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:o}", "type", "joined",
                           "participant", ss->id, "room", ss->live ? ss->live->m.id
                                                                   : r->name + 5,
@@ -418,7 +456,7 @@ static void on_join(kg_session *ss, json_t *msg)
 {
     static const char *const allowed[] = {"type",   "room",     "name",
                                           "meeting", "pin",     "invite",
-                                          "host_key", NULL};
+                                          "host_key", "audio",  NULL};
     kg_sfu *s = ss->sfu;
     const char *bad = sfu_unknown_field(msg, allowed);
     if (bad) {
@@ -437,6 +475,8 @@ static void on_join(kg_session *ss, json_t *msg)
         return;
     }
     snprintf(ss->name, sizeof(ss->name), "%s", name);
+    if (join_audio(ss, msg) != 0)
+        return;
     json_t *jroom = json_object_get(msg, "room");
     if (!jroom) {
         sfu_join_meeting(ss, msg);
@@ -926,6 +966,14 @@ static json_t *worker_json(kg_worker *wk, unsigned index, uint16_t port)
     W(rtcp_sr_in);
     W(rtcp_rr_in);
     W(audio_suppressed);
+    W(mix_rooms);
+    W(mix_listeners);
+    W(mix_sources);
+    W(mix_packets);
+    W(mix_concealed);
+    W(mix_late);
+    W(mix_cpu_ns);
+    W(rtx_limited);
 #undef W
     return media;
 }

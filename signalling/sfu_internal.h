@@ -77,6 +77,8 @@ struct kg_session {
     bool waiting;       /* in the waiting room: no transport at all */
     bool left;          /* sent 'leave': not a drop */
     char peer[64];      /* source address, memory only, for rate limits */
+    bool mixed_audio;   /* join asked "audio": "mixed": m-line 0 carries
+                           kaigi's minus-one mix, no audio track routes */
 };
 
 /* A meeting someone has joined since kaigi started: its live policy and

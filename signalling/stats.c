@@ -94,6 +94,11 @@ static void room_sum(const snaps *sn, const sroom *r, room_agg *a)
         a->c.nacks_in += p->c.nacks_in;
         a->c.plis_in += p->c.plis_in;
         a->c.pli_sent += p->c.pli_sent;
+        a->c.retransmits += p->c.retransmits;
+        a->c.rtx_misses += p->c.rtx_misses;
+        a->c.nacks_sent += p->c.nacks_sent;
+        a->c.nack_recovered += p->c.nack_recovered;
+        a->c.nack_given_up += p->c.nack_given_up;
         a->bitrate_in_1s += p->bitrate_in_1s;
         a->bitrate_out_1s += p->bitrate_out_1s;
         a->bitrate_in_10s += p->bitrate_in_10s;
@@ -243,6 +248,11 @@ static json_t *participant_json(const kg_session *ss, const kg_part_stats *p)
     SET("rtcp_rr_sent", JI(p->c.rr_sent));
     SET("rtcp_sr_received", JI(p->c.sr_in));
     SET("rtcp_rr_received", JI(p->c.rr_in));
+    SET("retransmits", JI(p->c.retransmits));
+    SET("retransmit_misses", JI(p->c.rtx_misses));
+    SET("nacks_sent", JI(p->c.nacks_sent));
+    SET("nack_recovered", JI(p->c.nack_recovered));
+    SET("nack_given_up", JI(p->c.nack_given_up));
 #undef SET
     return o;
 }
@@ -504,6 +514,21 @@ static const struct room_family {
     {"kaigi_room_receiver_jitter_seconds", "gauge",
      "Largest interarrival jitter the room's subscribers report (RTCP RR).",
      AGG(receiver_jitter_ms), DBL},
+    {"kaigi_room_retransmits_total", "counter",
+     "RTP packets resent to subscribers from the NACK cache.",
+     AGG(c.retransmits), U64},
+    {"kaigi_room_retransmit_misses_total", "counter",
+     "Packets subscribers NACKed that the cache did not hold.",
+     AGG(c.rtx_misses), U64},
+    {"kaigi_room_nacks_sent_total", "counter",
+     "Sequence numbers kaigi NACKed to the room's publishers.",
+     AGG(c.nacks_sent), U64},
+    {"kaigi_room_nack_recovered_total", "counter",
+     "Publishers' lost packets that arrived after all.",
+     AGG(c.nack_recovered), U64},
+    {"kaigi_room_nack_given_up_total", "counter",
+     "Publishers' lost packets kaigi stopped asking for.",
+     AGG(c.nack_given_up), U64},
 };
 
 #define WST(field) offsetof(kg_worker_stats, field)
@@ -558,6 +583,15 @@ static const struct worker_family {
     {"kaigi_worker_audio_suppressed_total", "counter",
      "Audio packets not forwarded: not among the room's loudest N.",
      WST(audio_suppressed)},
+    {"kaigi_worker_mix_listeners", "gauge",
+     "Participants hearing a mixed-audio track.", WST(mix_listeners)},
+    {"kaigi_worker_mix_packets_total", "counter",
+     "Mixed-audio packets sent.", WST(mix_packets)},
+    {"kaigi_worker_mix_concealed_total", "counter",
+     "Audio frames the mixer concealed (Opus PLC).", WST(mix_concealed)},
+    {"kaigi_worker_retransmits_limited_total", "counter",
+     "NACKed packets not resent: over the receiver's 1,000/s budget.",
+     WST(rtx_limited)},
 };
 
 static void room_metrics(buf *b, const room_agg *aggs, size_t n_rooms)

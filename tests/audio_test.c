@@ -243,6 +243,50 @@ static void test_audio_level(void **state)
     assert_int_equal(kg_audio_level(pcm, KG_AUDIO_FRAME * 2), 0);
 }
 
+/* A lost frame rebuilt from the next packet's in-band FEC: the tone is
+ * back, and a frame past the lost one still decodes after it. */
+static void test_opus_fec(void **state)
+{
+    (void)state;
+    kg_opus_enc *e = kg_opus_enc_new(16000); /* voice rate: SILK, LBRR */
+    kg_opus_dec *d = kg_opus_dec_new();
+    assert_non_null(e);
+    assert_non_null(d);
+    assert_int_equal(kg_opus_enc_set_fec(e, 0), KG_ERR_INVAL);
+    assert_int_equal(kg_opus_enc_set_fec(e, 20), 0);
+    kg_tone t;
+    kg_tone_init(&t, 440.0, 0.3);
+    int16_t pcm[STEREO], out[STEREO];
+    uint8_t pkt[2][1500];
+    ssize_t len[2] = {0, 0};
+    for (int f = 0; f < 30; f++) {
+        kg_tone_fill(&t, pcm);
+        ssize_t n = kg_opus_encode(e, pcm, pkt[f % 2], sizeof(pkt[0]));
+        assert_true(n > 0);
+        len[f % 2] = n;
+        if (f < 28)
+            assert_int_equal(kg_opus_decode(d, pkt[f % 2], (size_t)n, out,
+                                            KG_AUDIO_FRAME),
+                             KG_AUDIO_FRAME);
+    }
+    /* Frame 28 is lost; frame 29 carries its LBRR copy. */
+    assert_int_equal(kg_opus_decode_fec(d, pkt[1], (size_t)len[1], out,
+                                        KG_AUDIO_FRAME),
+                     KG_AUDIO_FRAME);
+    double p = kg_goertzel(out, KG_AUDIO_FRAME, 2, 440.0, KG_AUDIO_RATE);
+    print_message("FEC-rebuilt frame: 440 Hz share %.3f\n", p);
+    assert_true(p > 0.5);
+    assert_int_equal(kg_opus_decode(d, pkt[1], (size_t)len[1], out,
+                                    KG_AUDIO_FRAME),
+                     KG_AUDIO_FRAME);
+    assert_int_equal(kg_opus_decode_fec(d, NULL, 0, out, KG_AUDIO_FRAME),
+                     KG_ERR_MALFORMED);
+    assert_int_equal(kg_opus_decode_fec(d, pkt[1], (size_t)len[1], out, 480),
+                     KG_ERR_NOSPACE);
+    kg_opus_enc_del(e);
+    kg_opus_dec_del(d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -251,6 +295,7 @@ int main(void)
         cmocka_unit_test(test_opus_roundtrip),
         cmocka_unit_test(test_opus_garbage),
         cmocka_unit_test(test_audio_level),
+        cmocka_unit_test(test_opus_fec),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -103,6 +103,7 @@ static void on_duration_end(uv_timer_t *timer)
     uv_timer_stop(&app->media_timer);
     kc_garbage_close(app);
     app->publish_end = kc_now();
+    kc_freeze_tones(app);
     app->phase = KC_DRAINING;
     /* Keep receiving a little: the others' last packets are in flight. */
     uv_timer_start(&app->phase_timer, on_drain_end,
@@ -115,6 +116,7 @@ static void on_media_timer(uv_timer_t *timer)
     kc_app *app = timer->data;
     kg_time now = kc_now();
     kg_time next = kc_pub_tick(app, now);
+    kc_nack_tick(app, now);
     uv_timer_start(&app->media_timer, on_media_timer, ms_until(next, now), 0);
 }
 
@@ -292,6 +294,7 @@ static json_t *report_json(const kc_app *app)
     for (size_t i = 0; i < app->n_remotes; i++)
         json_object_set_new(remotes, app->remotes[i].id,
                             remote_json(&app->remotes[i]));
+    kc_report_tones(app, remotes);
     kg_time end = app->publish_end ? app->publish_end : kc_now();
     double dur = app->publish_start
                      ? (double)(end - app->publish_start) / (double)KG_SEC
@@ -332,6 +335,25 @@ static json_t *report_json(const kc_app *app)
         kc_meeting_report(app, r);
     if (r)
         json_object_set_new(r, "rtcp", kc_rtcp_report(app));
+    uint64_t replays = 0;
+    if (app->pub_t.peer)
+        replays += kg_client_peer_get_stats(app->pub_t.peer)->replays;
+    if (app->sub_t.peer)
+        replays += kg_client_peer_get_stats(app->sub_t.peer)->replays;
+    if (r)
+        json_object_set_new(r, "srtp_replays", json_integer((json_int_t)replays));
+    if (r)
+        json_object_update_new(
+            r, json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+                         "nacks_sent",
+                         (json_int_t)app->nacks_sent, "nacks_in",
+                         (json_int_t)app->nacks_in, "retransmits",
+                         (json_int_t)app->retransmits, "packets_recovered",
+                         (json_int_t)app->packets_recovered,
+                         "packets_given_up", (json_int_t)app->packets_given_up,
+                         "reorder_skipped", (json_int_t)app->reorder_skipped,
+                         "loss_dropped", (json_int_t)app->loss_dropped,
+                         "stream_resets", (json_int_t)app->stream_resets));
     return r;
 }
 
@@ -412,6 +434,14 @@ static void usage(FILE *f)
         "                     socket: the WebSocket and all UDP\n"
         "  --screen           also publish a screen share (a second VP8\n"
         "                     track, 320x180, marked \"screen\")\n"
+        "  --mixed-audio      hear kaigi's minus-one audio mix (one track)\n"
+        "                     instead of each participant's audio\n"
+        "  --expect-tones HZ,...  report each remote's audio energy at\n"
+        "                     these frequencies (\"tones\", up to 8)\n"
+        "  --loss PERCENT     drop that share of our outgoing RTP, first\n"
+        "                     sends and retransmissions alike (seeded by\n"
+        "                     --seed; a test aid)\n"
+        "  --no-nack          neither send nor answer NACKs (a test aid)\n"
         "host controls (acted on while kaigi says we are host):\n"
         "  --admit-all        admit everyone on each waiting_list\n"
         "  --hold NAME[,...]  with --admit-all: admit these nicknames only\n"
@@ -504,6 +534,10 @@ static int take_opt(int c, kc_opts *o, double *nums)
     case 'R': o->remove = optarg; return 0;
     case 'T': o->leave_to = optarg; return 0;
     case 'C': o->screen = true; return 0;
+    case 'X': o->mixed_audio = true; return 0;
+    case 'Q': return kc_parse_tones(o, optarg);
+    case 'N': o->no_nack = true; return 0;
+    case 'Y': return parse_num(optarg, 0, 100, &o->loss);
     case 'B': o->bind = optarg; return numeric_ip(optarg);
     case 'H': return add_holds(o, optarg);
     case 'F': return parse_num(optarg, 0, 86400, &o->hold_for);
@@ -552,6 +586,10 @@ static int parse_args(int argc, char **argv, kc_opts *o)
         {"hold-for", required_argument, NULL, 'F'},
         {"bind", required_argument, NULL, 'B'},
         {"screen", no_argument, NULL, 'C'},
+        {"mixed-audio", no_argument, NULL, 'X'},
+        {"expect-tones", required_argument, NULL, 'Q'},
+        {"loss", required_argument, NULL, 'Y'},
+        {"no-nack", no_argument, NULL, 'N'},
         {"help", no_argument, NULL, 'h'},
         {"amplitude", required_argument, NULL, 'a'},
         {NULL, 0, NULL, 0},

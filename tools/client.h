@@ -11,6 +11,7 @@
 #include <uv.h>
 
 #include "codec/audio.h"
+#include "codec/rtcp.h"
 #include "codec/err.h"
 #include "codec/video.h"
 #include "codec/vp8.h"
@@ -34,6 +35,7 @@
 /* The msid track id of a screen share ends so; kaigi forwards the
  * publisher's track id, so receivers tell a screen from a camera by it. */
 #define KC_SCREEN_SUFFIX "-screen"
+#define KC_MAX_TONES 8 /* --expect-tones frequencies */
 
 typedef struct kc_opts {
     const char *server;
@@ -68,6 +70,11 @@ typedef struct kc_opts {
     const char *bind;
     bool screen; /* also publish a screen-share video track */
     double amplitude; /* of the tone, 0..1 of full scale (0: silence) */
+    bool mixed_audio; /* join with "audio": "mixed" */
+    double expect_tones[KC_MAX_TONES]; /* --expect-tones: reported */
+    size_t n_expect_tones;
+    double loss;  /* --loss: percent of our outgoing RTP dropped */
+    bool no_nack; /* --no-nack: neither send nor answer NACKs */
 } kc_opts;
 
 struct kc_app;
@@ -112,6 +119,9 @@ typedef struct kc_remote {
     int16_t *window;
     size_t window_pos;
     size_t window_fill;
+    /* --expect-tones over the last second before publishing ended */
+    bool tones_frozen;
+    double tones[KC_MAX_TONES];
 } kc_remote;
 
 typedef struct kc_ssrc {
@@ -127,6 +137,9 @@ typedef struct kc_ssrc {
     kg_time last_pli;
     kg_rx_stats rx;  /* for our RRs (tools/client_rtcp.c) */
     kg_rtcp_rx rtcp; /* kaigi's last SR for it */
+    /* video: NACK generator and reorder buffer (client_nack.c), owned */
+    struct kg_nack_gen *nack;
+    struct kg_reorder *reorder;
 } kc_ssrc;
 
 typedef struct kc_sent {
@@ -145,6 +158,7 @@ typedef struct kc_vtrack {
     bool force_key;
     kg_time last_forced_key;
     uint64_t packets, frames, keyframes; /* sent */
+    struct kg_rtx_cache *rtx; /* what we sent, for NACKs; owned */
 } kc_vtrack;
 
 /* The publishing side: encoders and RTP state of our tracks. Both video
@@ -288,6 +302,17 @@ typedef struct kc_app {
     /* `speaker` messages: how many, and the last one's id */
     uint64_t speaker_events;
     char speaker_last[KC_ID_LEN];
+    bool tones_frozen; /* --expect-tones taken (kc_freeze_tones) */
+    /* NACK loss recovery and --loss (client_nack.c) */
+    uint64_t loss_rng;
+    uint64_t loss_dropped;      /* RTP packets --loss did not send */
+    uint64_t nacks_sent;        /* sequence numbers we NACKed */
+    uint64_t nacks_in;          /* sequence numbers kaigi NACKed to us */
+    uint64_t retransmits;       /* packets we resent for them */
+    uint64_t packets_recovered; /* missing video packets that came after all */
+    uint64_t packets_given_up;  /* missing ones we stopped asking for */
+    uint64_t reorder_skipped;   /* sequence numbers the decoder never got */
+    uint64_t stream_resets;     /* jumps too long to NACK or hold: lost */
 } kc_app;
 
 /* client.c */
@@ -354,6 +379,34 @@ ssize_t kc_transport_send_rtcp(kc_transport *t, uint8_t *pkt, size_t len,
 void kc_transport_close(kc_transport *t);
 bool kc_transport_connected(const kc_transport *t);
 
+/* client_nack.c: NACK loss recovery (relay/nack.h) and --loss. */
+void kc_nack_init(kc_app *app);
+/* Allocates v's retransmission cache (unless --no-nack). 0 or
+ * KG_ERR_NOMEM. */
+int kc_nack_vtrack_init(kc_app *app, kc_vtrack *v);
+void kc_nack_vtrack_free(kc_vtrack *v);
+/* Sends one of our RTP packets (plaintext, len bytes in a buffer of cap)
+ * on the publish transport, first caching it if v (a video track) is
+ * given; --loss may drop it (first sends and resends alike). Returns
+ * kc_transport_send_rtp's result, or len when --loss dropped it (the
+ * sender sent it; the "network" lost it). */
+ssize_t kc_nack_send_rtp(kc_app *app, kc_vtrack *v, uint8_t *pkt, size_t len,
+                         size_t cap);
+/* A generic NACK from kaigi on the publish transport: resends. */
+void kc_nack_on_feedback(kc_app *app, const kg_rtcp_fb *fb, kg_time now);
+/* For a received video SSRC: its NACK generator and reorder buffer. */
+int kc_nack_ssrc_init(kc_app *app, kc_ssrc *s);
+void kc_nack_ssrc_free(kc_ssrc *s);
+/* A received video packet: noted for NACKs, then released in order
+ * through kc_sub_on_video_packet. */
+void kc_nack_video_in(kc_app *app, kc_ssrc *s, uint8_t *pkt, size_t len,
+                      kg_time now);
+/* Due NACKs and reorder timeouts of every received video stream. */
+void kc_nack_tick(kc_app *app, kg_time now);
+/* client_media.c: one video packet, in order, to the depacketizer. */
+void kc_sub_on_video_packet(kc_app *app, kc_ssrc *s, uint8_t *pkt,
+                            size_t len, kg_time now);
+
 /* client_garbage.c */
 int kc_garbage_start(kc_app *app);
 void kc_garbage_close(kc_app *app);
@@ -391,5 +444,16 @@ void kc_media_free(kc_app *app);
 size_t kc_remotes_with_tracks(const kc_app *app);
 /* The dominant frequency of a remote's last second of audio, 0 if none. */
 double kc_remote_peak_hz(const kc_remote *r);
+/* --expect-tones: adds "tones": {"HZ": share of power, ...} to each
+ * remote's report object in remotes: over the second of audio that ends
+ * half a second past the middle of publishing (when every client that a
+ * test started together is surely sending), or the last second received
+ * if publishing ended before that. */
+void kc_report_tones(const kc_app *app, json_t *remotes);
+/* Takes the tone energies now (once; from kc_pub_tick at the middle of
+ * publishing, or when publishing ends). */
+void kc_freeze_tones(kc_app *app);
+/* Parses "440,660,880" into opts->expect_tones. Returns 0 or -1. */
+int kc_parse_tones(kc_opts *o, const char *list);
 
 #endif

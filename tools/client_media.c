@@ -62,12 +62,17 @@ int kc_pub_init(kc_app *app)
         kg_vp8_enc_new(640, 360, VIDEO_FPS, app->opts.video_kbps, 300);
     if (!pub->opus || !pub->cam.vp8)
         return KG_ERR_NOMEM;
+    kc_nack_init(app);
+    if (kc_nack_vtrack_init(app, &pub->cam) != 0)
+        return KG_ERR_NOMEM;
     if (!app->opts.screen)
         return 0;
     pub->screen.ssrc = fresh_ssrc(pub);
     vtrack_init(&pub->screen, app->opts.seed ^ SCREEN_SEED_XOR);
     pub->screen.vp8 =
         kg_vp8_enc_new(SCREEN_W, SCREEN_H, VIDEO_FPS, SCREEN_KBPS, 300);
+    if (pub->screen.vp8 && kc_nack_vtrack_init(app, &pub->screen) != 0)
+        return KG_ERR_NOMEM;
     return pub->screen.vp8 ? 0 : KG_ERR_NOMEM;
 }
 
@@ -76,12 +81,16 @@ void kc_pub_free(kc_pub *pub)
     kg_opus_enc_del(pub->opus);
     kg_vp8_enc_del(pub->cam.vp8);
     kg_vp8_enc_del(pub->screen.vp8);
+    kc_nack_vtrack_free(&pub->cam);
+    kc_nack_vtrack_free(&pub->screen);
     pub->opus = NULL;
     pub->cam.vp8 = pub->screen.vp8 = NULL;
 }
 
-static void send_rtp(kc_app *app, kg_rtp_hdr *h, const uint8_t *payload,
-                     size_t len)
+/* v: the video track the packet belongs to (cached for NACKs), or
+ * NULL. */
+static void send_rtp_track(kc_app *app, kc_vtrack *v, kg_rtp_hdr *h,
+                           const uint8_t *payload, size_t len)
 {
     uint8_t pkt[KC_PKT_CAP + KG_SRTP_MAX_TRAILER];
     ssize_t n = kg_rtp_write(h, payload, len, pkt, KC_PKT_CAP);
@@ -89,11 +98,17 @@ static void send_rtp(kc_app *app, kg_rtp_hdr *h, const uint8_t *payload,
         fprintf(stderr, "kaigi-client: RTP write: %s\n", kg_strerror((int)n));
         return;
     }
-    n = kc_transport_send_rtp(&app->pub_t, pkt, (size_t)n, sizeof(pkt));
+    n = kc_nack_send_rtp(app, v, pkt, (size_t)n, sizeof(pkt));
     if (n > 0)
         app->sent.bytes += (uint64_t)n;
     if (n > 0)
         kc_rtcp_on_sent(app, h, len, kc_now());
+}
+
+static void send_rtp(kc_app *app, kg_rtp_hdr *h, const uint8_t *payload,
+                     size_t len)
+{
+    send_rtp_track(app, NULL, h, payload, len);
 }
 
 static void send_audio(kc_app *app)
@@ -155,7 +170,7 @@ static int emit_video(void *user, const uint8_t *payload, size_t len,
     h.seq = e->v->seq++;
     h.ts = e->v->ts;
     h.ssrc = e->v->ssrc;
-    send_rtp(e->app, &h, payload, len);
+    send_rtp_track(e->app, e->v, &h, payload, len);
     e->v->packets++;
     return 0;
 }
@@ -208,6 +223,10 @@ static kg_time video_due(const kc_pub *pub, uint32_t n)
 kg_time kc_pub_tick(kc_app *app, kg_time now)
 {
     kc_pub *pub = &app->pub;
+    kg_time mid = (kg_time)(app->opts.duration * 0.5 * (double)KG_SEC) +
+                  KG_SEC / 2;
+    if (!app->tones_frozen && now - app->publish_start >= mid)
+        kc_freeze_tones(app);
     if (now > pub->next_audio + MAX_LAG)
         pub->next_audio = now;
     while (pub->next_audio <= now) {
@@ -253,6 +272,11 @@ void kc_pub_on_rtcp(kc_transport *t, uint8_t *pkt, size_t len, kg_time now)
     kg_rtcp_pkt p;
     while (kg_rtcp_next(pkt, len, &off, &p) == 1) {
         kg_rtcp_fb fb;
+        if (p.pt == KG_RTCP_RTPFB && p.count == KG_RTCP_FMT_NACK &&
+            kg_rtcp_parse_fb(&p, &fb) == 0) {
+            kc_nack_on_feedback(app, &fb, now);
+            continue;
+        }
         if (p.pt != KG_RTCP_PSFB || kg_rtcp_parse_fb(&p, &fb) < 0)
             continue;
         if (fb.fmt == KG_RTCP_FMT_PLI) {
@@ -323,7 +347,7 @@ int kc_ssrc_map(kc_app *app, uint32_t ssrc, bool video, bool screen,
     if (video) {
         s->vp8 = kg_vp8_dec_new();
         s->depack_ok = kg_vp8_depacketizer_init(&s->depack) == 0;
-        if (!s->vp8 || !s->depack_ok)
+        if (!s->vp8 || !s->depack_ok || kc_nack_ssrc_init(app, s) != 0)
             goto nomem;
     } else if (!(s->opus = kg_opus_dec_new())) {
         goto nomem;
@@ -331,6 +355,7 @@ int kc_ssrc_map(kc_app *app, uint32_t ssrc, bool video, bool screen,
     app->n_ssrcs++;
     return 0;
 nomem:
+    kc_nack_ssrc_free(s);
     kg_vp8_dec_del(s->vp8);
     if (s->depack_ok)
         kg_vp8_depacketizer_free(&s->depack);
@@ -424,9 +449,21 @@ void kc_sub_on_rtp(kc_transport *t, uint8_t *pkt, size_t len, kg_time now)
     r->last_media_ms = kc_unix_ms();
     kc_rtcp_on_received(s, &h, now);
     if (s->video)
-        on_video(app, r, s, &h, now);
+        kc_nack_video_in(app, s, pkt, len, now);
     else
         on_audio(r, s, &h);
+    kc_nack_tick(app, now);
+}
+
+void kc_sub_on_video_packet(kc_app *app, kc_ssrc *s, uint8_t *pkt,
+                            size_t len, kg_time now)
+{
+    kg_rtp_hdr h;
+    if (kg_rtp_parse(pkt, len, &h) < 0) {
+        app->rtp_malformed++;
+        return;
+    }
+    on_video(app, &app->remotes[s->remote], s, &h, now);
 }
 
 void kc_sub_on_rtcp(kc_transport *t, uint8_t *pkt, size_t len, kg_time now)
@@ -486,9 +523,88 @@ void kc_media_free(kc_app *app)
         kg_vp8_dec_del(s->vp8);
         if (s->depack_ok)
             kg_vp8_depacketizer_free(&s->depack);
+        kc_nack_ssrc_free(s);
     }
     app->n_ssrcs = 0;
     for (size_t i = 0; i < app->n_remotes; i++)
         free(app->remotes[i].window);
     app->n_remotes = 0;
+}
+
+/* --- tone report (--expect-tones) ------------------------------------ */
+
+int kc_parse_tones(kc_opts *o, const char *list)
+{
+    o->n_expect_tones = 0;
+    const char *p = list;
+    while (*p) {
+        char *end;
+        double hz = strtod(p, &end);
+        if (end == p || !(hz >= 20 && hz <= 20000) ||
+            o->n_expect_tones == KC_MAX_TONES || (*end && *end != ','))
+            return -1;
+        o->expect_tones[o->n_expect_tones++] = hz;
+        p = *end ? end + 1 : end;
+        if (*end && !*p)
+            return -1; /* a trailing comma */
+    }
+    return o->n_expect_tones ? 0 : -1;
+}
+
+/* The --expect-tones energies of r's last second of audio into out. */
+static void tones_now(const kc_app *app, const kc_remote *r, int16_t *lin,
+                      double *out)
+{
+    size_t n = r->window_fill;
+    size_t start = (r->window_pos + KC_PEAK_WINDOW - n) % KC_PEAK_WINDOW;
+    for (size_t k = 0; k < n; k++)
+        lin[k] = r->window[(start + k) % KC_PEAK_WINDOW];
+    for (size_t t = 0; t < app->opts.n_expect_tones; t++)
+        out[t] = n >= 2 ? kg_goertzel(lin, n, 1, app->opts.expect_tones[t],
+                                      KG_AUDIO_RATE)
+                        : 0.0;
+}
+
+void kc_freeze_tones(kc_app *app)
+{
+    if (!app->opts.n_expect_tones || app->tones_frozen)
+        return;
+    app->tones_frozen = true;
+    int16_t *lin = malloc(KC_PEAK_WINDOW * sizeof(int16_t));
+    if (!lin)
+        return;
+    for (size_t i = 0; i < app->n_remotes; i++) {
+        kc_remote *r = &app->remotes[i];
+        tones_now(app, r, lin, r->tones);
+        r->tones_frozen = true;
+    }
+    free(lin);
+}
+
+void kc_report_tones(const kc_app *app, json_t *remotes)
+{
+    if (!app->opts.n_expect_tones)
+        return;
+    int16_t *lin = malloc(KC_PEAK_WINDOW * sizeof(int16_t));
+    if (!lin)
+        return;
+    for (size_t i = 0; i < app->n_remotes; i++) {
+        const kc_remote *r = &app->remotes[i];
+        json_t *obj = json_object_get(remotes, r->id);
+        if (!obj)
+            continue;
+        double e[KC_MAX_TONES];
+        if (r->tones_frozen)
+            memcpy(e, r->tones, sizeof(e));
+        else
+            tones_now(app, r, lin, e);
+        json_t *tones = json_object();
+        for (size_t t = 0; t < app->opts.n_expect_tones; t++) {
+            char key[32];
+            snprintf(key, sizeof(key), "%g", app->opts.expect_tones[t]);
+            json_object_set_new(tones, key, json_real(e[t]));
+        }
+        json_object_set_new(obj, "tones", tones);
+    }
+    free(lin);
 }

@@ -32,6 +32,10 @@ void kc_signal_on_open(kc_app *app)
     json_t *m = json_pack("{s:s, s:s}", "type", "join", "name",
                           app->opts.name);
     int rc = m ? kc_meeting_join_fields(app, m) : KG_ERR_NOMEM;
+    if (rc == 0 && app->opts.mixed_audio)
+        rc = json_object_set_new(m, "audio", json_string("mixed")) == 0
+                 ? 0
+                 : KG_ERR_NOMEM;
     if (rc == 0)
         rc = kc_signal_send(app, m);
     else

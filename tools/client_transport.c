@@ -134,6 +134,10 @@ int kc_transport_open(kc_app *app, kc_transport *t, const char *label,
     t->timer.data = t;
     if (uv_udp_bind(&t->udp, bind_addr, 0) < 0)
         return KG_ERR_IO;
+    /* Room for a few seconds of video: a client starved of CPU (a loaded
+     * test machine) should lose time, not packets. */
+    int size = 4 << 20;
+    uv_recv_buffer_size((uv_handle_t *)&t->udp, &size);
     int len = sizeof(t->local_addr);
     if (uv_udp_getsockname(&t->udp, (struct sockaddr *)&t->local_addr, &len) < 0)
         return KG_ERR_IO;
