@@ -14,52 +14,14 @@
 #include "crypto/random.h"
 #include "codec/rtcp.h"
 #include "relay/client_peer.h"
+#include "relay/ice.h"
+#include "relay/stun.h"
 #include "signalling/sdp.h"
 #include "tools/client_ws.h"
+#include "bench/bench_client.h"
 
 #define SEND_BURST 32   /* control datagrams per service call */
 #define MEDIA_BURST 256 /* media packets per client per tick */
-
-struct kb_proc;
-struct kb_client;
-
-typedef struct kb_transport {
-    struct kb_client *c;
-    uv_udp_t udp;
-    uv_timer_t timer;
-    bool open;
-    kg_ice_creds local;
-    struct sockaddr_storage local_addr, remote;
-    kg_client_peer *peer;
-    kg_time connected_at; /* 0 until CONNECTED */
-} kb_transport;
-
-typedef struct kb_client {
-    struct kb_proc *proc;
-    unsigned index, room;
-    kc_ws *ws;
-    bool ws_open, joined, failed, publish_answered;
-    kg_time ws_open_at;
-    kb_transport pub, sub;
-    kg_time next_rr; /* receiver reports on the subscribe leg */
-    kb_source src;
-    kb_rx rx;
-    uint64_t sent_packets, sent_bytes; /* in the window */
-} kb_client;
-
-typedef struct kb_proc {
-    uv_loop_t loop;
-    const kb_client_plan *plan;
-    kg_dtls_cert *cert;
-    kg_dtls_ctx *dtls;
-    kb_client *clients;
-    unsigned n;
-    uv_timer_t start_timer, media_timer, window_timer, end_timer;
-    double cpu_at_ws;
-    bool window_open;
-    kb_hist *lat;
-    kb_result *out;
-} kb_proc;
 
 /* One receive buffer per loop: each datagram is consumed before the next
  * read. One text buffer for SDP (messages are at most 64 KiB). */
@@ -73,7 +35,7 @@ static double process_cpu_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static void client_fail(kb_client *c, const char *fmt, const char *detail)
+void kb_client_fail(kb_client *c, const char *fmt, const char *detail)
 {
     if (c->failed)
         return;
@@ -110,11 +72,12 @@ static void service(kb_transport *t)
     if (st == KG_CLIENT_PEER_CONNECTED && !t->connected_at) {
         t->connected_at = now;
         if (kg_client_peer_profile(t->peer) != KG_SRTP_AEAD_AES_256_GCM)
-            client_fail(t->c, "SRTP profile is %s, not AEAD_AES_256_GCM",
-                        kg_srtp_profile_name(kg_client_peer_profile(t->peer)));
+            kb_client_fail(
+                t->c, "SRTP profile is %s, not AEAD_AES_256_GCM",
+                kg_srtp_profile_name(kg_client_peer_profile(t->peer)));
     } else if (st == KG_CLIENT_PEER_FAILED) {
-        client_fail(t->c, "transport failed: %s",
-                    kg_strerror(kg_client_peer_error(t->peer)));
+        kb_client_fail(t->c, "transport failed: %s",
+                       kg_strerror(kg_client_peer_error(t->peer)));
     }
     kg_time dl = kg_client_peer_deadline(t->peer);
     if (dl == KG_TIME_NEVER) {
@@ -128,6 +91,35 @@ static void service(kb_transport *t)
 static void on_timer(uv_timer_t *timer)
 {
     service(timer->data);
+}
+
+/* Answers a connectivity check from the server, which kg_client_peer
+ * does not (kaigi is ice-lite and never sends one). Janus's libnice, even
+ * in its ICE-lite mode, sends a triggered check back on the nominated
+ * pair and only completes ICE (and so starts DTLS) when it is answered,
+ * as RFC 8445 section 7.3 has a full agent do. Returns true when pkt was
+ * a Binding request (answered or dropped). */
+static bool answer_check(kb_transport *t, const uint8_t *pkt, size_t len,
+                         const struct sockaddr *addr)
+{
+    kg_stun_msg msg;
+    if (!kg_stun_is(pkt, len) || kg_stun_parse(pkt, len, &msg) != 0 ||
+        msg.type != KG_STUN_BINDING_REQUEST)
+        return false;
+    char local[sizeof(t->local.ufrag)];
+    size_t pwd_len = strlen(t->local.pwd);
+    uint8_t out[256];
+    if (kg_ice_username_local(&msg, local, sizeof(local)) != 0 ||
+        strcmp(local, t->local.ufrag) != 0 ||
+        kg_stun_check_integrity(pkt, len, &msg, (const uint8_t *)t->local.pwd,
+                                pwd_len) != 0)
+        return true;
+    ssize_t n = kg_stun_write_binding_success(msg.txid, addr,
+                                              (const uint8_t *)t->local.pwd,
+                                              pwd_len, out, sizeof(out));
+    if (n > 0)
+        send_raw(t, out, (size_t)n);
+    return true;
 }
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
@@ -146,6 +138,8 @@ static void on_recv(uv_udp_t *udp, ssize_t nread, const uv_buf_t *buf,
     kg_time now = uv_hrtime();
     size_t out_len = 0;
     uint8_t *pkt = (uint8_t *)buf->base;
+    if (pkt[0] < 4 && answer_check(t, pkt, (size_t)nread, addr))
+        return;
     int rc = kg_client_peer_recv(t->peer, pkt, (size_t)nread, now, &out_len);
     if (rc == KG_CLIENT_PEER_RTP) {
         if (t == &t->c->sub)
@@ -170,7 +164,8 @@ static int transport_open(kb_client *c, kb_transport *t)
     t->udp.data = t;
     t->timer.data = t;
     struct sockaddr_in any;
-    uv_ip4_addr("127.0.0.1", 0, &any);
+    const char *ip = c->proc->plan->media_ip;
+    uv_ip4_addr(ip ? ip : "127.0.0.1", 0, &any);
     if (uv_udp_bind(&t->udp, (const struct sockaddr *)&any, 0) < 0)
         return KG_ERR_IO;
     /* Room for bursts of fan-out: a keyframe times the room. */
@@ -246,18 +241,6 @@ static int send_json(kb_client *c, json_t *msg)
     return rc < 0 ? KG_ERR_IO : 0;
 }
 
-static int send_sdp(kb_client *c, const char *type, const kg_sdp *sdp,
-                    json_int_t version)
-{
-    ssize_t n = kg_sdp_write(sdp, sdp_text, sizeof(sdp_text));
-    if (n < 0)
-        return (int)n;
-    json_t *m = json_pack("{s:s, s:s}", "type", type, "sdp", sdp_text);
-    if (m && version >= 0)
-        json_object_set_new(m, "version", json_integer(version));
-    return send_json(c, m);
-}
-
 static void local_of(kb_client *c, kb_transport *t, kg_sdp_local *l,
                      char *ip, size_t cap, uint64_t version)
 {
@@ -273,33 +256,51 @@ static void local_of(kb_client *c, kb_transport *t, kg_sdp_local *l,
     l->sess_version = version;
 }
 
-static void on_joined(kb_client *c)
+int kb_client_publish_offer(kb_client *c, bool setup_active, char *text,
+                            size_t cap)
 {
-    c->joined = true;
     int rc = transport_open(c, &c->pub);
     char ip[INET6_ADDRSTRLEN], cname[32];
     kg_sdp_local l;
     kg_sdp *offer = rc == 0 ? kg_sdp_new() : NULL;
-    if (offer) {
+    if (rc == 0 && !offer)
+        rc = KG_ERR_NOMEM;
+    if (rc == 0) {
         local_of(c, &c->pub, &l, ip, sizeof(ip), 1);
         snprintf(cname, sizeof(cname), "bench%u", c->index);
         rc = kg_sdp_offer_publish(c->src.audio_ssrc, c->src.video_ssrc, cname,
                                   &l, offer);
-        if (rc == 0)
-            rc = send_sdp(c, "publish", offer, -1);
-    } else if (rc == 0) {
-        rc = KG_ERR_NOMEM;
+    }
+    if (rc == 0 && setup_active) {
+        offer->transport.setup = KG_SDP_SETUP_ACTIVE;
+        for (size_t i = 0; i < offer->n_media; i++)
+            offer->media[i].transport.setup = KG_SDP_SETUP_ACTIVE;
+    }
+    if (rc == 0) {
+        ssize_t n = kg_sdp_write(offer, text, cap);
+        rc = n < 0 ? (int)n : 0;
     }
     kg_sdp_del(offer);
-    if (rc < 0)
-        client_fail(c, "publish: %s", kg_strerror(rc));
+    return rc;
 }
 
-static void on_publish_answer(kb_client *c, json_t *msg)
+static void on_joined(kb_client *c)
 {
-    const char *text = json_string_value(json_object_get(msg, "sdp"));
+    c->joined = true;
+    int rc = kb_client_publish_offer(c, false, sdp_text, sizeof(sdp_text));
+    if (rc == 0) {
+        json_t *m = json_pack("{s:s, s:s}", "type", "publish", "sdp", sdp_text);
+        rc = send_json(c, m);
+    }
+    if (rc < 0)
+        kb_client_fail(c, "publish: %s", kg_strerror(rc));
+}
+
+int kb_client_publish_answer(kb_client *c, const char *text)
+{
     if (c->publish_answered)
-        return;
+        return 0;
+    c->publish_answered = true;
     kg_sdp *ans = kg_sdp_new();
     int rc = !text ? KG_ERR_MALFORMED
              : !ans ? KG_ERR_NOMEM
@@ -317,19 +318,22 @@ static void on_publish_answer(kb_client *c, json_t *msg)
     if (rc == 0)
         rc = transport_start(&c->pub, ans);
     kg_sdp_del(ans);
-    if (rc < 0)
-        client_fail(c, "publish answer: %s", kg_strerror(rc));
-    c->publish_answered = true;
+    return rc;
 }
 
-static void on_subscribe(kb_client *c, json_t *msg)
+static void on_publish_answer(kb_client *c, json_t *msg)
 {
     const char *text = json_string_value(json_object_get(msg, "sdp"));
-    json_t *v = json_object_get(msg, "version");
-    if (!text || !json_is_integer(v)) {
-        client_fail(c, "subscribe without sdp/version%s", "");
+    if (c->publish_answered)
         return;
-    }
+    int rc = kb_client_publish_answer(c, text);
+    if (rc < 0)
+        kb_client_fail(c, "publish answer: %s", kg_strerror(rc));
+}
+
+int kb_client_subscribe_answer(kb_client *c, const char *text,
+                               uint64_t version, char *answer, size_t cap)
+{
     int rc = 0;
     if (!c->sub.open)
         rc = transport_open(c, &c->sub);
@@ -340,18 +344,39 @@ static void on_subscribe(kb_client *c, json_t *msg)
     if (rc == 0) {
         char ip[INET6_ADDRSTRLEN];
         kg_sdp_local l;
-        local_of(c, &c->sub, &l, ip, sizeof(ip),
-                 (uint64_t)json_integer_value(v) + 1);
+        local_of(c, &c->sub, &l, ip, sizeof(ip), version + 1);
         rc = kg_sdp_answer_subscribe(offer, &l, ans);
     }
-    if (rc == 0)
-        rc = send_sdp(c, "subscribe_answer", ans, json_integer_value(v));
+    if (rc == 0) {
+        ssize_t n = kg_sdp_write(ans, answer, cap);
+        rc = n < 0 ? (int)n : 0;
+    }
     if (rc == 0 && !c->sub.peer)
         rc = transport_start(&c->sub, offer);
     kg_sdp_del(offer);
     kg_sdp_del(ans);
+    return rc;
+}
+
+static void on_subscribe(kb_client *c, json_t *msg)
+{
+    const char *text = json_string_value(json_object_get(msg, "sdp"));
+    json_t *v = json_object_get(msg, "version");
+    if (!text || !json_is_integer(v)) {
+        kb_client_fail(c, "subscribe without sdp/version%s", "");
+        return;
+    }
+    int rc = kb_client_subscribe_answer(c, text,
+                                        (uint64_t)json_integer_value(v),
+                                        sdp_text, sizeof(sdp_text));
+    if (rc == 0) {
+        json_t *m = json_pack("{s:s, s:s, s:I}", "type", "subscribe_answer",
+                              "sdp", sdp_text, "version",
+                              json_integer_value(v));
+        rc = send_json(c, m);
+    }
     if (rc < 0)
-        client_fail(c, "subscribe: %s", kg_strerror(rc));
+        kb_client_fail(c, "subscribe: %s", kg_strerror(rc));
 }
 
 static void on_message(void *user, const char *text, size_t len)
@@ -368,7 +393,7 @@ static void on_message(void *user, const char *text, size_t len)
         const char *code = json_string_value(json_object_get(msg, "code"));
         /* Any error a bench client gets means the run is not what was
          * asked for. */
-        client_fail(c, "server error %s", code ? code : "?");
+        kb_client_fail(c, "server error %s", code ? code : "?");
     } else if (c->joined && strcmp(type, "publish_answer") == 0) {
         on_publish_answer(c, msg);
     } else if (c->joined && strcmp(type, "subscribe") == 0) {
@@ -388,12 +413,12 @@ static void on_event(void *user, enum kc_ws_event ev, const char *detail)
         snprintf(name, sizeof(name), "bench-%u", c->index);
         if (send_json(c, json_pack("{s:s, s:s, s:s}", "type", "join", "room",
                                    room, "name", name)) < 0)
-            client_fail(c, "cannot send join%s", "");
+            kb_client_fail(c, "cannot send join%s", "");
         return;
     }
     c->ws_open = false;
     if (!c->proc->window_open || uv_hrtime() < c->proc->plan->we)
-        client_fail(c, "signalling closed: %s", detail);
+        kb_client_fail(c, "signalling closed: %s", detail);
 }
 
 /* --- media and the run's timeline ------------------------------------- */
@@ -452,10 +477,14 @@ static void on_start(uv_timer_t *timer)
     kc_ws_handler h = {.on_message = on_message, .on_event = on_event};
     for (unsigned i = 0; i < p->n; i++) {
         kb_client *c = &p->clients[i];
+        if (p->plan->janus_url) {
+            kb_janus_start(c);
+            continue;
+        }
         h.user = c;
         c->ws = kc_ws_new(&p->loop, p->plan->ws_url, "127.0.0.1", &h);
         if (!c->ws)
-            client_fail(c, "cannot open the WebSocket%s", "");
+            kb_client_fail(c, "cannot open the WebSocket%s", "");
     }
     uv_timer_start(&p->media_timer, on_media, 1, 1);
 }
@@ -485,8 +514,14 @@ static void collect(kb_proc *p, kb_result *out, double cpu_s)
             if (!c->failed)
                 fprintf(stderr, "kaigi-bench: client %u: not connected "
                                 "(publish %s, subscribe %s)\n", c->index,
-                        c->pub.connected_at ? "up" : "down",
-                        c->sub.connected_at ? "up" : "down");
+                        c->pub.connected_at ? "up"
+                        : c->pub.peer ? kg_client_peer_state_name(
+                                            kg_client_peer_state(c->pub.peer))
+                                      : "down",
+                        c->sub.connected_at ? "up"
+                        : c->sub.peer ? kg_client_peer_state_name(
+                                            kg_client_peer_state(c->sub.peer))
+                                      : "down");
         }
         out->sent_packets += c->sent_packets;
         out->sent_bytes += c->sent_bytes;

@@ -245,9 +245,15 @@ static kb_ssrc_rx *find_ssrc(kb_rx *rx, uint32_t ssrc)
 void kb_rx_packet(kb_rx *rx, const uint8_t *pkt, size_t len, size_t wire_len,
                   kg_time now)
 {
-    if (len < KB_HDR + KB_STAMP || (pkt[0] & 0x30) != 0 ||
-        kg_rd32(pkt + KB_HDR) != KB_MAGIC) {
-        /* Ours carry no CSRC or extension; kaigi forwards them as sent. */
+    /* Ours are sent with no CSRC or extension and kaigi forwards them as
+     * sent, but another SFU (Janus) may add header extensions (mid...):
+     * the payload starts after them. */
+    size_t hdr = len >= KB_HDR ? KB_HDR + 4u * (pkt[0] & 0x0f) : len;
+    if ((pkt[0] & 0x10) && hdr + 4 <= len)
+        hdr += 4 + 4u * kg_rd16(pkt + hdr + 2);
+    else if (pkt[0] & 0x10)
+        hdr = len;
+    if (len < hdr + KB_STAMP || kg_rd32(pkt + hdr) != KB_MAGIC) {
         rx->bad_payload++;
         return;
     }
@@ -267,7 +273,7 @@ void kb_rx_packet(kb_rx *rx, const uint8_t *pkt, size_t len, size_t wire_len,
         s->ext_last += (int16_t)(uint16_t)(seq - s->last_seq);
     }
     s->last_seq = seq;
-    kg_time sent = kg_rd64(pkt + KB_HDR + 8);
+    kg_time sent = kg_rd64(pkt + hdr + 8);
     if (sent < rx->ws || sent >= rx->we)
         return;
     int64_t ext = s->ext_last;

@@ -8,6 +8,7 @@
 #include <ftw.h>
 #include <getopt.h>
 #include <math.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
@@ -29,6 +30,8 @@
 typedef struct opts {
     const char *kaigi;
     const char *server;
+    const char *janus; /* --janus: Janus VideoRoom's REST API URL */
+    const char *media_ip; /* --media-ip: the clients' UDP address */
     long pid;
     unsigned rooms, participants, processes, video_kbps;
     double duration, warmup;
@@ -66,14 +69,24 @@ static void usage(FILE *f)
             "                   [--video-kbps K] [--processes N] [--json] "
             "[--max-loss PCT]\n"
             "                   [--max-p99-ms MS] [--ceiling]\n"
+            "       kaigi-bench --janus http://127.0.0.1:PORT/janus --pid PID "
+            "[same options]\n"
             "\n"
             "  --kaigi PATH       start this kaigi on free 127.0.0.1 ports "
             "(--open-rooms,\n"
             "                     a temporary --data) and stop it at the end\n"
             "  --server URL       target a running kaigi started with "
             "--open-rooms\n"
+            "  --janus URL        target a running Janus VideoRoom instead "
+            "(its REST API;\n"
+            "                     rooms 1000.. are created; bench/janus-compare "
+            "runs both)\n"
             "  --pid PID          its process id: CPU and memory (Pss) from /proc,\n"
             "                     its worker processes included\n"
+            "  --media-ip IP      the clients' (and a started kaigi's) UDP "
+            "address, one of\n"
+            "                     this host's own (default 127.0.0.1; Janus "
+            "needs another)\n"
             "  --rooms R          rooms \"bench-0\".. (default 1)\n"
             "  --participants P   per room, 1-%d (default 4)\n"
             "  --duration S       steady window in seconds (default 10)\n"
@@ -100,11 +113,28 @@ static bool num(const char *s, double lo, double hi, double *out)
     return true;
 }
 
+/* Whether ip is an IPv4 address of this host: binding a UDP socket to it
+ * succeeds only then. Media to it never leaves the host (the kernel
+ * delivers to its own addresses over lo). */
+static bool is_local_ip(const char *ip)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    if (inet_pton(AF_INET, ip, &a.sin_addr) != 1)
+        return false;
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    bool ok = fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
+    if (fd >= 0)
+        close(fd);
+    return ok;
+}
+
 static int parse_opts(int argc, char **argv, opts *o)
 {
     static const struct option longs[] = {
         {"kaigi", required_argument, NULL, 'k'},
         {"server", required_argument, NULL, 's'},
+        {"janus", required_argument, NULL, 'J'},
+        {"media-ip", required_argument, NULL, 'M'},
         {"pid", required_argument, NULL, 'p'},
         {"rooms", required_argument, NULL, 'r'},
         {"participants", required_argument, NULL, 'P'},
@@ -126,6 +156,8 @@ static int parse_opts(int argc, char **argv, opts *o)
         switch (c) {
         case 'k': o->kaigi = optarg; break;
         case 's': o->server = optarg; break;
+        case 'J': o->janus = optarg; break;
+        case 'M': o->media_ip = optarg; break;
         case 'p': ok = num(optarg, 1, 4194304, &v); o->pid = (long)v; break;
         case 'r': ok = num(optarg, 1, 1000, &v); o->rooms = (unsigned)v; break;
         case 'P':
@@ -152,13 +184,29 @@ static int parse_opts(int argc, char **argv, opts *o)
         }
     }
     if (optind < argc || (o->kaigi && o->server) ||
-        (!o->kaigi && !o->server && !o->ceiling)) {
+        (o->janus && (o->kaigi || o->server)) ||
+        (!o->kaigi && !o->server && !o->janus && !o->ceiling)) {
         usage(stderr);
         return 2;
     }
     if (o->server && strncmp(o->server, "ws://127.0.0.1:", 15) != 0) {
         fprintf(stderr, "kaigi-bench: --server must be ws://127.0.0.1:PORT/ws "
                         "(loopback only)\n");
+        return 2;
+    }
+    if (o->janus && strncmp(o->janus, "http://127.0.0.1:", 17) != 0) {
+        fprintf(stderr, "kaigi-bench: --janus must be "
+                        "http://127.0.0.1:PORT/janus (loopback only)\n");
+        return 2;
+    }
+    if (o->media_ip && !is_local_ip(o->media_ip)) {
+        fprintf(stderr, "kaigi-bench: --media-ip must be an IPv4 address of "
+                        "this host\n");
+        return 2;
+    }
+    if (o->janus && o->participants < 2) {
+        /* A Janus client's subscriber handle needs a feed to join. */
+        fprintf(stderr, "kaigi-bench: --janus needs --participants >= 2\n");
         return 2;
     }
     if ((size_t)o->rooms * o->participants > KB_MAX_CLIENTS) {
@@ -304,7 +352,8 @@ static void sleep_ns(kg_time ns)
 static void stop_kaigi(pid_t pid);
 
 /* Starts kaigi; fills url. Returns its pid or -1. */
-static pid_t start_kaigi(const char *path, char *url, size_t cap)
+static pid_t start_kaigi(const char *path, const char *media_ip, char *url,
+                         size_t cap)
 {
     snprintf(g_data_dir, sizeof(g_data_dir), "/tmp/kaigi-bench-XXXXXX");
     if (!mkdtemp(g_data_dir)) {
@@ -317,7 +366,8 @@ static pid_t start_kaigi(const char *path, char *url, size_t cap)
         return -1;
     char listen[32], media[32], data[300], log[300];
     snprintf(listen, sizeof(listen), "127.0.0.1:%d", tcp);
-    snprintf(media, sizeof(media), "127.0.0.1:%d", udp);
+    snprintf(media, sizeof(media), "%s:%d", media_ip ? media_ip : "127.0.0.1",
+             udp);
     snprintf(data, sizeof(data), "%s/data", g_data_dir);
     snprintf(log, sizeof(log), "%s/kaigi.log", g_data_dir);
     snprintf(url, cap, "ws://127.0.0.1:%d/ws", tcp);
@@ -496,6 +546,8 @@ static int kaigi_run(const opts *o, const char *url, long pid, run_report *rep)
          * kaigi, which sees only sockets. */
         unsigned first = total * i / n, last = total * (i + 1) / n;
         plans[i] = (kb_client_plan){.ws_url = url,
+                                    .janus_url = o->janus,
+                                    .media_ip = o->media_ip,
                                     .first = first,
                                     .count = last - first,
                                     .participants = o->participants,
@@ -672,7 +724,8 @@ static json_t *report_json(const opts *o, const run_report *rep, bool ceiling)
         "{s:s, s:i, s:i, s:I, s:i, s:f, s:f, s:i, s:I, s:I, s:I, s:I, s:I, "
         "s:o, s:o, s:o, s:o, s:o, s:{s:o, s:o, s:o, s:I}, s:o, s:I, s:I, "
         "s:o, s:o, s:o, s:{s:o, s:o, s:I}, s:I, s:I, s:o, s:o, s:b}",
-        "mode", ceiling ? "ceiling" : "kaigi", "rooms", (int)o->rooms,
+        "mode", ceiling ? "ceiling" : o->janus ? "janus" : "kaigi", "rooms",
+        (int)o->rooms,
         "participants", (int)o->participants, "clients", (json_int_t)clients,
         "video_kbps", (int)o->video_kbps, "duration_s", o->duration,
         "warmup_s", o->warmup, "processes", ceiling ? 1 : (int)o->processes,
@@ -735,7 +788,8 @@ static void report_table(const opts *o, const run_report *k,
            "%.1f s window after %.1f s warm-up, %u bench process%s\n\n",
            o->rooms, o->rooms == 1 ? "" : "s", o->participants, o->video_kbps,
            o->duration, o->warmup, o->processes, o->processes == 1 ? "" : "es");
-    printf("  %-32s %14s %14s\n", "", "kaigi", "ceiling");
+    printf("  %-32s %14s %14s\n", "", o->janus ? "janus" : "kaigi",
+           "ceiling");
     row("forwarded packets/s", k, c, fk.pps, fc.pps, true, true, "%.0f");
     row("forwarded Mbit/s", k, c, fk.mbps, fc.mbps, true, true, "%.2f");
     row("CPU, % of one core", k, c, fk.cpu_pct, fc.cpu_pct, fk.cpu_pct >= 0,
@@ -756,9 +810,9 @@ static void report_table(const opts *o, const run_report *k,
     row("clients failed", k, c, (double)k->r.failed, (double)c->r.failed,
         true, true, "%.0f");
     bool rss = k->rss_before >= 0 && k->rss_after >= 0;
-    row("kaigi memory before joins, kB", k, c, (double)k->rss_before, 0,
+    row("server memory before joins, kB", k, c, (double)k->rss_before, 0,
         k->rss_before >= 0, false, "%.0f");
-    row("kaigi memory after, kB", k, c, (double)k->rss_after, 0,
+    row("server memory after, kB", k, c, (double)k->rss_after, 0,
         k->rss_after >= 0, false, "%.0f");
     row("memory per participant, kB", k, c,
         (double)(k->rss_after - k->rss_before) /
@@ -780,7 +834,7 @@ static void report_table(const opts *o, const run_report *k,
                "over %.0f %% of a core): add --processes\n", BOTTLENECK_PCT);
     if (k->done)
         printf("latency is one-way from the sender's clock to the receiver's: "
-               "kaigi's added latency plus\nloopback and both clients' own "
+               "the server's added latency plus\nloopback and both clients' own "
                "processing.\n");
 }
 
@@ -801,15 +855,15 @@ int main(int argc, char **argv)
     signal(SIGALRM, on_alarm);
     static run_report k, c;
     int status = 0;
-    if (o.kaigi || o.server) {
+    if (o.kaigi || o.server || o.janus) {
         char url[128];
         long pid = o.pid;
         pid_t started = -1;
         if (o.kaigi) {
-            started = start_kaigi(o.kaigi, url, sizeof(url));
+            started = start_kaigi(o.kaigi, o.media_ip, url, sizeof(url));
             pid = started;
         } else {
-            snprintf(url, sizeof(url), "%s", o.server);
+            snprintf(url, sizeof(url), "%s", o.server ? o.server : o.janus);
         }
         if (o.kaigi && started < 0) {
             stop_kaigi(started);
@@ -826,7 +880,7 @@ int main(int argc, char **argv)
     }
     if (o.json) {
         figures fk = figures_of(&k), fc = figures_of(&c);
-        json_t *j = json_pack("{s:o, s:o, s:o}", "kaigi",
+        json_t *j = json_pack("{s:o, s:o, s:o}", o.janus ? "janus" : "kaigi",
                               report_json(&o, &k, false), "ceiling",
                               report_json(&o, &c, true), "ratio",
                               num_or_null(fk.us_per_pkt / fc.us_per_pkt,

@@ -210,7 +210,8 @@ void kg_worker_stop(kg_worker *w);
  * KG_ERR_CLOSED when a worker process is gone. */
 int kg_worker_post(kg_worker *w, const kg_worker_cmd *cmd);
 
-/* The latest snapshot of the worker's counters (at most one tick old). */
+/* The latest snapshot of the worker's counters: at most one tick old for
+ * a worker thread, about a second for a worker process. */
 void kg_worker_get_stats(kg_worker *w, kg_worker_stats *out);
 
 /* Copies the latest per-participant snapshot (at most about a second
