@@ -215,13 +215,14 @@ static void forward_rtp(kg_worker *w, wtransport *t, kg_track *tr,
     w->st.rtp_in++;
     t->part->c.packets_in++;
     t->part->c.bytes_in += wire_len;
-    /* Still received while muted: counted, or the RR to the publisher
-     * would report the muted stretch as lost once it unmutes. */
-    if (tr->kind == KG_TRACK_AUDIO && t->part->muted)
-        kg_rx_stats_update(&tr->rx, h.seq, h.ts, now,
-                           kg_track_clock_rate(tr->kind));
-    if (tr->kind == KG_TRACK_AUDIO && t->part->muted)
-        return; /* muted by the host: kaigi stops forwarding it */
+    /* Muted by the host: kaigi stops forwarding its audio, but counts it
+     * as received (or the RR to the publisher would report the muted
+     * stretch as lost) and takes it out of every receiver's sequence
+     * space (no gap, no false loss downstream after the unmute). */
+    if (tr->kind == KG_TRACK_AUDIO && t->part->muted) {
+        kg_room_skip(tr, &h, now);
+        return;
+    }
     if (tr->kind == KG_TRACK_AUDIO &&
         !wk_speaker_admits(w, t->part, tr, &h, now))
         return; /* not among the room's loudest N */
