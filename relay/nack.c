@@ -11,16 +11,45 @@ int kg_rtx_cache_init(kg_rtx_cache *c, size_t n_slots, size_t ring_bytes,
     memset(c, 0, sizeof(*c));
     if (n_slots == 0 || (n_slots & (n_slots - 1)) != 0 || ring_bytes < 1500)
         return KG_ERR_INVAL;
+    size_t first = ring_bytes < KG_RTX_START_BYTES ? ring_bytes
+                                                   : KG_RTX_START_BYTES;
     c->slots = calloc(n_slots, sizeof(*c->slots));
-    c->ring = malloc(ring_bytes);
+    c->ring = malloc(first);
     if (!c->slots || !c->ring) {
         kg_rtx_cache_free(c);
         return KG_ERR_NOMEM;
     }
     c->n_slots = n_slots;
-    c->ring_cap = ring_bytes;
+    c->ring_cap = first;
+    c->ring_max = ring_bytes;
     c->max_age = max_age;
     return 0;
+}
+
+/* Doubles the ring, keeping every stored packet: positions are running
+ * byte counts, and a packet at pos sits at pos % cap. Intact packets lie
+ * within the last cap bytes written, which map without overlap into a
+ * ring twice as big (pos % 2cap is pos % cap or that plus cap), and one
+ * that did not straddle the old end does not straddle the new one.
+ * Happens at most log2(ring_max / start) times per stream, when it comes
+ * round too fast: the only allocation after init. */
+static void ring_grow(kg_rtx_cache *c)
+{
+    size_t cap2 = c->ring_cap * 2;
+    uint8_t *r2 = malloc(cap2);
+    if (!r2)
+        return; /* keep the smaller ring: shorter history, no failure */
+    for (size_t i = 0; i < c->n_slots; i++) {
+        const kg_rtx_slot *s = &c->slots[i];
+        if (s->len == 0 || c->head - s->pos > c->ring_cap)
+            continue;
+        memcpy(r2 + (size_t)(s->pos % cap2),
+               c->ring + (size_t)(s->pos % c->ring_cap), s->len);
+    }
+    free(c->ring);
+    c->ring = r2;
+    c->ring_cap = cap2;
+    c->grown++;
 }
 
 void kg_rtx_cache_free(kg_rtx_cache *c)
@@ -35,12 +64,25 @@ int kg_rtx_cache_put(kg_rtx_cache *c, uint16_t seq, const uint8_t *pkt,
 {
     if (len == 0 || len > c->ring_cap || len > UINT16_MAX)
         return KG_ERR_INVAL;
-    /* A packet never wraps around the ring's end: the tail that cannot
-     * hold it is skipped, which keeps every stored packet one view. */
+    if (c->head == 0)
+        c->lap_at = now;
     size_t off = (size_t)(c->head % c->ring_cap);
-    if (off + len > c->ring_cap) {
-        c->head += c->ring_cap - off;
-        off = 0;
+    if (c->head && (off == 0 || off + len > c->ring_cap)) {
+        /* Coming round: what is next overwritten was stored from lap_at
+         * on. Younger than max_age means the ring holds less than the
+         * history asked for: grow instead (while allowed). */
+        if (now - c->lap_at < c->max_age && c->ring_cap * 2 <= c->ring_max)
+            ring_grow(c);
+        off = (size_t)(c->head % c->ring_cap);
+        if (off + len > c->ring_cap) {
+            /* A packet never wraps around the ring's end: the tail that
+             * cannot hold it is skipped, which keeps every stored packet
+             * one view. */
+            c->head += c->ring_cap - off;
+            off = 0;
+        }
+        if (off == 0)
+            c->lap_at = now;
     }
     kg_rtx_slot *s = &c->slots[seq & (c->n_slots - 1)];
     s->pos = c->head;

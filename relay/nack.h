@@ -29,7 +29,7 @@
 
 /* What kaigi and kaigi-client use: a second of history, 1,024 packets
  * but at most 256 KiB of bytes (a second at 2 Mbit/s), whichever runs out
- * first. The ring is malloc'd, so its pages count only once written. */
+ * first. The ring grows to what a second of the stream needs. */
 #define KG_RTX_SLOTS 1024
 #define KG_RTX_BYTES (256u * 1024u)
 #define KG_RTX_MAX_AGE (1000 * KG_MS)
@@ -46,14 +46,23 @@ typedef struct kg_rtx_cache {
     kg_rtx_slot *slots; /* n_slots, a power of two, indexed seq & mask */
     size_t n_slots;
     uint8_t *ring;
-    size_t ring_cap;
+    size_t ring_cap;  /* now; doubles up to ring_max (see _put) */
+    size_t ring_max;
+    kg_time lap_at;   /* when the ring last came round to its start */
+    uint64_t grown;   /* times the ring doubled */
     uint64_t head; /* bytes ever written (plus skipped tails) */
     kg_time max_age;
     uint64_t stored, hits, misses;
 } kg_rtx_cache;
 
-/* Allocates the slots and the byte ring once. n_slots must be a power of
- * two, ring_bytes at least 1,500. Returns 0, KG_ERR_INVAL, KG_ERR_NOMEM. */
+/* The byte ring starts this small and doubles (up to ring_bytes) when it
+ * comes round while what it would overwrite is younger than max_age: a
+ * 100 kbit/s track keeps 16 KiB, a 2 Mbit/s one grows to 256 KiB. */
+#define KG_RTX_START_BYTES (16u * 1024u)
+
+/* Allocates the slots and a first byte ring (KG_RTX_START_BYTES, or
+ * ring_bytes if smaller). n_slots must be a power of two, ring_bytes at
+ * least 1,500. Returns 0, KG_ERR_INVAL, KG_ERR_NOMEM. */
 int kg_rtx_cache_init(kg_rtx_cache *c, size_t n_slots, size_t ring_bytes,
                       kg_time max_age);
 void kg_rtx_cache_free(kg_rtx_cache *c);

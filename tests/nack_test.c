@@ -94,6 +94,56 @@ static void test_cache_byte_ring(void **state)
     kg_rtx_cache_free(&c);
 }
 
+/* The ring keeps its first size for a slow stream and doubles for a fast
+ * one until it holds max_age of it, never past its maximum, and no stored
+ * packet is lost or changed by a doubling. */
+static void test_cache_ring_grows(void **state)
+{
+    (void)state;
+    kg_rtx_cache c;
+    uint8_t p[1500];
+    size_t len;
+    /* 100 kbit/s: 1,000-byte packets every 80 ms fill 12.5 kB a second */
+    assert_int_equal(kg_rtx_cache_init(&c, 1024, 256 * 1024, KG_SEC), 0);
+    kg_time t = 0;
+    for (uint16_t s = 0; s < 200; s++, t += 80 * KG_MS)
+        kg_rtx_cache_put(&c, s, p, make_pkt(s, 0xa0, 1000, p), t);
+    assert_int_equal(c.ring_cap, KG_RTX_START_BYTES);
+    assert_int_equal(c.grown, 0);
+    kg_rtx_cache_free(&c);
+
+    /* 2 Mbit/s: 1,200-byte packets every 4.8 ms, 250 kB a second */
+    assert_int_equal(kg_rtx_cache_init(&c, 1024, 256 * 1024, KG_SEC), 0);
+    t = 0;
+    uint16_t s = 0;
+    for (; s < 1000; s++, t += (kg_time)4800000) {
+        size_t n = make_pkt(s, (uint8_t)s, 1200, p);
+        assert_int_equal(kg_rtx_cache_put(&c, s, p, n, t), 0);
+    }
+    assert_int_equal(c.ring_cap, 256 * 1024);
+    assert_int_equal(c.grown, 4);
+    /* the last 0.9 s are all there, byte for byte */
+    kg_time now = t - (kg_time)4800000;
+    unsigned present = 0;
+    for (uint16_t q = (uint16_t)(s - 187); q != s; q++) {
+        const uint8_t *got = kg_rtx_cache_get(&c, q, now, &len);
+        assert_non_null(got);
+        assert_int_equal(len, 1200);
+        assert_int_equal(kg_rd16(got + 2), q);
+        assert_int_equal(got[len - 1], (uint8_t)q);
+        present++;
+    }
+    assert_int_equal(present, 187);
+    kg_rtx_cache_free(&c);
+
+    /* a ring whose maximum is under the first size never grows */
+    assert_int_equal(kg_rtx_cache_init(&c, 64, 4000, KG_SEC), 0);
+    for (uint16_t q = 0; q < 50; q++)
+        kg_rtx_cache_put(&c, q, p, make_pkt(q, 0xa0, 1000, p), 0);
+    assert_int_equal(c.ring_cap, 4000);
+    kg_rtx_cache_free(&c);
+}
+
 /* --- the generator --------------------------------------------------- */
 
 static void feed(kg_nack_gen *g, uint16_t from, uint16_t to, kg_time now)
@@ -824,6 +874,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cache_put_get),
         cmocka_unit_test(test_cache_byte_ring),
+        cmocka_unit_test(test_cache_ring_grows),
         cmocka_unit_test(test_gen_in_order_and_gap),
         cmocka_unit_test(test_gen_wrap_and_reorder),
         cmocka_unit_test(test_gen_give_up),
