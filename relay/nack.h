@@ -27,10 +27,10 @@
 
 #include "codec/err.h"
 
-/* What kaigi and kaigi-client use: a second of history, 1,024 packets
+/* What kaigi and kaigi-client use: a second of history, 512 packets
  * but at most 256 KiB of bytes (a second at 2 Mbit/s), whichever runs out
  * first. The ring grows to what a second of the stream needs. */
-#define KG_RTX_SLOTS 1024
+#define KG_RTX_SLOTS 512
 #define KG_RTX_BYTES (256u * 1024u)
 #define KG_RTX_MAX_AGE (1000 * KG_MS)
 
