@@ -40,9 +40,15 @@ static void ring_grow(kg_rtx_cache *c)
     if (!r2)
         return; /* keep the smaller ring: shorter history, no failure */
     for (size_t i = 0; i < c->n_slots; i++) {
-        const kg_rtx_slot *s = &c->slots[i];
-        if (s->len == 0 || c->head - s->pos > c->ring_cap)
+        kg_rtx_slot *s = &c->slots[i];
+        if (s->len == 0)
             continue;
+        if (c->head - s->pos > c->ring_cap) {
+            /* Already overwritten: in the bigger ring it would look
+             * intact again, so forget it. */
+            s->len = 0;
+            continue;
+        }
         memcpy(r2 + (size_t)(s->pos % cap2),
                c->ring + (size_t)(s->pos % c->ring_cap), s->len);
     }

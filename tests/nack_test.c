@@ -144,6 +144,37 @@ static void test_cache_ring_grows(void **state)
     kg_rtx_cache_free(&c);
 }
 
+/* A packet overwritten before the ring doubles must not look intact in
+ * the bigger ring (the fuzzer found this). */
+static void test_cache_grow_forgets_overwritten(void **state)
+{
+    (void)state;
+    kg_rtx_cache c;
+    uint8_t p[1500];
+    size_t len;
+    assert_int_equal(kg_rtx_cache_init(&c, 64, 64 * 1024, KG_SEC), 0);
+    /* a slow first lap: it comes round after 1.6 s, no growth, and the
+     * second lap overwrites packets younger than a second */
+    kg_time t = 0;
+    uint16_t s = 0;
+    for (; s < 20; s++, t += 100 * KG_MS)
+        kg_rtx_cache_put(&c, s, p, make_pkt(s, (uint8_t)s, 1000, p), t);
+    assert_int_equal(c.grown, 0);
+    /* then a burst: the next round comes within a second, so it grows */
+    for (; s < 40; s++)
+        kg_rtx_cache_put(&c, s, p, make_pkt(s, (uint8_t)s, 1000, p), t);
+    assert_int_equal(c.grown, 1);
+    for (uint16_t q = 0; q < s; q++) {
+        const uint8_t *got = kg_rtx_cache_get(&c, q, t, &len);
+        if (!got)
+            continue;
+        assert_int_equal(kg_rd16(got + 2), q);
+        assert_int_equal(got[len - 1], (uint8_t)q);
+    }
+    assert_non_null(kg_rtx_cache_get(&c, (uint16_t)(s - 1), t, &len));
+    kg_rtx_cache_free(&c);
+}
+
 /* --- the generator --------------------------------------------------- */
 
 static void feed(kg_nack_gen *g, uint16_t from, uint16_t to, kg_time now)
@@ -875,6 +906,7 @@ int main(void)
         cmocka_unit_test(test_cache_put_get),
         cmocka_unit_test(test_cache_byte_ring),
         cmocka_unit_test(test_cache_ring_grows),
+        cmocka_unit_test(test_cache_grow_forgets_overwritten),
         cmocka_unit_test(test_gen_in_order_and_gap),
         cmocka_unit_test(test_gen_wrap_and_reorder),
         cmocka_unit_test(test_gen_give_up),

@@ -43,8 +43,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     static uint8_t pkt[1500];
     kg_rtx_cache c;
     kg_reorder r;
-    /* A small cache and buffer, so that overwrites and resets happen. */
-    if (kg_rtx_cache_init(&c, 64, 8192, KG_SEC) != 0)
+    /* A small cache and buffer, so that overwrites and resets happen;
+     * the ring may grow from 16 to 64 KiB, so doublings happen too. */
+    if (kg_rtx_cache_init(&c, 64, 65536, KG_SEC) != 0)
         abort();
     if (kg_reorder_init(&r, 32, 50 * KG_MS) != 0)
         abort();
