@@ -1,5 +1,8 @@
 """Helpers shared by the end-to-end tests. Only 127.0.0.1 is ever used."""
+import json
 import socket
+import time
+import urllib.request
 
 HOST = "127.0.0.1"
 
@@ -31,3 +34,21 @@ class Checks:
     @property
     def items(self):
         return self.failed
+
+
+def get_stats(http_port):
+    url = f"http://{HOST}:{http_port}/api/stats"
+    with urllib.request.urlopen(url, timeout=2) as r:
+        return json.load(r)
+
+
+def wait_up(http_port, proc, deadline_s=10):
+    end = time.monotonic() + deadline_s
+    while time.monotonic() < end:
+        if proc.poll() is not None:
+            raise SystemExit(f"kaigi exited early with {proc.returncode}")
+        try:
+            return get_stats(http_port)
+        except OSError:
+            time.sleep(0.05)
+    raise SystemExit("kaigi did not answer /api/stats within 10 s")

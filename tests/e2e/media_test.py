@@ -29,7 +29,7 @@ import urllib.error
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from e2e_common import HOST, Checks, free_port  # noqa: E402
+from e2e_common import HOST, Checks, free_port, get_stats, wait_up  # noqa: E402
 
 # Seconds the clients stay in the room after publishing: kaigi's
 # per-participant snapshot is made once a second, so the room's final
@@ -316,25 +316,6 @@ def cpu_seconds(pid):
             continue
         total += (int(fields[11]) + int(fields[12])) / ticks
     return total
-
-
-def get_stats(http_port):
-    url = f"http://{HOST}:{http_port}/api/stats"
-    with urllib.request.urlopen(url, timeout=2) as r:
-        return json.load(r)
-
-
-def wait_up(http_port, proc, deadline_s=10):
-    end = time.monotonic() + deadline_s
-    while time.monotonic() < end:
-        if proc.poll() is not None:
-            raise SystemExit(f"kaigi exited early with {proc.returncode}")
-        try:
-            return get_stats(http_port)
-        except OSError:
-            time.sleep(0.05)
-    raise SystemExit("kaigi did not answer /api/stats within 10 s")
-
 
 
 def run_clients(args, tmp, ws, room_plan):

@@ -37,10 +37,9 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from e2e_common import HOST, Checks, free_port  # noqa: E402
+from e2e_common import HOST, Checks, free_port, get_stats, wait_up  # noqa: E402
 
 TONES = {"alice": 440, "bob": 660, "carol": 880}
 DAVE_TONE = 550
@@ -50,24 +49,6 @@ OTHER_MIN = 0.15  # three others in the mix: about 1/3 each (0.22 seen
 OWN_MAX = 0.003
 RATIO = 100
 MIX_STREAM = "kaigi-mix"
-
-
-def get_stats(http_port):
-    url = f"http://{HOST}:{http_port}/api/stats"
-    with urllib.request.urlopen(url, timeout=2) as r:
-        return json.load(r)
-
-
-def wait_up(http_port, proc, deadline_s=10):
-    end = time.monotonic() + deadline_s
-    while time.monotonic() < end:
-        if proc.poll() is not None:
-            raise SystemExit(f"kaigi exited early with {proc.returncode}")
-        try:
-            return get_stats(http_port)
-        except OSError:
-            time.sleep(0.05)
-    raise SystemExit("kaigi did not answer /api/stats within 10 s")
 
 
 LOUDEST_AMPLITUDE = {"alice": 0.5, "bob": 0.3, "carol": 0.1, "dave": 0.05}

@@ -28,18 +28,12 @@ import time
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from e2e_common import HOST, Checks, free_port  # noqa: E402
+from e2e_common import HOST, Checks, free_port, get_stats  # noqa: E402
 
 LINGER = 2
 PLAN = [("loud", 0.8, 440), ("q1", 0.02, 660), ("q2", 0.02, 880)]
 # -20 log10(A / sqrt 2), rounded: RFC 6464 -dBov of the tone's RMS
 EXPECTED_LEVEL = {"loud": 5, "q1": 37, "q2": 37}
-
-
-def get_stats(http_port):
-    url = f"http://{HOST}:{http_port}/api/stats"
-    with urllib.request.urlopen(url, timeout=2) as r:
-        return json.load(r)
 
 
 def start_kaigi(args, tmp, extra):
