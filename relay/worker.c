@@ -946,11 +946,15 @@ static void part_snapshot(kg_worker *w, kg_time now)
     free(old);
     if (!w->proc)
         return;
+    /* A snapshot the socket cannot take now is skipped whole (the parent
+     * restarts at offset 0): the next one is a second away. */
     size_t off = 0;
     do {
         size_t cnt = i - off < PARTS_PER_MSG ? i - off : PARTS_PER_MSG;
-        wk_child_send(w, WMSG_PARTS, (uint32_t)off, (uint32_t)cnt, (uint32_t)i,
-                      a ? a + off : NULL, cnt * sizeof(*a));
+        if (wk_child_send(w, WMSG_PARTS, (uint32_t)off, (uint32_t)cnt,
+                          (uint32_t)i, a ? a + off : NULL,
+                          cnt * sizeof(*a)) != 0)
+            break;
         off += cnt;
     } while (off < i);
 }
@@ -1137,18 +1141,8 @@ void kg_worker_stop(kg_worker *w)
 
 int kg_worker_post(kg_worker *w, const kg_worker_cmd *cmd)
 {
-    if (w->proc) {
-        /* Blocking on a full socket is bounded by the child's draining;
-         * a dead child is reported by wk_on_child_msg. */
-        int fl = fcntl(w->fd, F_GETFL);
-        fcntl(w->fd, F_SETFL, fl & ~O_NONBLOCK);
-        ssize_t n;
-        while ((n = send(w->fd, cmd, sizeof(*cmd), MSG_NOSIGNAL)) < 0 &&
-               errno == EINTR)
-            ;
-        fcntl(w->fd, F_SETFL, fl);
-        return n == (ssize_t)sizeof(*cmd) ? 0 : KG_ERR_CLOSED;
-    }
+    if (w->proc)
+        return wk_post_process(w, cmd);
     kg_worker_cmd *c = malloc(sizeof(*c));
     if (!c)
         return KG_ERR_NOMEM;

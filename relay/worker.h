@@ -206,8 +206,9 @@ int kg_worker_start(kg_worker **out, const kg_worker_config *cfg);
  * run the signalling loop afterwards to let it close. */
 void kg_worker_stop(kg_worker *w);
 
-/* Copies cmd into the worker's queue. Returns 0, KG_ERR_NOMEM, or
- * KG_ERR_CLOSED when a worker process is gone. */
+/* Copies cmd into the worker's queue; never blocks. Returns 0,
+ * KG_ERR_NOMEM, or for a worker process KG_ERR_CLOSED (it is gone) or
+ * KG_ERR_FULL (100,000 commands wait for it). */
 int kg_worker_post(kg_worker *w, const kg_worker_cmd *cmd);
 
 /* The latest snapshot of the worker's counters: at most one tick old for

@@ -176,6 +176,10 @@ struct kg_worker {
     struct sockaddr_storage local; /* parent side: the child's UDP address */
     kg_part_stats *rx_parts; /* parent side: a snapshot being received */
     uint8_t *msg;  /* parent side: one message */
+    /* Messages the socketpair could not take yet, in order (both sides:
+     * neither ever blocks on the other). */
+    struct wmsg_q *outq, *outq_tail;
+    size_t n_outq;
     /* audio mixing */
     uv_timer_t mix_timer; /* runs while some room has a mixer */
     unsigned n_mixers;
@@ -229,11 +233,12 @@ void wk_sc_on_remb(kg_worker *w, wtransport *t, const kg_rtcp_fb *fb,
                    kg_time now);
 kg_track *wk_sc_rid_track(const wtransport *t, const uint8_t *pkt,
                           size_t len, int *layer);
-void wk_child_send(kg_worker *w, uint32_t type, uint32_t offset,
-                   uint32_t count, uint32_t total, const void *body,
-                   size_t len);
+int wk_child_send(kg_worker *w, uint32_t type, uint32_t offset,
+                  uint32_t count, uint32_t total, const void *body,
+                  size_t len);
 void wk_on_child_msg(uv_poll_t *p, int status, int events);
 int wk_start_process(kg_worker *w);
+int wk_post_process(kg_worker *w, const kg_worker_cmd *cmd);
 void wk_stop_process(kg_worker *w);
 
 #endif

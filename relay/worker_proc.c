@@ -12,25 +12,121 @@
  * at the first SRTP session), as NSS requires. Keys are made and stay in
  * the child. */
 
-void wk_child_send(kg_worker *w, uint32_t type, uint32_t offset,
-                   uint32_t count, uint32_t total, const void *body,
-                   size_t len)
+/* One message the socketpair did not take yet. */
+typedef struct wmsg_q {
+    struct wmsg_q *next;
+    size_t len;
+    uint8_t data[];
+} wmsg_q;
+
+/* Messages kept for a busy peer at the most: a worker that stops taking
+ * commands for this long is as good as dead. */
+#define OUTQ_MAX 100000
+
+static void poll_events(kg_worker *w, uv_poll_cb cb)
+{
+    int ev = UV_READABLE | UV_DISCONNECT | (w->outq ? UV_WRITABLE : 0);
+    uv_poll_start(&w->poll, ev, cb);
+}
+
+/* Sends a (+ b) as one message without blocking. If the socket is full,
+ * or earlier messages still wait, a message that must arrive is queued
+ * (and the poll asked for writability); one that may be dropped is
+ * not. Returns 0 (sent or queued), KG_ERR_AGAIN (dropped), KG_ERR_FULL,
+ * KG_ERR_NOMEM or KG_ERR_CLOSED. */
+static int send_or_queue(kg_worker *w, const void *a, size_t alen,
+                         const void *b, size_t blen, bool must,
+                         uv_poll_cb cb)
+{
+    if (!w->outq) {
+        struct iovec iov[2] = {{(void *)a, alen}, {(void *)b, blen}};
+        struct msghdr m = {.msg_iov = iov, .msg_iovlen = blen ? 2 : 1};
+        ssize_t n;
+        while ((n = sendmsg(w->fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT)) < 0 &&
+               errno == EINTR)
+            ;
+        if (n >= 0)
+            return 0;
+        if (errno != EAGAIN)
+            return KG_ERR_CLOSED;
+    }
+    if (!must)
+        return KG_ERR_AGAIN;
+    if (w->n_outq >= OUTQ_MAX)
+        return KG_ERR_FULL;
+    wmsg_q *q = malloc(sizeof(*q) + alen + blen);
+    if (!q)
+        return KG_ERR_NOMEM;
+    q->next = NULL;
+    q->len = alen + blen;
+    memcpy(q->data, a, alen);
+    if (blen)
+        memcpy(q->data + alen, b, blen);
+    if (w->outq_tail)
+        w->outq_tail->next = q;
+    else
+        w->outq = q;
+    w->outq_tail = q;
+    w->n_outq++;
+    poll_events(w, cb);
+    return 0;
+}
+
+/* Wipes (commands carry ICE passwords) and frees a queued message. */
+static void outq_pop(kg_worker *w)
+{
+    wmsg_q *q = w->outq;
+    w->outq = q->next;
+    if (!w->outq)
+        w->outq_tail = NULL;
+    w->n_outq--;
+    memset(q->data, 0, q->len);
+    free(q);
+}
+
+/* On writability: sends what waits, in order, as far as the socket
+ * takes it. */
+static void outq_flush(kg_worker *w, uv_poll_cb cb)
+{
+    while (w->outq) {
+        ssize_t n = send(w->fd, w->outq->data, w->outq->len,
+                         MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == EAGAIN)
+            break;
+        outq_pop(w); /* sent, or the peer is gone: EOF tells */
+    }
+    poll_events(w, cb);
+}
+
+static void outq_clear(kg_worker *w)
+{
+    while (w->outq)
+        outq_pop(w);
+}
+
+static void on_parent_msg(uv_poll_t *h, int status, int events);
+
+/* Child: one message up. Events must arrive and are queued when the
+ * socket is full; counters and snapshots are dropped instead (the next
+ * ones are a second away). The worker never blocks on its parent. */
+int wk_child_send(kg_worker *w, uint32_t type, uint32_t offset,
+                  uint32_t count, uint32_t total, const void *body,
+                  size_t len)
 {
     wmsg_hdr h = {.type = type, .offset = offset, .count = count,
                   .total = total};
-    struct iovec iov[2] = {{&h, sizeof(h)}, {(void *)body, len}};
-    struct msghdr m = {.msg_iov = iov, .msg_iovlen = body ? 2 : 1};
-    /* Blocking: the parent drains its end all the time; losing an event
-     * would leave signalling wrong about a transport. */
-    while (sendmsg(w->fd, &m, MSG_NOSIGNAL) < 0 && errno == EINTR)
-        ;
+    bool must = type == WMSG_EVENT;
+    return send_or_queue(w, &h, sizeof(h), body, len, must, on_parent_msg);
 }
 
 /* Child: commands from the parent. End of file means stop. */
 static void on_parent_msg(uv_poll_t *h, int status, int events)
 {
     kg_worker *w = h->data;
-    (void)events;
+    if (status == 0 && (events & UV_WRITABLE))
+        outq_flush(w, on_parent_msg);
     /* A bounded batch per wakeup; poll calls again for the rest. */
     for (int i = 0; status == 0; i++) {
         if (i == 64)
@@ -53,6 +149,7 @@ static void on_parent_msg(uv_poll_t *h, int status, int events)
         }
         break; /* 0: the parent closed its end, or an error */
     }
+    outq_clear(w);
     uv_close((uv_handle_t *)&w->poll, wk_close_cb);
     wk_worker_shutdown(w);
 }
@@ -79,8 +176,11 @@ static void child_main(kg_worker *w, int fd, pid_t parent)
         int len = sizeof(st.addr);
         uv_udp_getsockname(&w->udp, (struct sockaddr *)&st.addr, &len);
     }
-    wk_child_send(w, WMSG_STARTED, 0, 1, 1, &st, sizeof(st));
-    if (st.rc != 0)
+    /* The first message, on an empty socket: a plain blocking send. */
+    wmsg_hdr h = {.type = WMSG_STARTED, .count = 1, .total = 1};
+    struct iovec iov[2] = {{&h, sizeof(h)}, {&st, sizeof(st)}};
+    struct msghdr m = {.msg_iov = iov, .msg_iovlen = 2};
+    if (sendmsg(w->fd, &m, MSG_NOSIGNAL) < 0 || st.rc != 0)
         _exit(1);
     uv_poll_init(&w->loop, &w->poll, w->fd);
     w->poll.data = w;
@@ -138,7 +238,8 @@ static void parent_msg(kg_worker *w, const uint8_t *m, size_t n)
 void wk_on_child_msg(uv_poll_t *p, int status, int events)
 {
     kg_worker *w = p->data;
-    (void)events;
+    if (status == 0 && (events & UV_WRITABLE))
+        outq_flush(w, wk_on_child_msg);
     for (int i = 0; status == 0; i++) {
         if (i == 256)
             return; /* a bounded batch per wakeup */
@@ -231,6 +332,7 @@ int wk_start_process(kg_worker *w)
 static void proc_closed(uv_handle_t *h)
 {
     kg_worker *w = h->data;
+    outq_clear(w);
     close(w->fd);
     free(w->msg);
     free(w->rx_parts);
@@ -249,4 +351,13 @@ void wk_stop_process(kg_worker *w)
     while (waitpid(w->pid, NULL, 0) < 0 && errno == EINTR)
         ;
     uv_close((uv_handle_t *)&w->poll, proc_closed);
+}
+
+/* Parent: a command down to the child, never blocking the signalling
+ * loop: what the socket cannot take now waits in order for writability.
+ * A dead child is reported by wk_on_child_msg. */
+int wk_post_process(kg_worker *w, const kg_worker_cmd *cmd)
+{
+    return send_or_queue(w, cmd, sizeof(*cmd), NULL, 0, true,
+                         wk_on_child_msg);
 }

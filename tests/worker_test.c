@@ -68,7 +68,8 @@ static void on_deadline(uv_timer_t *t)
     uv_stop(t->loop);
 }
 
-/* Posts n JOINs at once (far more than a worker takes per wakeup) and
+/* Posts n JOINs at once (far more than a worker takes per wakeup, and
+ * for a worker process more than its socket holds) and
  * waits, with a deadline, for a snapshot that lists all of them. */
 static void joins_come_back(bool process)
 {
@@ -84,7 +85,7 @@ static void joins_come_back(bool process)
     assert_int_equal(bound.ss_family, AF_INET);
     assert_int_not_equal(((struct sockaddr_in *)&bound)->sin_port, 0);
 
-    const size_t n = 500;
+    const size_t n = 3000; /* about 2 MB of commands: more than a socket buffer */
     for (size_t i = 0; i < n; i++) {
         kg_worker_cmd c = {.type = KG_CMD_JOIN,
                            .participant = i + 1,
