@@ -946,8 +946,10 @@ static void part_snapshot(kg_worker *w, kg_time now)
     free(old);
     if (!w->proc)
         return;
-    /* A snapshot the socket cannot take now is skipped whole (the parent
-     * restarts at offset 0): the next one is a second away. */
+    /* While the parent has not taken the last snapshot whole, this one
+     * is skipped: at most one snapshot ever waits in the queue. */
+    if (w->outq)
+        return;
     size_t off = 0;
     do {
         size_t cnt = i - off < PARTS_PER_MSG ? i - off : PARTS_PER_MSG;

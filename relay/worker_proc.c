@@ -108,16 +108,17 @@ static void outq_clear(kg_worker *w)
 
 static void on_parent_msg(uv_poll_t *h, int status, int events);
 
-/* Child: one message up. Events must arrive and are queued when the
- * socket is full; counters and snapshots are dropped instead (the next
- * ones are a second away). The worker never blocks on its parent. */
+/* Child: one message up. Events and the chunks of a snapshot must arrive
+ * and are queued when the socket is full (a snapshot is only started on
+ * an empty queue); counters are dropped instead (the next ones are a
+ * second away). The worker never blocks on its parent. */
 int wk_child_send(kg_worker *w, uint32_t type, uint32_t offset,
                   uint32_t count, uint32_t total, const void *body,
                   size_t len)
 {
     wmsg_hdr h = {.type = type, .offset = offset, .count = count,
                   .total = total};
-    bool must = type == WMSG_EVENT;
+    bool must = type != WMSG_STATS;
     return send_or_queue(w, &h, sizeof(h), body, len, must, on_parent_msg);
 }
 
