@@ -175,6 +175,7 @@ struct kg_worker {
     uv_poll_t poll; /* parent: on the signalling loop; child: on its own */
     struct sockaddr_storage local; /* parent side: the child's UDP address */
     kg_part_stats *rx_parts; /* parent side: a snapshot being received */
+    uint32_t rx_total;       /* its record count */
     uint8_t *msg;  /* parent side: one message */
     /* Messages the socketpair could not take yet, in order (both sides:
      * neither ever blocks on the other). */

@@ -219,9 +219,11 @@ static void parent_msg(kg_worker *w, const uint8_t *m, size_t n)
             free(w->rx_parts);
             w->rx_parts = h.total ? malloc(h.total * sizeof(kg_part_stats))
                                   : NULL;
+            w->rx_total = h.total;
         }
-        if (h.total && !w->rx_parts)
-            return; /* out of memory: the older snapshot stays */
+        if (h.total != w->rx_total || (h.total && !w->rx_parts))
+            return; /* not the snapshot begun, or out of memory: the older
+                       one stays */
         if (h.count)
             memcpy(w->rx_parts + h.offset, body, len);
         if (h.offset + h.count == h.total) {
