@@ -989,6 +989,10 @@ static void on_tick(uv_timer_t *timer)
         w->last_part_snap = now;
         part_snapshot(w, now);
     }
+    /* What timers queued (PLIs, upstream NACKs, DTLS retransmissions)
+     * leaves now: the flush at the end of the loop iteration comes only
+     * after the next poll, up to a tick later when no media flows. */
+    wk_tx_flush(w);
 }
 
 static void worker_main(void *arg)

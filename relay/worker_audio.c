@@ -164,6 +164,7 @@ static void on_mix_timer(uv_timer_t *timer)
                  (c1.tv_nsec - c0.tv_nsec);
     if (ns > 0)
         w->st.mix_cpu_ns += (uint64_t)ns;
+    wk_tx_flush(w); /* the mixes leave now, not after the next poll */
 }
 
 /* Participant c->participant hears its room's mix from now on. */
