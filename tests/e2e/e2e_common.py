@@ -1,6 +1,8 @@
 """Helpers shared by the end-to-end tests. Only 127.0.0.1 is ever used."""
 import json
 import socket
+import subprocess
+import sys
 import time
 import urllib.request
 
@@ -52,3 +54,25 @@ def wait_up(http_port, proc, deadline_s=10):
         except OSError:
             time.sleep(0.05)
     raise SystemExit("kaigi did not answer /api/stats within 10 s")
+
+
+def reap(name, report, p, log, end):
+    """Waits for a kaigi-client until the monotonic deadline end (at least
+    a second; killed past it), closes its log and returns its JSON report,
+    or None. A client that failed or left no report has its log printed."""
+    try:
+        p.wait(timeout=max(1, end - time.monotonic()))
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait()
+    log.close()
+    try:
+        with open(report) as f:
+            out = json.load(f)
+    except (OSError, ValueError):
+        out = None
+    if p.returncode != 0 or out is None:
+        with open(log.name) as f:
+            sys.stdout.write(f"--- {name} (exit {p.returncode}) log:\n"
+                             f"{f.read()}")
+    return out

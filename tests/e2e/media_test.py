@@ -29,7 +29,7 @@ import urllib.error
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from e2e_common import HOST, Checks, free_port, get_stats, wait_up  # noqa: E402
+from e2e_common import HOST, Checks, free_port, get_stats, wait_up, reap  # noqa: E402
 
 # Seconds the clients stay in the room after publishing: kaigi's
 # per-participant snapshot is made once a second, so the room's final
@@ -337,21 +337,7 @@ def collect(procs, timeout):
     reports = {}
     end = time.monotonic() + timeout
     for name, report, p, log in procs:
-        try:
-            p.wait(timeout=max(1, end - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
-        log.close()
-        rc = p.returncode
-        try:
-            with open(report) as f:
-                reports[name] = json.load(f)
-        except (OSError, ValueError):
-            reports[name] = None
-        if rc != 0 or reports[name] is None:
-            with open(log.name) as f:
-                sys.stdout.write(f"--- {name} (exit {rc}) log:\n{f.read()}")
+        reports[name] = reap(name, report, p, log, end)
     return reports
 
 

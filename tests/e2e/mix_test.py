@@ -29,7 +29,6 @@ Usage: mix_test.py KAIGI KAIGI_CLIENT [--duration S] [--loudest]
 Only 127.0.0.1 is ever used.
 """
 import argparse
-import json
 import os
 import signal
 import socket
@@ -39,7 +38,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from e2e_common import HOST, Checks, free_port, get_stats, wait_up  # noqa: E402
+from e2e_common import HOST, Checks, free_port, get_stats, wait_up, reap  # noqa: E402
 
 TONES = {"alice": 440, "bob": 660, "carol": 880}
 DAVE_TONE = 550
@@ -94,21 +93,7 @@ def collect(procs, timeout):
     reports = {}
     end = time.monotonic() + timeout
     for name, report, p, log in procs:
-        try:
-            p.wait(timeout=max(1, end - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
-        log.close()
-        try:
-            with open(report) as f:
-                reports[name] = json.load(f)
-        except (OSError, ValueError):
-            reports[name] = None
-        if p.returncode != 0 or reports[name] is None:
-            with open(log.name) as f:
-                sys.stdout.write(f"--- {name} (exit {p.returncode}) log:\n"
-                                 f"{f.read()}")
+        reports[name] = reap(name, report, p, log, end)
     return reports
 
 

@@ -28,7 +28,7 @@ import time
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from e2e_common import HOST, Checks, free_port, get_stats  # noqa: E402
+from e2e_common import HOST, Checks, free_port, get_stats, reap  # noqa: E402
 
 LINGER = 2
 PLAN = [("loud", 0.8, 440), ("q1", 0.02, 660), ("q2", 0.02, 880)]
@@ -104,21 +104,7 @@ def run_clients(args, tmp, http_port):
                 text=True, timeout=10).stdout
         time.sleep(0.3)
     for name, report, log, p in procs:
-        try:
-            p.wait(timeout=max(1, end - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
-        log.close()
-        try:
-            with open(report) as f:
-                reports[name] = json.load(f)
-        except (OSError, ValueError):
-            reports[name] = None
-        if p.returncode != 0 or reports[name] is None:
-            with open(log.name) as f:
-                sys.stdout.write(f"--- {name} (exit {p.returncode}) log:\n"
-                                 f"{f.read()}")
+        reports[name] = reap(name, report, p, log, end)
     return reports, seen, full
 
 
