@@ -48,21 +48,29 @@ static void on_events(uv_async_t *a)
 
 /* --- sending ------------------------------------------------------- */
 
+static int64_t realtime_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 /* Sends the queued batch with sendmmsg. A datagram the socket refuses
- * (full buffer) is counted and dropped, as UDP would. */
+ * (full buffer) is counted and dropped, as UDP would. Each datagram a
+ * received SRTP/SRTCP datagram caused adds its delay to st.fwd_delay. */
 void wk_tx_flush(kg_worker *w)
 {
     unsigned done = 0;
-    int fd = -1;
-    if (w->tx_n == 0 || uv_fileno((uv_handle_t *)&w->udp, &fd) != 0)
+    if (w->tx_n == 0 || w->udp_fd < 0)
         goto out;
     while (done < w->tx_n) {
-        int n = sendmmsg(fd, w->tx_msg + done, w->tx_n - done, 0);
+        int n = sendmmsg(w->udp_fd, w->tx_msg + done, w->tx_n - done, 0);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
             /* skip the datagram that failed, keep the rest */
             w->st.tx_errors++;
+            w->tx_stamp[done] = 0;
             done++;
             continue;
         }
@@ -71,6 +79,14 @@ void wk_tx_flush(kg_worker *w)
             w->st.tx_bytes += w->tx_msg[done + i].msg_len;
         }
         done += (unsigned)n;
+    }
+    int64_t now = 0;
+    for (unsigned i = 0; i < w->tx_n; i++) {
+        if (!w->tx_stamp[i])
+            continue;
+        if (!now)
+            now = realtime_ns();
+        kg_delay_hist_add(&w->st.fwd_delay, now - w->tx_stamp[i]);
     }
 out:
     w->tx_n = 0;
@@ -89,6 +105,7 @@ void wk_tx_commit(kg_worker *w, const struct sockaddr_storage *to,
                   size_t len)
 {
     unsigned i = w->tx_n++;
+    w->tx_stamp[i] = w->fwd_stamp;
     w->tx_addr[i] = *to;
     w->tx_iov[i].iov_base = w->tx_data[i];
     w->tx_iov[i].iov_len = len;
@@ -463,39 +480,69 @@ static void on_datagram(kg_worker *w, uint8_t *pkt, size_t len,
     }
     if (b0 >= 20 && b0 <= 63)
         handle_dtls(w, t, pkt, len, now);
-    else if (b0 >= 128 && b0 <= 191)
+    else if (b0 >= 128 && b0 <= 191) {
+        w->fwd_stamp = w->rx_stamp;
         handle_srtp(w, t, pkt, len, now);
-    else {
+        w->fwd_stamp = 0;
+    } else {
         w->st.malformed++;
         t->part->c.malformed++;
     }
 }
 
-static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+/* The kernel's receive timestamp (SO_TIMESTAMPNS) of a datagram, or
+ * fallback when it carries none. */
+static int64_t rx_timestamp(struct msghdr *m, int64_t fallback)
 {
-    (void)suggested;
-    kg_worker *w = h->data;
-    /* One receive buffer per worker: libuv fills up to RX_BATCH slots of
-     * it with one recvmmsg and hands each datagram to on_recv before it
-     * asks for the buffer again. */
-    *buf = uv_buf_init((char *)w->rx, sizeof(w->rx));
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(m); c; c = CMSG_NXTHDR(m, c)) {
+        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) {
+            struct timespec ts;
+            memcpy(&ts, CMSG_DATA(c), sizeof(ts));
+            return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+        }
+    }
+    return fallback;
 }
 
-static void on_recv(uv_udp_t *u, ssize_t nread, const uv_buf_t *buf,
-                    const struct sockaddr *from, unsigned flags)
+/* Up to RX_ROUNDS recvmmsg calls of RX_BATCH datagrams each; what one
+ * batch makes kaigi send leaves in one sendmmsg before the next. */
+static void on_udp_readable(uv_poll_t *h, int status, int events)
 {
-    kg_worker *w = u->data;
-    if (nread <= 0 || !from) {
-        /* end of a receive batch (or nothing to read): send what it
-         * produced in one sendmmsg */
+    kg_worker *w = h->data;
+    (void)events;
+    if (status < 0)
+        return;
+    for (int round = 0; round < RX_ROUNDS; round++) {
+        for (unsigned i = 0; i < RX_BATCH; i++) {
+            struct msghdr *m = &w->rx_msg[i].msg_hdr;
+            m->msg_namelen = sizeof(w->rx_addr[i]);
+            m->msg_controllen = sizeof(w->rx_ctl[i]);
+            m->msg_flags = 0;
+        }
+        int n = recvmmsg(w->udp_fd, w->rx_msg, RX_BATCH, MSG_DONTWAIT, NULL);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        int64_t fallback = 0;
+        for (int i = 0; i < n; i++) {
+            struct msghdr *m = &w->rx_msg[i].msg_hdr;
+            if (m->msg_flags & MSG_TRUNC) {
+                w->st.rx_datagrams++;
+                w->st.malformed++;
+                continue;
+            }
+            if (!fallback && !(m->msg_controllen))
+                fallback = realtime_ns();
+            w->rx_stamp = rx_timestamp(m, fallback);
+            on_datagram(w, w->rx[i], w->rx_msg[i].msg_len,
+                        (const struct sockaddr *)&w->rx_addr[i]);
+        }
+        w->rx_stamp = 0;
         wk_tx_flush(w);
-        return;
+        if (n < RX_BATCH)
+            break;
     }
-    if (flags & UV_UDP_PARTIAL) {
-        w->st.malformed++;
-        return;
-    }
-    on_datagram(w, (uint8_t *)buf->base, (size_t)nread, from);
 }
 
 /* --- commands ------------------------------------------------------- */
@@ -711,7 +758,10 @@ void wk_worker_shutdown(kg_worker *w)
         cmd_leave(w, &c);
     }
     wk_tx_flush(w);
-    uv_close((uv_handle_t *)&w->udp, wk_close_cb);
+    /* uv_close stops the poll at once: the socket can go now */
+    uv_close((uv_handle_t *)&w->udp_poll, wk_close_cb);
+    close(w->udp_fd);
+    w->udp_fd = -1;
     uv_close((uv_handle_t *)&w->tick, wk_close_cb);
     uv_close((uv_handle_t *)&w->flush_check, wk_close_cb);
     uv_close((uv_handle_t *)&w->cmd_async, wk_close_cb);
@@ -1006,30 +1056,59 @@ static void on_flush_check(uv_check_t *c)
     wk_tx_flush(c->data);
 }
 
+/* The media socket: bound, non-blocking, large buffers, kernel receive
+ * timestamps, and the receive batch pointed at the worker's buffers.
+ * Returns 0 or a negative errno (libuv's error codes are the same). */
+static int open_udp(kg_worker *w)
+{
+    const struct sockaddr *a = w->cfg.udp_addr;
+    int fd = socket(a->sa_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                    0);
+    if (fd < 0)
+        return -errno;
+    socklen_t alen = a->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                              : sizeof(struct sockaddr_in);
+    if (bind(fd, a, alen) < 0) {
+        int e = errno;
+        close(fd);
+        return -e;
+    }
+    /* Best effort: the kernel caps these at net.core.[rw]mem_max, and
+     * without timestamps the delay is timed from recvmmsg's return. */
+    int size = 4 << 20, on = 1;
+    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
+    setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof(on));
+    for (unsigned i = 0; i < RX_BATCH; i++) {
+        w->rx_iov[i] = (struct iovec){w->rx[i], RX_SLOT};
+        struct msghdr *m = &w->rx_msg[i].msg_hdr;
+        m->msg_name = &w->rx_addr[i];
+        m->msg_iov = &w->rx_iov[i];
+        m->msg_iovlen = 1;
+        m->msg_control = w->rx_ctl[i].buf;
+    }
+    w->udp_fd = fd;
+    return 0;
+}
+
 static int worker_init_loop(kg_worker *w)
 {
     int rc = uv_loop_init(&w->loop);
     if (rc < 0)
         return rc;
-    rc = uv_udp_init_ex(&w->loop, &w->udp,
-                        (unsigned)w->cfg.udp_addr->sa_family |
-                            UV_UDP_RECVMMSG);
+    rc = open_udp(w);
+    if (rc == 0) {
+        rc = uv_poll_init_socket(&w->loop, &w->udp_poll, w->udp_fd);
+        if (rc < 0) {
+            close(w->udp_fd);
+            w->udp_fd = -1;
+        }
+    }
     if (rc < 0) {
         uv_loop_close(&w->loop);
         return rc;
     }
-    w->udp.data = w;
-    rc = uv_udp_bind(&w->udp, w->cfg.udp_addr, 0);
-    if (rc < 0) {
-        uv_close((uv_handle_t *)&w->udp, NULL);
-        uv_run(&w->loop, UV_RUN_DEFAULT);
-        uv_loop_close(&w->loop);
-        return rc;
-    }
-    int size = 4 << 20;
-    uv_send_buffer_size((uv_handle_t *)&w->udp, &size);
-    size = 4 << 20;
-    uv_recv_buffer_size((uv_handle_t *)&w->udp, &size);
+    w->udp_poll.data = w;
     /* Whatever timers or commands queued leaves at the end of each loop
      * iteration. */
     uv_check_init(&w->loop, &w->flush_check);
@@ -1041,7 +1120,7 @@ static int worker_init_loop(kg_worker *w)
     w->tick.data = w;
     uv_timer_start(&w->tick, on_tick, TICK_MS, TICK_MS);
     wk_mix_init(w);
-    uv_udp_recv_start(&w->udp, on_alloc, on_recv);
+    uv_poll_start(&w->udp_poll, UV_READABLE, on_udp_readable);
     return 0;
 }
 
@@ -1084,6 +1163,7 @@ int kg_worker_start(kg_worker **out, const kg_worker_config *cfg)
         return KG_ERR_NOMEM;
     w->cfg = *cfg;
     w->fd = -1;
+    w->udp_fd = -1;
     pthread_mutex_init(&w->lock, NULL);
     int rc = cfg->process ? wk_start_process(w) : wk_worker_setup(w);
     if (rc < 0) {
@@ -1211,6 +1291,7 @@ int kg_worker_local_addr(kg_worker *w, struct sockaddr_storage *out)
         *out = w->local;
         return 0;
     }
-    int len = sizeof(*out);
-    return uv_udp_getsockname(&w->udp, (struct sockaddr *)out, &len);
+    socklen_t len = sizeof(*out);
+    return getsockname(w->udp_fd, (struct sockaddr *)out, &len) < 0 ? -errno
+                                                                     : 0;
 }

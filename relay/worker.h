@@ -12,6 +12,7 @@
 #include <uv.h>
 
 #include "crypto/dtls.h"
+#include "relay/delay.h"
 #include "relay/ice.h"
 
 enum kg_role { KG_ROLE_PUBLISH = 0, KG_ROLE_SUBSCRIBE = 1 };
@@ -98,6 +99,10 @@ typedef struct kg_worker_stats {
     uint64_t mix_late;      /* packets too late for the jitter buffer */
     uint64_t mix_cpu_ns;    /* worker CPU spent in mixer ticks */
     uint64_t rtx_limited;  /* NACKed packets over a receiver's budget */
+    /* Per datagram sent because an SRTP/SRTCP datagram came in (forwards,
+     * resends, feedback): kernel receive timestamp of that datagram to
+     * the sendmmsg that sent this one. */
+    kg_delay_hist fwd_delay;
 } kg_worker_stats;
 
 #define KG_PART_MAX_TRACKS 8

@@ -32,6 +32,7 @@
 #include "codec/rtp.h"
 #include "crypto/random.h"
 #include "crypto/srtp.h"
+#include "relay/delay.h"
 #include "relay/map.h"
 #include "relay/nack.h"
 #include "relay/peer.h"
@@ -41,11 +42,13 @@
 #include "relay/stun.h"
 
 #define TICK_MS 20
-/* libuv's recvmmsg splits the receive buffer into 64 KiB slots: this many
- * datagrams per system call, a bounded batch per wakeup. */
-#define RX_BATCH 16
-#define RX_SLOT 65536
-#define RX_BUF (RX_BATCH * RX_SLOT)
+/* Datagrams per recvmmsg, and recvmmsg calls per wakeup: a bounded
+ * batch, so one busy socket cannot keep timers and commands waiting. */
+#define RX_BATCH 32
+#define RX_ROUNDS 4
+/* A receive slot: everything kaigi speaks fits (DTLS flights are cut at
+ * 1,200 bytes, RTP at the path MTU); a larger datagram is malformed. */
+#define RX_SLOT 2048
 /* Outgoing datagrams are queued and leave in one sendmmsg per batch. */
 #define TX_BATCH 64
 /* Room for the largest RTP packet kaigi forwards plus the SRTP trailer. */
@@ -127,7 +130,8 @@ typedef struct wroom {
 struct kg_worker {
     kg_worker_config cfg;
     uv_loop_t loop;
-    uv_udp_t udp;
+    int udp_fd;          /* the media socket, non-blocking */
+    uv_poll_t udp_poll;  /* its readability, on the worker loop */
     uv_async_t cmd_async;  /* on the worker loop */
     uv_async_t ev_async;   /* on the signalling loop */
     uv_timer_t tick;
@@ -152,10 +156,23 @@ struct kg_worker {
     wroom *rooms;
     kg_map by_addr;  /* address key → wtransport */
     kg_map by_ufrag; /* local ufrag → wtransport */
-    uint8_t rx[RX_BUF];
+    /* the receive batch: one buffer set per worker, reused */
+    uint8_t rx[RX_BATCH][RX_SLOT];
+    struct mmsghdr rx_msg[RX_BATCH];
+    struct iovec rx_iov[RX_BATCH];
+    struct sockaddr_storage rx_addr[RX_BATCH];
+    union {
+        struct cmsghdr align;
+        uint8_t buf[CMSG_SPACE(sizeof(struct timespec))];
+    } rx_ctl[RX_BATCH];
+    /* Kernel receive time (CLOCK_REALTIME, ns) of the datagram being
+     * handled, and the same while it is SRTP/SRTCP (0 otherwise): what
+     * that datagram makes kaigi send is timed from it. */
+    int64_t rx_stamp, fwd_stamp;
     uint8_t tx[TX_BUF]; /* scratch for control packets */
     /* the send batch */
     unsigned tx_n;
+    int64_t tx_stamp[TX_BATCH]; /* fwd_stamp at queueing, 0: untimed */
     struct mmsghdr tx_msg[TX_BATCH];
     struct iovec tx_iov[TX_BATCH];
     struct sockaddr_storage tx_addr[TX_BATCH];

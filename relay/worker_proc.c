@@ -174,8 +174,8 @@ static void child_main(kg_worker *w, int fd, pid_t parent)
     signal(SIGPIPE, SIG_IGN);
     wmsg_started st = {.rc = wk_worker_setup(w)};
     if (st.rc == 0) {
-        int len = sizeof(st.addr);
-        uv_udp_getsockname(&w->udp, (struct sockaddr *)&st.addr, &len);
+        socklen_t len = sizeof(st.addr);
+        getsockname(w->udp_fd, (struct sockaddr *)&st.addr, &len);
     }
     /* The first message, on an empty socket: a plain blocking send. */
     wmsg_hdr h = {.type = WMSG_STARTED, .count = 1, .total = 1};

@@ -1051,6 +1051,18 @@ static json_t *worker_json(kg_worker *wk, unsigned index, uint16_t port)
     W(mix_cpu_ns);
     W(rtx_limited);
 #undef W
+    /* Per bucket (not cumulative), bounds in microseconds; the last
+     * count is everything above the last bound. */
+    json_t *bounds = json_array(), *counts = json_array();
+    for (unsigned i = 0; i < KG_DELAY_BOUNDS; i++)
+        json_array_append_new(bounds, json_integer(kg_delay_bound_us[i]));
+    for (unsigned i = 0; i < KG_DELAY_BUCKETS; i++)
+        json_array_append_new(
+            counts, json_integer((json_int_t)w.fwd_delay.count[i]));
+    json_object_set_new(
+        media, "forward_delay",
+        json_pack("{s:o, s:o, s:I}", "bounds_us", bounds, "counts", counts,
+                  "sum_ns", (json_int_t)w.fwd_delay.sum_ns));
     return media;
 }
 

@@ -640,6 +640,31 @@ static void room_metrics(buf *b, const room_agg *aggs, size_t n_rooms)
     }
 }
 
+/* The forwarding delay as a Prometheus histogram: cumulative buckets
+ * with le in seconds, then +Inf, _sum and _count. */
+static void delay_metrics(buf *b, kg_sfu *s, const snaps *sn)
+{
+    static const char name[] = "kaigi_worker_forward_delay_seconds";
+    family(b, name, "histogram",
+           "Time from a datagram's arrival (kernel receive timestamp) to "
+           "the sendmmsg that sends what it caused, per datagram sent.");
+    for (unsigned i = 0; i < s->n_workers; i++) {
+        const kg_delay_hist *h = &sn->worker[i].fwd_delay;
+        uint64_t cum = 0;
+        for (unsigned k = 0; k < KG_DELAY_BOUNDS; k++) {
+            cum += h->count[k];
+            put(b, "%s_bucket{worker=\"%u\",le=\"%g\"} %" PRIu64 "\n",
+                name, i, kg_delay_bound_us[k] / 1e6, cum);
+        }
+        cum += h->count[KG_DELAY_BOUNDS];
+        put(b, "%s_bucket{worker=\"%u\",le=\"+Inf\"} %" PRIu64 "\n", name,
+            i, cum);
+        put(b, "%s_sum{worker=\"%u\"} %.9g\n", name, i,
+            (double)h->sum_ns / 1e9);
+        put(b, "%s_count{worker=\"%u\"} %" PRIu64 "\n", name, i, cum);
+    }
+}
+
 static void worker_metrics(buf *b, kg_sfu *s, const snaps *sn)
 {
     family(b, "kaigi_worker_cpu_seconds_total", "counter",
@@ -656,6 +681,7 @@ static void worker_metrics(buf *b, kg_sfu *s, const snaps *sn)
                 *(const uint64_t *)v);
         }
     }
+    delay_metrics(b, s, sn);
 }
 
 /* RTT and receiver-reported loss: rooms and participants without a

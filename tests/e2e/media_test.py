@@ -76,6 +76,41 @@ def parse_labels(text):
             raise ValueError("expected , or } after a label")
 
 
+def family_of(name, types):
+    """The family a sample belongs to: a histogram's _bucket, _sum and
+    _count samples belong to the histogram, a summary's _sum and _count
+    to the summary."""
+    for suffix, kinds in (("_bucket", ("histogram",)),
+                          ("_sum", ("histogram", "summary")),
+                          ("_count", ("histogram", "summary"))):
+        base = name[:-len(suffix)]
+        if name.endswith(suffix) and types.get(base) in kinds:
+            return base
+    return name
+
+
+def check_histogram(samples, name):
+    """A histogram's buckets per label set: le ascending to +Inf, counts
+    cumulative, +Inf equal to _count. Returns {labels: count}; raises
+    ValueError."""
+    series = {}
+    for labels, v in samples.get(name + "_bucket", []):
+        key = tuple(sorted((k, x) for k, x in labels.items() if k != "le"))
+        series.setdefault(key, []).append((float(labels["le"]), v))
+    counts = {tuple(sorted(labels.items())): v
+              for labels, v in samples.get(name + "_count", [])}
+    if not series or set(series) != set(counts):
+        raise ValueError(f"{name}: buckets and _count disagree on series")
+    for key, buckets in series.items():
+        les = [le for le, _ in buckets]
+        if les != sorted(les) or les[-1] != float("inf"):
+            raise ValueError(f"{name}{key}: le not ascending to +Inf")
+        vals = [v for _, v in buckets]
+        if vals != sorted(vals) or vals[-1] != counts[key]:
+            raise ValueError(f"{name}{key}: buckets not cumulative to _count")
+    return counts
+
+
 def parse_prometheus(text):
     """A strict reader of the Prometheus text format 0.0.4: HELP and TYPE
     once per family and before its samples, a family's samples together,
@@ -124,15 +159,19 @@ def parse_prometheus(text):
                                    not fields[1].lstrip("-").isdigit()):
                 raise ValueError("bad value or timestamp")
             value = float(fields[0])
-            if name != current:
-                if name in done:
-                    raise ValueError(f"samples of {name} are not together")
+            family = family_of(name, types)
+            if family != current:
+                if family in done:
+                    raise ValueError(f"samples of {family} are not together")
                 if current:
                     done.add(current)
-                current = name
-            if name not in types:
+                current = family
+            if family not in types:
                 raise ValueError(f"sample of {name} before its TYPE")
-            if types[name] == "counter" and (value < 0 or
+            if name.endswith("_bucket") and family != name and \
+                    "le" not in labels:
+                raise ValueError(f"histogram bucket {name} without le")
+            if types[family] == "counter" and (value < 0 or
                                              not name.endswith("_total")):
                 raise ValueError(f"counter {name} negative or not _total")
             samples.setdefault(name, []).append((labels, value))
@@ -202,6 +241,13 @@ def check_ops_stats(fail, http_port, token, scraped, reports, names, room):
                    f"/metrics has {name}")
     fail.check(len(samples.get("kaigi_worker_cpu_seconds_total", [])) >= 1,
                "/metrics has kaigi_worker_cpu_seconds_total per worker")
+    try:
+        delays = check_histogram(samples, "kaigi_worker_forward_delay_seconds")
+        timed = sum(delays.values())
+        fail.check(timed > 0, f"/metrics: forward delay histogram, {timed:.0f}"
+                              f" datagrams timed")
+    except ValueError as e:
+        fail.check(False, f"/metrics: forward delay histogram: {e}")
     fail.check(room_value("kaigi_room_participants") == 3,
                f"/metrics: room {room} has 3 participants")
     ok = [reports[n] for n in names if reports[n]]
@@ -447,6 +493,31 @@ def one_run(args, tmp, garbage):
     return fail, reports, frames, stats, cpu
 
 
+def check_delay_stats(fail, stats):
+    """/api/stats times every datagram an SRTP datagram caused: at least
+    every forwarded RTP packet, at most every datagram sent."""
+    for w in stats["workers"]:
+        d = w.get("forward_delay", {})
+        bounds, counts = d.get("bounds_us", []), d.get("counts", [])
+        fail.check(len(bounds) > 0 and len(counts) == len(bounds) + 1 and
+                   bounds == sorted(bounds),
+                   f"worker {w['index']}: forward_delay has "
+                   f"{len(bounds)} bounds and {len(counts)} counts")
+        timed = sum(counts)
+        fail.check(w["rtp_forwarded"] <= timed <= w["tx_datagrams"],
+                   f"worker {w['index']}: {timed} datagrams timed, between "
+                   f"{w['rtp_forwarded']} forwarded and {w['tx_datagrams']} "
+                   f"sent")
+        if timed:
+            below = 0
+            for b, c in zip(bounds + [None], counts):
+                below += c
+                if below >= 0.99 * timed:
+                    print(f"  worker {w['index']}: 99 % of forwards left "
+                          f"within {b} us" if b else "  over the last bound")
+                    break
+
+
 def summary(reports, frames, stats, cpu):
     for n in ["alice", "bob", "carol"]:
         r = reports.get(n)
@@ -456,7 +527,8 @@ def summary(reports, frames, stats, cpu):
     for (dst, src), got in sorted(frames.items()):
         print(f"  {dst} decoded {got} frames from {src}")
     w = {k: sum(x[k] for x in stats["workers"])
-         for k in stats["workers"][0] if k not in ("index", "udp_port")}
+         for k, v in stats["workers"][0].items()
+         if k not in ("index", "udp_port") and isinstance(v, int)}
     print(f"  kaigi: {len(stats['workers'])} workers, "
           f"{w['rtp_forwarded']} RTP packets forwarded, "
           f"CPU {cpu:.2f} s for the run")
@@ -476,6 +548,7 @@ def main():
         if not args.garbage:
             fail, reports, frames, stats, cpu = one_run(args, tmp, False)
             summary(reports, frames, stats, cpu)
+            check_delay_stats(fail, stats)
             items = fail.items
         else:
             clean_dir = os.path.join(tmp, "clean")
