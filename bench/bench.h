@@ -61,7 +61,10 @@ void kb_hist_from_json(kb_hist *h, const json_t *j);
  * Opus-sized audio (60-120 byte payloads, 50/s) and VP8-sized video at
  * video_kbps (30 frames/s, every 3 s one keyframe-sized frame of 5 delta
  * frames' bytes; frames split into packets of at most KB_MAX_PKT bytes,
- * marker on the last). The payload bytes are synthetic, not libvpx/libopus
+ * marker on the last). Each source's audio, frames and keyframes run on
+ * phases of their own, as independent clients' do; with sync_keys every
+ * source's keyframes come on the same frame interval instead (the worst
+ * burst a server can get: every publisher's keyframe at once). The payload bytes are synthetic, not libvpx/libopus
  * output: kaigi forwards without decoding, so only sizes and rates
  * matter. */
 typedef struct kb_source {
@@ -73,6 +76,7 @@ typedef struct kb_source {
     uint32_t rng;
     unsigned video_kbps;
     kg_time next_audio, next_video, next_key, video_epoch;
+    kg_time key_skew; /* added once, after the first keyframe */
     uint32_t frame_no;
     /* The current video frame being packetised. */
     size_t frame_left, frame_pkts_left;
@@ -80,7 +84,8 @@ typedef struct kb_source {
 } kb_source;
 
 void kb_source_init(kb_source *s, uint32_t id, uint32_t audio_ssrc,
-                    uint32_t video_ssrc, unsigned video_kbps, kg_time start);
+                    uint32_t video_ssrc, unsigned video_kbps, kg_time start,
+                    bool sync_keys);
 /* When the next packet is due. */
 kg_time kb_source_due(const kb_source *s);
 /* Writes the next packet due at or before now into buf (KB_BUF bytes)
@@ -151,6 +156,7 @@ typedef struct kb_client_plan {
     unsigned first, count;  /* global client indexes [first, first+count) */
     unsigned participants;  /* per room: client i is in room i / P */
     unsigned video_kbps;
+    bool sync_keys;         /* every client's keyframes at once */
     kg_time start, ws, we;  /* joins begin; steady window */
 } kb_client_plan;
 
@@ -163,6 +169,7 @@ int kb_clients_run(const kb_client_plan *plan, kb_result *out);
 /* --- the ceiling (bench_ceiling.c) ---------------------------------------*/
 typedef struct kb_ceiling_plan {
     unsigned rooms, participants, video_kbps;
+    bool sync_keys;
     double warmup_s, duration_s;
 } kb_ceiling_plan;
 

@@ -258,7 +258,7 @@ static int setup(ceiling *g, const kb_ceiling_plan *plan, kg_time start,
             return KG_ERR_IO;
         c->room = i / plan->participants;
         kb_source_init(&c->src, i, SSRC_BASE + 2 * i, SSRC_BASE + 2 * i + 1,
-                       plan->video_kbps, start);
+                       plan->video_kbps, start, plan->sync_keys);
         kb_rx_init(&c->rx, ws, we, lat);
     }
     return 0;

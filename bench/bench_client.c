@@ -595,7 +595,7 @@ int kb_clients_run(const kb_client_plan *plan, kb_result *out)
         c->room = c->index / plan->participants;
         uint32_t base = kg_random_u32() & ~1u;
         kb_source_init(&c->src, c->index, base | 0, base | 1, plan->video_kbps,
-                       plan->start);
+                       plan->start, plan->sync_keys);
         kb_rx_init(&c->rx, plan->ws, plan->we, lat);
     }
     uv_timer_init(&p->loop, &p->start_timer);

@@ -112,7 +112,8 @@ static kg_time frame_due(const kb_source *s, uint32_t n)
 }
 
 void kb_source_init(kb_source *s, uint32_t id, uint32_t audio_ssrc,
-                    uint32_t video_ssrc, unsigned video_kbps, kg_time start)
+                    uint32_t video_ssrc, unsigned video_kbps, kg_time start,
+                    bool sync_keys)
 {
     memset(s, 0, sizeof(*s));
     s->id = id;
@@ -133,7 +134,13 @@ void kb_source_init(kb_source *s, uint32_t id, uint32_t audio_ssrc,
     s->next_audio = start + rng_next(&s->rng) % KB_AUDIO_INTERVAL;
     s->video_epoch = start + rng_next(&s->rng) % (KG_SEC / KB_VIDEO_FPS);
     s->next_video = s->video_kbps ? s->video_epoch : KG_TIME_NEVER;
+    /* The first frame is a keyframe, as an encoder's is; after it each
+     * source keeps a phase of its own in the keyframe period. */
     s->next_key = s->video_epoch;
+    kg_time frame = KG_SEC / KB_VIDEO_FPS;
+    if (!sync_keys)
+        s->key_skew =
+            (kg_time)(rng_next(&s->rng) % (KB_KEYFRAME_EVERY / frame)) * frame;
 }
 
 kg_time kb_source_due(const kb_source *s)
@@ -167,7 +174,8 @@ static void start_frame(kb_source *s)
     size_t bytes = (size_t)s->video_kbps * 1000 / 8 / KB_VIDEO_FPS;
     if (frame_due(s, s->frame_no) >= s->next_key) {
         bytes *= KB_KEYFRAME_FACTOR;
-        s->next_key += KB_KEYFRAME_EVERY;
+        s->next_key += KB_KEYFRAME_EVERY + s->key_skew;
+        s->key_skew = 0;
     }
     if (bytes < KB_STAMP)
         bytes = KB_STAMP;

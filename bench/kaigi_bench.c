@@ -35,7 +35,7 @@ typedef struct opts {
     long pid;
     unsigned rooms, participants, processes, video_kbps;
     double duration, warmup;
-    bool json, ceiling;
+    bool json, ceiling, sync_keys;
     double max_loss, max_p99; /* < 0: no threshold */
 } opts;
 
@@ -68,7 +68,8 @@ static void usage(FILE *f)
             "[--warmup S]\n"
             "                   [--video-kbps K] [--processes N] [--json] "
             "[--max-loss PCT]\n"
-            "                   [--max-p99-ms MS] [--ceiling]\n"
+            "                   [--max-p99-ms MS] [--ceiling] "
+            "[--sync-keyframes]\n"
             "       kaigi-bench --janus http://127.0.0.1:PORT/janus --pid PID "
             "[same options]\n"
             "\n"
@@ -98,7 +99,11 @@ static void usage(FILE *f)
             "  --max-loss PCT     exit 1 if loss is higher\n"
             "  --max-p99-ms MS    exit 1 if p99 latency is higher\n"
             "  --ceiling          also (or, with no kaigi, only) run the bare "
-            "forwarding loop\n",
+            "forwarding loop\n"
+            "  --sync-keyframes   every client's keyframes on the same frame "
+            "interval (the\n"
+            "                     worst burst; by default each has its own "
+            "phase)\n",
             KB_MAX_PARTICIPANTS);
 }
 
@@ -146,6 +151,7 @@ static int parse_opts(int argc, char **argv, opts *o)
         {"max-loss", required_argument, NULL, 'L'},
         {"max-p99-ms", required_argument, NULL, 'T'},
         {"ceiling", no_argument, NULL, 'c'},
+        {"sync-keyframes", no_argument, NULL, 'K'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -175,6 +181,7 @@ static int parse_opts(int argc, char **argv, opts *o)
         case 'L': ok = num(optarg, 0, 100, &o->max_loss); break;
         case 'T': ok = num(optarg, 0, 1e6, &o->max_p99); break;
         case 'c': o->ceiling = true; break;
+        case 'K': o->sync_keys = true; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -552,6 +559,7 @@ static int kaigi_run(const opts *o, const char *url, long pid, run_report *rep)
                                     .count = last - first,
                                     .participants = o->participants,
                                     .video_kbps = o->video_kbps,
+                                    .sync_keys = o->sync_keys,
                                     .start = start,
                                     .ws = ws,
                                     .we = we};
@@ -633,6 +641,7 @@ static int ceiling_run(const opts *o, run_report *rep)
     kb_ceiling_plan plan = {.rooms = o->rooms,
                             .participants = o->participants,
                             .video_kbps = o->video_kbps,
+                            .sync_keys = o->sync_keys,
                             .warmup_s = o->warmup,
                             .duration_s = o->duration};
     alarm((unsigned)(o->warmup + o->duration) + WATCHDOG_SLACK_S);
