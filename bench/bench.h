@@ -16,6 +16,7 @@
 #include <jansson.h>
 
 #include "codec/err.h"
+#include "relay/delay.h"
 
 #define KB_MAX_PKT 1200            /* RTP packet bytes, before SRTP */
 #define KB_BUF (KB_MAX_PKT + 64)   /* room for the SRTP trailer */
@@ -178,6 +179,7 @@ typedef struct kb_ceiling_result {
     double loop_cpu_s;  /* the forwarding thread's CPU over the window */
     uint64_t forwarded; /* packets the loop sent in the window */
     uint64_t loop_unprotect_fail;
+    kg_delay_hist delay; /* the loop's, over the window */
 } kb_ceiling_result;
 
 int kb_ceiling_run(const kb_ceiling_plan *plan, kb_ceiling_result *out);

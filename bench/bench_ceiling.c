@@ -5,7 +5,9 @@
  * The synthetic clients run on the calling thread: each protects its
  * packets before sending them to the loop's socket and unprotects what
  * comes back. The loop thread's CPU time per forwarded packet is the
- * machine's practical floor for what kaigi does per packet. */
+ * machine's practical floor for what kaigi does per packet; its delay
+ * (kernel receive timestamp to sendmmsg, per copy, timed as kaigi's
+ * worker times it) the floor for what kaigi adds. */
 #include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -21,6 +23,7 @@
 #include "bench/bench.h"
 #include "codec/bytes.h"
 #include "crypto/srtp.h"
+#include "relay/delay.h"
 
 #define BATCH_IN 64
 #define BATCH_OUT 512
@@ -50,7 +53,17 @@ typedef struct ceiling {
     uint8_t out[BATCH_OUT][KB_BUF];
     struct mmsghdr in_msgs[BATCH_IN], out_msgs[BATCH_OUT];
     struct iovec in_iov[BATCH_IN], out_iov[BATCH_OUT];
+    union {
+        struct cmsghdr align;
+        uint8_t buf[CMSG_SPACE(sizeof(struct timespec))];
+    } in_ctl[BATCH_IN];
+    int64_t stamp;              /* of the datagram being forwarded, 0: none */
+    int64_t out_stamp[BATCH_OUT];
     size_t n_out;
+    /* The loop's delay over the window [ws, we), read after it stops. */
+    kg_time ws, we;
+    bool in_window;
+    kg_delay_hist delay;
 } ceiling;
 
 /* Fixed test keys: each client i has its own sending key and the loop
@@ -98,6 +111,25 @@ static int udp_socket(struct sockaddr_in *addr, int rcvbuf)
 
 /* --- the loop ---------------------------------------------------------- */
 
+static int64_t realtime_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static int64_t rx_timestamp(struct msghdr *m)
+{
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(m); c; c = CMSG_NXTHDR(m, c)) {
+        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) {
+            struct timespec ts;
+            memcpy(&ts, CMSG_DATA(c), sizeof(ts));
+            return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+        }
+    }
+    return 0;
+}
+
 static void flush_out(ceiling *g)
 {
     size_t done = 0;
@@ -113,6 +145,10 @@ static void flush_out(ceiling *g)
         done += (size_t)n;
     }
     atomic_fetch_add_explicit(&g->forwarded, done, memory_order_relaxed);
+    int64_t now = g->in_window ? realtime_ns() : 0;
+    for (size_t i = 0; now && i < done; i++)
+        if (g->out_stamp[i])
+            kg_delay_hist_add(&g->delay, now - g->out_stamp[i]);
     g->n_out = 0;
 }
 
@@ -140,6 +176,7 @@ static void forward_one(ceiling *g, uint8_t *pkt, size_t len)
         size_t olen = len;
         if (kg_srtp_protect(g->fwd[r], o, &olen, KB_BUF) != 0)
             continue;
+        g->out_stamp[g->n_out] = g->stamp;
         g->out_iov[g->n_out].iov_len = olen;
         g->out_msgs[g->n_out].msg_hdr.msg_name = &g->c[r].addr;
         g->out_msgs[g->n_out].msg_hdr.msg_namelen = sizeof(g->c[r].addr);
@@ -155,6 +192,7 @@ static void *loop_main(void *arg)
         g->in_iov[i].iov_len = KB_BUF;
         g->in_msgs[i].msg_hdr.msg_iov = &g->in_iov[i];
         g->in_msgs[i].msg_hdr.msg_iovlen = 1;
+        g->in_msgs[i].msg_hdr.msg_control = g->in_ctl[i].buf;
     }
     for (int i = 0; i < BATCH_OUT; i++) {
         g->out_iov[i].iov_base = g->out[i];
@@ -163,11 +201,17 @@ static void *loop_main(void *arg)
     }
     while (!atomic_load_explicit(&g->stop, memory_order_relaxed)) {
         /* SO_RCVTIMEO bounds the wait, so stop is seen within 50 ms. */
+        for (int i = 0; i < BATCH_IN; i++)
+            g->in_msgs[i].msg_hdr.msg_controllen = sizeof(g->in_ctl[i]);
         int n = recvmmsg(g->fd, g->in_msgs, BATCH_IN, MSG_WAITFORONE, NULL);
         if (n <= 0)
             continue;
-        for (int i = 0; i < n; i++)
+        kg_time now = kb_now();
+        g->in_window = now >= g->ws && now < g->we;
+        for (int i = 0; i < n; i++) {
+            g->stamp = rx_timestamp(&g->in_msgs[i].msg_hdr);
             forward_one(g, g->in[i], g->in_msgs[i].msg_len);
+        }
         if (g->n_out)
             flush_out(g);
     }
@@ -244,6 +288,8 @@ static int setup(ceiling *g, const kb_ceiling_plan *plan, kg_time start,
         return KG_ERR_IO;
     struct timeval tv = {0, 50000};
     setsockopt(g->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    int on = 1;
+    setsockopt(g->fd, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof(on));
     for (unsigned i = 0; i < g->n; i++) {
         cclient *c = &g->c[i];
         kg_srtp_keys kc, kf;
@@ -334,6 +380,8 @@ int kb_ceiling_run(const kb_ceiling_plan *plan, kb_ceiling_result *out)
     kg_time start = kb_now() + 50 * KG_MS;
     kg_time ws = start + (kg_time)(plan->warmup_s * 1e9);
     kg_time we = ws + (kg_time)(plan->duration_s * 1e9);
+    g->ws = ws;
+    g->we = we;
     int rc = setup(g, plan, start, ws, we, lat);
     pthread_t th;
     clockid_t loop_clock;
@@ -362,6 +410,7 @@ int kb_ceiling_run(const kb_ceiling_plan *plan, kb_ceiling_result *out)
         }
         out->r.unprotect_fail += out->loop_unprotect_fail;
         kb_hist_merge(&out->r.lat, lat);
+        out->delay = g->delay;
     }
     teardown(g);
     free(g);

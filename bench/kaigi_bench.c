@@ -21,6 +21,8 @@
 #include <unistd.h>
 
 #include "bench/bench.h"
+#include "bench/bench_http.h"
+#include "relay/delay.h"
 
 #define MAX_PROCESSES 16
 #define BOTTLENECK_PCT 85.0
@@ -451,6 +453,10 @@ typedef struct run_report {
     unsigned n_bench;
     long rss_before, rss_after; /* kB, -1 unknown */
     uint64_t forwarded;         /* ceiling: what the loop sent */
+    /* The delay the server itself reports adding over the window (kaigi's
+     * /api/stats forward_delay, the ceiling loop's own), if known. */
+    kg_delay_hist delay;
+    bool have_delay;
 } run_report;
 
 static void progress(const opts *o, kg_time start, kg_time end, bool tty,
@@ -536,6 +542,72 @@ static void read_children(int *fds, char **bufs, size_t *lens, unsigned n,
     }
 }
 
+/* --- kaigi's own delay figures ------------------------------------------- */
+
+typedef struct stats_req {
+    kg_delay_hist *out;
+    int rc;
+} stats_req;
+
+/* Sums the workers' forward_delay histograms of a /api/stats body; the
+ * bounds must be the ones this bench was built with. */
+static void on_stats(void *user, int status, const char *body, size_t len)
+{
+    stats_req *q = user;
+    q->rc = KG_ERR_IO;
+    if (status != 200)
+        return;
+    json_t *j = json_loadb(body, len, 0, NULL);
+    json_t *workers = json_object_get(j, "workers");
+    size_t i;
+    json_t *w;
+    memset(q->out, 0, sizeof(*q->out));
+    q->rc = json_array_size(workers) ? 0 : KG_ERR_MALFORMED;
+    json_array_foreach(workers, i, w) {
+        json_t *d = json_object_get(w, "forward_delay");
+        json_t *bounds = json_object_get(d, "bounds_us");
+        json_t *counts = json_object_get(d, "counts");
+        bool ok = json_array_size(bounds) == KG_DELAY_BOUNDS &&
+                  json_array_size(counts) == KG_DELAY_BUCKETS;
+        for (unsigned k = 0; ok && k < KG_DELAY_BOUNDS; k++)
+            ok = json_integer_value(json_array_get(bounds, k)) ==
+                 kg_delay_bound_us[k];
+        if (!ok) {
+            q->rc = KG_ERR_MALFORMED;
+            break;
+        }
+        for (unsigned k = 0; k < KG_DELAY_BUCKETS; k++)
+            q->out->count[k] +=
+                (uint64_t)json_integer_value(json_array_get(counts, k));
+        q->out->sum_ns +=
+            (uint64_t)json_integer_value(json_object_get(d, "sum_ns"));
+    }
+    json_decref(j);
+}
+
+/* kaigi's forwarding-delay histogram, all workers summed, from GET
+ * /api/stats beside ws_url (ws://127.0.0.1:PORT/ws). Returns 0 or an
+ * error (an older kaigi without it: KG_ERR_MALFORMED). */
+static int server_delay(const char *ws_url, kg_delay_hist *out)
+{
+    char http[160], path[64];
+    struct sockaddr_in addr;
+    if (strncmp(ws_url, "ws://", 5) != 0 ||
+        snprintf(http, sizeof(http), "http://%s", ws_url + 5) >=
+            (int)sizeof(http) ||
+        kb_http_parse_url(http, &addr, path, sizeof(path)) != 0)
+        return KG_ERR_INVAL;
+    uv_loop_t loop;
+    if (uv_loop_init(&loop) != 0)
+        return KG_ERR_IO;
+    stats_req q = {.out = out, .rc = KG_ERR_IO};
+    int rc = kb_http_request(&loop, &addr, "GET", "/api/stats", NULL, 2000,
+                             on_stats, &q);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_loop_close(&loop);
+    return rc < 0 ? rc : q.rc;
+}
+
 static int kaigi_run(const opts *o, const char *url, long pid, run_report *rep)
 {
     unsigned total = o->rooms * o->participants, n = o->processes;
@@ -582,9 +654,14 @@ static int kaigi_run(const opts *o, const char *url, long pid, run_report *rep)
     bool tty = isatty(2);
     double cpu0 = -1, cpu1 = -1;
     kg_time tick = start;
+    kg_delay_hist d0;
+    int d0_rc = KG_ERR_INVAL;
     for (kg_time now = kb_now(); now < we; now = kb_now()) {
-        if (cpu0 < 0 && now >= ws && pid > 0)
+        if (cpu0 < 0 && now >= ws && pid > 0) {
             cpu0 = proc_cpu_s(pid);
+            if (!o->janus)
+                d0_rc = server_delay(url, &d0);
+        }
         if (now >= tick) {
             progress(o, start, we, tty, "kaigi-bench");
             tick += tty ? 200 * KG_MS : KG_SEC;
@@ -597,6 +674,12 @@ static int kaigi_run(const opts *o, const char *url, long pid, run_report *rep)
     if (pid > 0) {
         cpu1 = proc_cpu_s(pid);
         rep->rss_after = proc_rss_kb(pid);
+        /* Worker processes send their counters up once a second: this
+         * window is the clients' shifted by up to a second. */
+        if (d0_rc == 0 && server_delay(url, &rep->delay) == 0) {
+            kg_delay_hist_diff(&rep->delay, &rep->delay, &d0);
+            rep->have_delay = true;
+        }
     } else {
         rep->rss_after = -1;
     }
@@ -655,6 +738,8 @@ static int ceiling_run(const opts *o, run_report *rep)
     rep->r = cr.r;
     rep->target_cpu_s = cr.loop_cpu_s;
     rep->forwarded = cr.forwarded;
+    rep->delay = cr.delay;
+    rep->have_delay = true;
     rep->bench_cpu_pct[0] = 100 * cr.r.cpu_s / o->duration;
     rep->n_bench = 1;
     rep->rss_before = rep->rss_after = -1;
@@ -666,6 +751,7 @@ static int ceiling_run(const opts *o, run_report *rep)
 
 typedef struct figures {
     double pps, mbps, cpu_pct, us_per_pkt, p50, p99, max, loss_pct;
+    double delay_p50, delay_p99; /* ms, the server's own; < 0 unknown */
     double join_p50, join_max;
     size_t joins;
     double bench_max_pct;
@@ -693,6 +779,11 @@ static figures figures_of(const run_report *rep)
     f.p50 = kb_hist_quantile(&r->lat, 0.50) / 1000;
     f.p99 = kb_hist_quantile(&r->lat, 0.99) / 1000;
     f.max = (double)r->lat.max_us / 1000;
+    f.delay_p50 = f.delay_p99 = -1;
+    if (rep->have_delay && kg_delay_hist_total(&rep->delay)) {
+        f.delay_p50 = kg_delay_hist_quantile_us(&rep->delay, 0.50) / 1000;
+        f.delay_p99 = kg_delay_hist_quantile_us(&rep->delay, 0.99) / 1000;
+    }
     f.loss_pct = r->expected
                      ? 100.0 * (double)(r->expected - (r->received < r->expected
                                                            ? r->received
@@ -767,6 +858,18 @@ static json_t *report_json(const opts *o, const run_report *rep, bool ceiling)
     if (j && ceiling)
         json_object_set_new(j, "loop_packets_forwarded",
                             json_integer((json_int_t)rep->forwarded));
+    /* The server's own figure: kernel receive timestamp to sendmmsg, per
+     * datagram sent (null where the server does not report it). */
+    if (j)
+        json_object_set_new(
+            j, "server_delay_ms",
+            rep->have_delay
+                ? json_pack("{s:o, s:o, s:I}", "p50",
+                            num_or_null(f.delay_p50, f.delay_p50 >= 0), "p99",
+                            num_or_null(f.delay_p99, f.delay_p99 >= 0),
+                            "samples",
+                            (json_int_t)kg_delay_hist_total(&rep->delay))
+                : json_null());
     return j;
 }
 
@@ -811,6 +914,10 @@ static void report_table(const opts *o, const run_report *k,
         c->r.lat.count, "%.3f");
     row("latency max ms", k, c, fk.max, fc.max, k->r.lat.count,
         c->r.lat.count, "%.3f");
+    row("server's own delay p50 ms", k, c, fk.delay_p50, fc.delay_p50,
+        fk.delay_p50 >= 0, fc.delay_p50 >= 0, "%.3f");
+    row("server's own delay p99 ms", k, c, fk.delay_p99, fc.delay_p99,
+        fk.delay_p99 >= 0, fc.delay_p99 >= 0, "%.3f");
     row("loss %", k, c, fk.loss_pct, fc.loss_pct, true, true, "%.3f");
     row("SRTP unprotect failures", k, c, (double)k->r.unprotect_fail,
         (double)c->r.unprotect_fail, true, true, "%.0f");
@@ -844,7 +951,9 @@ static void report_table(const opts *o, const run_report *k,
     if (k->done)
         printf("latency is one-way from the sender's clock to the receiver's: "
                "the server's added latency plus\nloopback and both clients' own "
-               "processing.\n");
+               "processing. The server's own delay is from the kernel's\n"
+               "receive timestamp of a datagram to the sendmmsg of each copy "
+               "(kaigi's /api/stats).\n");
 }
 
 int main(int argc, char **argv)
