@@ -51,7 +51,9 @@ typedef struct kb_proc {
     kg_dtls_ctx *dtls;
     kb_client *clients;
     unsigned n;
-    uv_timer_t start_timer, media_timer, window_timer, end_timer;
+    uv_timer_t start_timer, window_timer, end_timer;
+    int media_fd;          /* timerfd: media send rounds */
+    uv_poll_t media_poll;
     double cpu_at_ws;
     bool window_open;
     kb_hist *lat;

@@ -17,7 +17,7 @@ FIELDS = [
     "loss_pct", "packets_expected", "packets_lost", "rss_kb_before",
     "rss_kb_after", "rss_kb_per_participant", "join_ms",
     "srtp_unprotect_failures", "bad_payloads", "bench_cpu_pct",
-    "bench_cpu_max_pct", "load_generator_bottleneck",
+    "bench_cpu_max_pct", "load_generator_bottleneck", "server_delay_ms",
 ]
 
 
@@ -46,6 +46,15 @@ def check_run(check, r, name, clients, kaigi):
           and lat["p50"] <= lat["p99"] <= lat["max"],
           f"{name}: latency p50 {lat['p50']} p99 {lat['p99']} max "
           f"{lat['max']} ms")
+    # The server's own delay (kaigi's /api/stats histogram, the ceiling
+    # loop's own): every forwarded copy is one sample, so the count is at
+    # least what the clients received in the window, give or take the
+    # second by which kaigi's worker counters lag.
+    d = r["server_delay_ms"]
+    check(d is not None and d["samples"] >= 0.5 * r["packets_received"]
+          and 0 < d["p50"] <= d["p99"] < 1000,
+          f"{name}: server's own delay p50 {d and d['p50']} p99 "
+          f"{d and d['p99']} ms over {d and d['samples']} copies")
     # Each client receives everyone else's audio and video: the expected
     # packet count is known from the rates within a few per cent.
     check(r["packets_expected"] > 0 and r["packets_received"] > 0,
