@@ -248,6 +248,7 @@ static kg_time clients_send(ceiling *g, kg_time now, const kb_ceiling_plan *p,
     for (unsigned i = 0; i < g->n; i++) {
         cclient *c = &g->c[i];
         size_t len;
+        now = kb_now(); /* the send time is when the packet leaves */
         for (int k = 0; k < 256 && (len = kb_source_next(&c->src, now, buf)); k++) {
             if (kg_srtp_protect(c->srtp, buf, &len, sizeof(buf)) != 0)
                 continue;
@@ -354,10 +355,12 @@ static void drive(ceiling *g, clockid_t loop_clock, kg_time ws, kg_time we,
         }
         kg_time next = clients_send(g, now, g->plan, ws, we, &out->r);
         now = kb_now();
-        /* Rounded up: waking early would only spin. */
-        int ms = next > now ? (int)((next - now + KG_MS - 1) / KG_MS) : 0;
+        /* To the nanosecond, not rounded up to a millisecond: rounding
+         * sent a millisecond of every client's packets at once. */
+        kg_time wait = next > now ? next - now : 0;
+        struct timespec ts = {(time_t)(wait / KG_SEC), (long)(wait % KG_SEC)};
         struct epoll_event evs[64];
-        int n = ep >= 0 ? epoll_wait(ep, evs, 64, ms) : 0;
+        int n = ep >= 0 ? epoll_pwait2(ep, evs, 64, &ts, NULL) : 0;
         now = kb_now();
         for (int i = 0; i < n; i++)
             client_recv(&g->c[evs[i].data.u32], now);
