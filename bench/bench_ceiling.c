@@ -111,25 +111,6 @@ static int udp_socket(struct sockaddr_in *addr, int rcvbuf)
 
 /* --- the loop ---------------------------------------------------------- */
 
-static int64_t realtime_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static int64_t rx_timestamp(struct msghdr *m)
-{
-    for (struct cmsghdr *c = CMSG_FIRSTHDR(m); c; c = CMSG_NXTHDR(m, c)) {
-        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) {
-            struct timespec ts;
-            memcpy(&ts, CMSG_DATA(c), sizeof(ts));
-            return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-        }
-    }
-    return 0;
-}
-
 static void flush_out(ceiling *g)
 {
     size_t done = 0;
@@ -145,7 +126,7 @@ static void flush_out(ceiling *g)
         done += (size_t)n;
     }
     atomic_fetch_add_explicit(&g->forwarded, done, memory_order_relaxed);
-    int64_t now = g->in_window ? realtime_ns() : 0;
+    int64_t now = g->in_window ? kg_delay_clock() : 0;
     for (size_t i = 0; now && i < done; i++)
         if (g->out_stamp[i])
             kg_delay_hist_add(&g->delay, now - g->out_stamp[i]);
@@ -209,7 +190,7 @@ static void *loop_main(void *arg)
         kg_time now = kb_now();
         g->in_window = now >= g->ws && now < g->we;
         for (int i = 0; i < n; i++) {
-            g->stamp = rx_timestamp(&g->in_msgs[i].msg_hdr);
+            g->stamp = kg_delay_rx_stamp(&g->in_msgs[i].msg_hdr);
             forward_one(g, g->in[i], g->in_msgs[i].msg_len);
         }
         if (g->n_out)

@@ -1,5 +1,8 @@
 #include "relay/delay.h"
 
+#include <string.h>
+#include <time.h>
+
 /* Tens of microseconds resolution up to 1 ms (kaigi's target for the
  * delay it adds), coarser above; the top bound is a second, past which a
  * packet is as good as lost for a call. */
@@ -9,6 +12,25 @@ const uint32_t kg_delay_bound_us[KG_DELAY_BOUNDS] = {
     1250,  1500,  2000,  2500,  3000,   4000,   5000,   7500,   10000,
     15000, 20000, 30000, 50000, 75000,  100000, 250000, 500000, 1000000,
 };
+
+int64_t kg_delay_clock(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+int64_t kg_delay_rx_stamp(struct msghdr *m)
+{
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(m); c; c = CMSG_NXTHDR(m, c)) {
+        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) {
+            struct timespec ts;
+            memcpy(&ts, CMSG_DATA(c), sizeof(ts));
+            return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+        }
+    }
+    return 0;
+}
 
 unsigned kg_delay_bucket(int64_t ns)
 {

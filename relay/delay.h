@@ -12,6 +12,7 @@
 #define KG_DELAY_H
 
 #include <stdint.h>
+#include <sys/socket.h>
 
 #define KG_DELAY_BOUNDS 36
 #define KG_DELAY_BUCKETS (KG_DELAY_BOUNDS + 1)
@@ -27,6 +28,12 @@ typedef struct kg_delay_hist {
 /* The bucket a delay of ns nanoseconds falls in; a negative delay (the
  * clock stepped) counts as 0. */
 unsigned kg_delay_bucket(int64_t ns);
+
+/* The two ends of a delay, in CLOCK_REALTIME nanoseconds (the kernel's
+ * receive timestamps are on that clock): now, and the SO_TIMESTAMPNS
+ * timestamp a received message carries (0 if it carries none). */
+int64_t kg_delay_clock(void);
+int64_t kg_delay_rx_stamp(struct msghdr *m);
 
 /* Counts one sample. */
 void kg_delay_hist_add(kg_delay_hist *h, int64_t ns);

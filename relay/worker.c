@@ -48,13 +48,6 @@ static void on_events(uv_async_t *a)
 
 /* --- sending ------------------------------------------------------- */
 
-static int64_t realtime_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 /* Sends the queued batch with sendmmsg. A datagram the socket refuses
  * (full buffer) is counted and dropped, as UDP would. Each datagram a
  * received SRTP/SRTCP datagram caused adds its delay to st.fwd_delay. */
@@ -85,7 +78,7 @@ void wk_tx_flush(kg_worker *w)
         if (!w->tx_stamp[i])
             continue;
         if (!now)
-            now = realtime_ns();
+            now = kg_delay_clock();
         kg_delay_hist_add(&w->st.fwd_delay, now - w->tx_stamp[i]);
     }
 out:
@@ -490,20 +483,6 @@ static void on_datagram(kg_worker *w, uint8_t *pkt, size_t len,
     }
 }
 
-/* The kernel's receive timestamp (SO_TIMESTAMPNS) of a datagram, or
- * fallback when it carries none. */
-static int64_t rx_timestamp(struct msghdr *m, int64_t fallback)
-{
-    for (struct cmsghdr *c = CMSG_FIRSTHDR(m); c; c = CMSG_NXTHDR(m, c)) {
-        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) {
-            struct timespec ts;
-            memcpy(&ts, CMSG_DATA(c), sizeof(ts));
-            return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-        }
-    }
-    return fallback;
-}
-
 /* Up to RX_ROUNDS recvmmsg calls of RX_BATCH datagrams each; what one
  * batch makes kaigi send leaves in one sendmmsg before the next. */
 static void on_udp_readable(uv_poll_t *h, int status, int events)
@@ -524,7 +503,7 @@ static void on_udp_readable(uv_poll_t *h, int status, int events)
             continue;
         if (n <= 0)
             break;
-        int64_t fallback = 0;
+        int64_t fallback = 0; /* without kernel timestamps: recvmmsg's return */
         for (int i = 0; i < n; i++) {
             struct msghdr *m = &w->rx_msg[i].msg_hdr;
             if (m->msg_flags & MSG_TRUNC) {
@@ -532,9 +511,12 @@ static void on_udp_readable(uv_poll_t *h, int status, int events)
                 w->st.malformed++;
                 continue;
             }
-            if (!fallback && !(m->msg_controllen))
-                fallback = realtime_ns();
-            w->rx_stamp = rx_timestamp(m, fallback);
+            w->rx_stamp = kg_delay_rx_stamp(m);
+            if (!w->rx_stamp) {
+                if (!fallback)
+                    fallback = kg_delay_clock();
+                w->rx_stamp = fallback;
+            }
             on_datagram(w, w->rx[i], w->rx_msg[i].msg_len,
                         (const struct sockaddr *)&w->rx_addr[i]);
         }

@@ -460,6 +460,16 @@ def stop_kaigi(fail, proc, log):
 def one_run(args, tmp, garbage):
     fail = Checks()
     proc, log, http_port, udp_port = start_kaigi(args, tmp)
+    try:
+        return run_checks(args, tmp, garbage, fail, proc, log, http_port)
+    finally:
+        # A check that raised must not leave kaigi and its workers behind.
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def run_checks(args, tmp, garbage, fail, proc, log, http_port):
     ws = f"ws://{HOST}:{http_port}/ws"
     plan = [("e2e", "alice", 440, 2), ("e2e", "bob", 660, 2),
             ("e2e", "carol", 880, 2), ("elsewhere", "dave", 550, 0)]
