@@ -24,10 +24,6 @@
 
 #define SEND_BURST 32   /* control datagrams per service call */
 #define MEDIA_BURST 256 /* media packets per client per tick */
-/* Media leaves on a 250 us timerfd, not libuv's 1 ms timers: a server
- * sees the clients' packets spread as independent clients send them,
- * not in bursts of a millisecond of every client's traffic. */
-#define MEDIA_TICK_NS 250000
 
 /* One receive buffer per loop: each datagram is consumed before the next
  * read. One text buffer for SDP (messages are at most 64 KiB). */
@@ -498,8 +494,9 @@ static void on_start(uv_timer_t *timer)
         if (!c->ws)
             kb_client_fail(c, "cannot open the WebSocket%s", "");
     }
-    struct itimerspec its = {.it_interval = {0, MEDIA_TICK_NS},
-                             .it_value = {0, MEDIA_TICK_NS}};
+    /* KB_MEDIA_TICK rounds on a timerfd: libuv's timers tick in ms. */
+    struct itimerspec its = {.it_interval = {0, KB_MEDIA_TICK},
+                             .it_value = {0, KB_MEDIA_TICK}};
     if (timerfd_settime(p->media_fd, 0, &its, NULL) == 0)
         uv_poll_start(&p->media_poll, UV_READABLE, on_media);
     else
