@@ -34,10 +34,6 @@
 #define KB_MAX_PARTICIPANTS 64     /* per room */
 #define KB_MAX_CLIENTS 1024        /* in one run */
 #define KB_DRAIN (400 * KG_MS)     /* after the window: late packets */
-/* Clients send in rounds this far apart (what is due goes out), in the
- * kaigi run and the ceiling run alike: a millisecond of every client's
- * packets at once would be a burst no set of independent clients makes. */
-#define KB_MEDIA_TICK (KG_MS / 4)
 
 kg_time kb_now(void);
 

@@ -312,7 +312,6 @@ static void drive(ceiling *g, clockid_t loop_clock, kg_time ws, kg_time we,
                   kb_ceiling_result *out)
 {
     int ep = epoll_create1(EPOLL_CLOEXEC);
-    kg_time epoch = kb_now(); /* rounds are counted from here */
     for (unsigned i = 0; ep >= 0 && i < g->n; i++) {
         struct epoll_event ev = {.events = EPOLLIN, .data.u32 = i};
         epoll_ctl(ep, EPOLL_CTL_ADD, g->c[i].fd, &ev);
@@ -337,11 +336,7 @@ static void drive(ceiling *g, clockid_t loop_clock, kg_time ws, kg_time we,
         }
         kg_time next = clients_send(g, now, g->plan, ws, we, &out->r);
         now = kb_now();
-        /* The next KB_MEDIA_TICK round at or after next, as the kaigi
-         * run's clients send. */
-        if (next > now)
-            next = epoch + (next - epoch + KB_MEDIA_TICK - 1) / KB_MEDIA_TICK *
-                               KB_MEDIA_TICK;
+        /* To the nanosecond, as the kaigi run's clients send. */
         kg_time wait = next > now ? next - now : 0;
         struct timespec ts = {(time_t)(wait / KG_SEC), (long)(wait % KG_SEC)};
         struct epoll_event evs[64];

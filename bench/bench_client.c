@@ -443,6 +443,29 @@ static void send_receiver_report(kb_client *c, kg_time now)
         send_raw(&c->sub, buf, (size_t)n);
 }
 
+/* Media leaves when it is due, as independent clients send it: a
+ * timerfd armed for the earliest packet due (libuv's timers tick in
+ * milliseconds, and rounds on a fixed grid would line every client's
+ * packets up). Joins and RRs need nothing finer than a millisecond. */
+static void arm_media(kb_proc *p)
+{
+    kg_time now = uv_hrtime(), next = now + KG_MS;
+    for (unsigned i = 0; i < p->n; i++) {
+        kb_client *c = &p->clients[i];
+        if (c->failed || !c->pub.connected_at || !c->pub.open)
+            continue;
+        kg_time due = kb_source_due(&c->src);
+        if (due < next)
+            next = due;
+    }
+    if (next <= now)
+        next = now + 1; /* 0 would disarm it */
+    struct itimerspec its = {
+        .it_value = {(time_t)(next / KG_SEC), (long)(next % KG_SEC)}};
+    if (timerfd_settime(p->media_fd, TFD_TIMER_ABSTIME, &its, NULL) != 0)
+        fprintf(stderr, "kaigi-bench: timerfd_settime failed: no media\n");
+}
+
 static void on_media(uv_poll_t *poll, int status, int events)
 {
     kb_proc *p = poll->data;
@@ -455,7 +478,7 @@ static void on_media(uv_poll_t *poll, int status, int events)
     for (unsigned i = 0; i < p->n; i++) {
         kb_client *c = &p->clients[i];
         /* The send time each packet carries is when it leaves, not when
-         * this round began: a round of many clients takes a while. */
+         * this pass over the clients began. */
         kg_time now = uv_hrtime();
         if (c->failed)
             continue;
@@ -477,6 +500,7 @@ static void on_media(uv_poll_t *poll, int status, int events)
             }
         }
     }
+    arm_media(p);
 }
 
 static void on_start(uv_timer_t *timer)
@@ -494,13 +518,8 @@ static void on_start(uv_timer_t *timer)
         if (!c->ws)
             kb_client_fail(c, "cannot open the WebSocket%s", "");
     }
-    /* KB_MEDIA_TICK rounds on a timerfd: libuv's timers tick in ms. */
-    struct itimerspec its = {.it_interval = {0, KB_MEDIA_TICK},
-                             .it_value = {0, KB_MEDIA_TICK}};
-    if (timerfd_settime(p->media_fd, 0, &its, NULL) == 0)
-        uv_poll_start(&p->media_poll, UV_READABLE, on_media);
-    else
-        fprintf(stderr, "kaigi-bench: timerfd_settime failed: no media\n");
+    uv_poll_start(&p->media_poll, UV_READABLE, on_media);
+    arm_media(p);
 }
 
 static void on_window(uv_timer_t *timer)

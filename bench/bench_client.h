@@ -52,7 +52,7 @@ typedef struct kb_proc {
     kb_client *clients;
     unsigned n;
     uv_timer_t start_timer, window_timer, end_timer;
-    int media_fd;          /* timerfd: media send rounds */
+    int media_fd;          /* timerfd: when the next packet is due */
     uv_poll_t media_poll;
     double cpu_at_ws;
     bool window_open;
