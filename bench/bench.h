@@ -89,6 +89,10 @@ void kb_source_init(kb_source *s, uint32_t id, uint32_t audio_ssrc,
                     bool sync_keys);
 /* When the next packet is due. */
 kg_time kb_source_due(const kb_source *s);
+/* Counts into late how late a send pass at now is for s, if s has
+ * something due (nothing otherwise). */
+void kb_source_lateness(const kb_source *s, kg_time now,
+                        kg_delay_hist *late);
 /* Writes the next packet due at or before now into buf (KB_BUF bytes)
  * and returns its length, or 0 when none is due yet. */
 size_t kb_source_next(kb_source *s, kg_time now, uint8_t *buf);
@@ -140,6 +144,10 @@ typedef struct kb_result {
     double cpu_s;      /* this process's CPU over the window */
     double window_s;
     kb_hist lat;
+    /* How late the clients sent what was due (now - due, once per client
+     * with something due per pass): a late load generator bunches its
+     * packets, which lengthens any server's delay tail. */
+    kg_delay_hist send_late;
     /* join time per client in ms, -1 when no media came */
     double join_ms[KB_MAX_CLIENTS];
     size_t n_join;

@@ -230,6 +230,8 @@ static kg_time clients_send(ceiling *g, kg_time now, const kb_ceiling_plan *p,
         cclient *c = &g->c[i];
         size_t len;
         now = kb_now(); /* the send time is when the packet leaves */
+        if (now >= ws && now < we)
+            kb_source_lateness(&c->src, now, &r->send_late);
         for (int k = 0; k < 256 && (len = kb_source_next(&c->src, now, buf)); k++) {
             if (kg_srtp_protect(c->srtp, buf, &len, sizeof(buf)) != 0)
                 continue;

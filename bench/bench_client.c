@@ -485,6 +485,8 @@ static void on_media(uv_poll_t *poll, int status, int events)
         send_receiver_report(c, now);
         if (!c->pub.connected_at || !c->pub.open)
             continue;
+        if (now >= p->plan->ws && now < p->plan->we)
+            kb_source_lateness(&c->src, now, &p->out->send_late);
         for (int k = 0; k < MEDIA_BURST; k++) {
             size_t len = kb_source_next(&c->src, now, buf);
             if (len == 0)

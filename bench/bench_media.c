@@ -150,6 +150,13 @@ kg_time kb_source_due(const kb_source *s)
     return s->next_audio < s->next_video ? s->next_audio : s->next_video;
 }
 
+void kb_source_lateness(const kb_source *s, kg_time now, kg_delay_hist *late)
+{
+    kg_time due = kb_source_due(s);
+    if (due && due <= now)
+        kg_delay_hist_add(late, (int64_t)(now - due));
+}
+
 static size_t write_packet(kb_source *s, uint8_t *buf, bool video,
                            size_t payload, bool marker, kg_time now)
 {
@@ -317,9 +324,13 @@ json_t *kb_result_to_json(const kb_result *r)
     json_t *joins = json_array();
     for (size_t i = 0; joins && i < r->n_join; i++)
         json_array_append_new(joins, json_real(r->join_ms[i]));
+    json_t *late = json_array();
+    for (unsigned i = 0; late && i < KG_DELAY_BUCKETS; i++)
+        json_array_append_new(late,
+                              json_integer((json_int_t)r->send_late.count[i]));
     return json_pack(
         "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
-        "s:f, s:f, s:o, s:o}",
+        "s:f, s:f, s:o, s:o, s:o}",
         "clients", (json_int_t)r->clients, "connected",
         (json_int_t)r->connected, "failed", (json_int_t)r->failed, "late",
         (json_int_t)r->late, "sent_packets", (json_int_t)r->sent_packets,
@@ -329,7 +340,8 @@ json_t *kb_result_to_json(const kb_result *r)
         (json_int_t)r->received, "unprotect_fail",
         (json_int_t)r->unprotect_fail, "bad_payload",
         (json_int_t)r->bad_payload, "cpu_s", r->cpu_s, "window_s",
-        r->window_s, "lat", kb_hist_to_json(&r->lat), "join_ms", joins);
+        r->window_s, "lat", kb_hist_to_json(&r->lat), "join_ms", joins,
+        "send_late", late);
 }
 
 static uint64_t u64_of(const json_t *j, const char *k)
@@ -360,6 +372,11 @@ int kb_result_from_json(kb_result *r, const json_t *j)
     kb_hist_from_json(&r->lat, json_object_get(j, "lat"));
     size_t i;
     const json_t *e;
+    json_array_foreach(json_object_get(j, "send_late"), i, e) {
+        json_int_t v = json_integer_value(e);
+        if (i < KG_DELAY_BUCKETS && v > 0)
+            r->send_late.count[i] = (uint64_t)v;
+    }
     json_array_foreach(json_object_get(j, "join_ms"), i, e) {
         if (r->n_join < KB_MAX_CLIENTS)
             r->join_ms[r->n_join++] = json_number_value(e);
@@ -385,6 +402,8 @@ void kb_result_merge(kb_result *into, const kb_result *from)
     if (from->window_s > into->window_s)
         into->window_s = from->window_s;
     kb_hist_merge(&into->lat, &from->lat);
+    for (unsigned i = 0; i < KG_DELAY_BUCKETS; i++)
+        into->send_late.count[i] += from->send_late.count[i];
     for (size_t i = 0; i < from->n_join && into->n_join < KB_MAX_CLIENTS; i++)
         into->join_ms[into->n_join++] = from->join_ms[i];
 }

@@ -752,6 +752,7 @@ static int ceiling_run(const opts *o, run_report *rep)
 typedef struct figures {
     double pps, mbps, cpu_pct, us_per_pkt, p50, p99, max, loss_pct;
     double delay_p50, delay_p99; /* ms, the server's own; < 0 unknown */
+    double late_p50, late_p99;   /* ms, the clients' send lateness */
     double join_p50, join_max;
     size_t joins;
     double bench_max_pct;
@@ -779,6 +780,11 @@ static figures figures_of(const run_report *rep)
     f.p50 = kb_hist_quantile(&r->lat, 0.50) / 1000;
     f.p99 = kb_hist_quantile(&r->lat, 0.99) / 1000;
     f.max = (double)r->lat.max_us / 1000;
+    f.late_p50 = f.late_p99 = -1;
+    if (kg_delay_hist_total(&r->send_late)) {
+        f.late_p50 = kg_delay_hist_quantile_us(&r->send_late, 0.50) / 1000;
+        f.late_p99 = kg_delay_hist_quantile_us(&r->send_late, 0.99) / 1000;
+    }
     f.delay_p50 = f.delay_p99 = -1;
     if (rep->have_delay && kg_delay_hist_total(&rep->delay)) {
         f.delay_p50 = kg_delay_hist_quantile_us(&rep->delay, 0.50) / 1000;
@@ -858,6 +864,12 @@ static json_t *report_json(const opts *o, const run_report *rep, bool ceiling)
     if (j && ceiling)
         json_object_set_new(j, "loop_packets_forwarded",
                             json_integer((json_int_t)rep->forwarded));
+    if (j)
+        json_object_set_new(
+            j, "send_lateness_ms",
+            json_pack("{s:o, s:o}", "p50",
+                      num_or_null(f.late_p50, f.late_p50 >= 0), "p99",
+                      num_or_null(f.late_p99, f.late_p99 >= 0)));
     /* The server's own figure: kernel receive timestamp to sendmmsg, per
      * datagram sent (null where the server does not report it). */
     if (j)
@@ -918,6 +930,8 @@ static void report_table(const opts *o, const run_report *k,
         fk.delay_p50 >= 0, fc.delay_p50 >= 0, "%.3f");
     row("server's own delay p99 ms", k, c, fk.delay_p99, fc.delay_p99,
         fk.delay_p99 >= 0, fc.delay_p99 >= 0, "%.3f");
+    row("clients' send lateness p99 ms", k, c, fk.late_p99, fc.late_p99,
+        fk.late_p99 >= 0, fc.late_p99 >= 0, "%.3f");
     row("loss %", k, c, fk.loss_pct, fc.loss_pct, true, true, "%.3f");
     row("SRTP unprotect failures", k, c, (double)k->r.unprotect_fail,
         (double)c->r.unprotect_fail, true, true, "%.0f");

@@ -18,6 +18,7 @@ FIELDS = [
     "rss_kb_after", "rss_kb_per_participant", "join_ms",
     "srtp_unprotect_failures", "bad_payloads", "bench_cpu_pct",
     "bench_cpu_max_pct", "load_generator_bottleneck", "server_delay_ms",
+    "send_lateness_ms",
 ]
 
 
@@ -55,6 +56,10 @@ def check_run(check, r, name, clients, kaigi):
           and 0 < d["p50"] <= d["p99"] < 1000,
           f"{name}: server's own delay p50 {d and d['p50']} p99 "
           f"{d and d['p99']} ms over {d and d['samples']} copies")
+    late = r["send_lateness_ms"]
+    check(late["p50"] is not None and 0 <= late["p50"] <= late["p99"],
+          f"{name}: clients' send lateness p50 {late['p50']} p99 "
+          f"{late['p99']} ms")
     # Each client receives everyone else's audio and video: the expected
     # packet count is known from the rates within a few per cent.
     check(r["packets_expected"] > 0 and r["packets_received"] > 0,
