@@ -131,6 +131,8 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     *buf = uv_buf_init((char *)rx_buf, sizeof(rx_buf));
 }
 
+static void send_due_media(kb_proc *p);
+
 static void on_recv(uv_udp_t *udp, ssize_t nread, const uv_buf_t *buf,
                     const struct sockaddr *addr, unsigned flags)
 {
@@ -138,6 +140,13 @@ static void on_recv(uv_udp_t *udp, ssize_t nread, const uv_buf_t *buf,
     if (nread <= 0 || !addr || !t->peer || (flags & UV_UDP_PARTIAL))
         return;
     kg_time now = uv_hrtime();
+    /* Sending comes first: one poll can hand this loop hundreds of
+     * datagrams, and media due meanwhile would leave late and bunched. */
+    kb_proc *p = t->c->proc;
+    if (p->media_due && now >= p->media_due) {
+        send_due_media(p);
+        now = uv_hrtime();
+    }
     size_t out_len = 0;
     uint8_t *pkt = (uint8_t *)buf->base;
     if (pkt[0] < 4 && answer_check(t, pkt, (size_t)nread, addr))
@@ -460,19 +469,16 @@ static void arm_media(kb_proc *p)
     }
     if (next <= now)
         next = now + 1; /* 0 would disarm it */
+    p->media_due = next;
     struct itimerspec its = {
         .it_value = {(time_t)(next / KG_SEC), (long)(next % KG_SEC)}};
     if (timerfd_settime(p->media_fd, TFD_TIMER_ABSTIME, &its, NULL) != 0)
         fprintf(stderr, "kaigi-bench: timerfd_settime failed: no media\n");
 }
 
-static void on_media(uv_poll_t *poll, int status, int events)
+/* Sends what is due from every client, then arms the timer for the next. */
+static void send_due_media(kb_proc *p)
 {
-    kb_proc *p = poll->data;
-    (void)events;
-    uint64_t expirations;
-    if (status < 0 || read(p->media_fd, &expirations, sizeof(expirations)) < 0)
-        return;
     uint8_t buf[KB_BUF];
     memset(buf, 0x5a, sizeof(buf));
     for (unsigned i = 0; i < p->n; i++) {
@@ -503,6 +509,16 @@ static void on_media(uv_poll_t *poll, int status, int events)
         }
     }
     arm_media(p);
+}
+
+static void on_media(uv_poll_t *poll, int status, int events)
+{
+    kb_proc *p = poll->data;
+    (void)events;
+    uint64_t expirations;
+    if (status < 0 || read(p->media_fd, &expirations, sizeof(expirations)) < 0)
+        return;
+    send_due_media(p);
 }
 
 static void on_start(uv_timer_t *timer)

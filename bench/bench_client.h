@@ -53,6 +53,7 @@ typedef struct kb_proc {
     unsigned n;
     uv_timer_t start_timer, window_timer, end_timer;
     int media_fd;          /* timerfd: when the next packet is due */
+    kg_time media_due;     /* what it is armed for; 0 before media */
     uv_poll_t media_poll;
     double cpu_at_ws;
     bool window_open;
