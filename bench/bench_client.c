@@ -456,17 +456,9 @@ static void send_receiver_report(kb_client *c, kg_time now)
  * timerfd armed for the earliest packet due (libuv's timers tick in
  * milliseconds, and rounds on a fixed grid would line every client's
  * packets up). Joins and RRs need nothing finer than a millisecond. */
-static void arm_media(kb_proc *p)
+static void arm_media(kb_proc *p, kg_time next)
 {
-    kg_time now = uv_hrtime(), next = now + KG_MS;
-    for (unsigned i = 0; i < p->n; i++) {
-        kb_client *c = &p->clients[i];
-        if (c->failed || !c->pub.connected_at || !c->pub.open)
-            continue;
-        kg_time due = kb_source_due(&c->src);
-        if (due < next)
-            next = due;
-    }
+    kg_time now = uv_hrtime();
     if (next <= now)
         next = now + 1; /* 0 would disarm it */
     p->media_due = next;
@@ -476,11 +468,13 @@ static void arm_media(kb_proc *p)
         fprintf(stderr, "kaigi-bench: timerfd_settime failed: no media\n");
 }
 
-/* Sends what is due from every client, then arms the timer for the next. */
+/* Sends what is due from every client, then arms the timer for the
+ * earliest packet due next (in a millisecond at the latest). */
 static void send_due_media(kb_proc *p)
 {
     uint8_t buf[KB_BUF];
     memset(buf, 0x5a, sizeof(buf));
+    kg_time next = uv_hrtime() + KG_MS;
     for (unsigned i = 0; i < p->n; i++) {
         kb_client *c = &p->clients[i];
         /* The send time each packet carries is when it leaves, not when
@@ -507,8 +501,11 @@ static void send_due_media(kb_proc *p)
                 c->sent_bytes += (size_t)n;
             }
         }
+        kg_time due = kb_source_due(&c->src);
+        if (due < next)
+            next = due;
     }
-    arm_media(p);
+    arm_media(p, next);
 }
 
 static void on_media(uv_poll_t *poll, int status, int events)
@@ -537,7 +534,7 @@ static void on_start(uv_timer_t *timer)
             kb_client_fail(c, "cannot open the WebSocket%s", "");
     }
     uv_poll_start(&p->media_poll, UV_READABLE, on_media);
-    arm_media(p);
+    arm_media(p, uv_hrtime() + KG_MS);
 }
 
 static void on_window(uv_timer_t *timer)

@@ -451,8 +451,9 @@ static void handle_stun(kg_worker *w, wtransport *t, const uint8_t *pkt,
     }
 }
 
+/* stamp: the datagram's kernel receive time (kg_delay_clock's clock). */
 static void on_datagram(kg_worker *w, uint8_t *pkt, size_t len,
-                        const struct sockaddr *from)
+                        const struct sockaddr *from, int64_t stamp)
 {
     kg_time now = wk_worker_now();
     uint8_t key[KG_MAP_KEY_MAX];
@@ -474,7 +475,7 @@ static void on_datagram(kg_worker *w, uint8_t *pkt, size_t len,
     if (b0 >= 20 && b0 <= 63)
         handle_dtls(w, t, pkt, len, now);
     else if (b0 >= 128 && b0 <= 191) {
-        w->fwd_stamp = w->rx_stamp;
+        w->fwd_stamp = stamp;
         handle_srtp(w, t, pkt, len, now);
         w->fwd_stamp = 0;
     } else {
@@ -511,16 +512,15 @@ static void on_udp_readable(uv_poll_t *h, int status, int events)
                 w->st.malformed++;
                 continue;
             }
-            w->rx_stamp = kg_delay_rx_stamp(m);
-            if (!w->rx_stamp) {
+            int64_t stamp = kg_delay_rx_stamp(m);
+            if (!stamp) {
                 if (!fallback)
                     fallback = kg_delay_clock();
-                w->rx_stamp = fallback;
+                stamp = fallback;
             }
             on_datagram(w, w->rx[i], w->rx_msg[i].msg_len,
-                        (const struct sockaddr *)&w->rx_addr[i]);
+                        (const struct sockaddr *)&w->rx_addr[i], stamp);
         }
-        w->rx_stamp = 0;
         wk_tx_flush(w);
         if (n < RX_BATCH)
             break;

@@ -165,10 +165,10 @@ struct kg_worker {
         struct cmsghdr align;
         uint8_t buf[CMSG_SPACE(sizeof(struct timespec))];
     } rx_ctl[RX_BATCH];
-    /* Kernel receive time (CLOCK_REALTIME, ns) of the datagram being
-     * handled, and the same while it is SRTP/SRTCP (0 otherwise): what
-     * that datagram makes kaigi send is timed from it. */
-    int64_t rx_stamp, fwd_stamp;
+    /* Kernel receive time (CLOCK_REALTIME, ns) of the SRTP/SRTCP
+     * datagram being handled, 0 outside one: what that datagram makes
+     * kaigi send is timed from it. */
+    int64_t fwd_stamp;
     uint8_t tx[TX_BUF]; /* scratch for control packets */
     /* the send batch */
     unsigned tx_n;
