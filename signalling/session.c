@@ -1083,8 +1083,15 @@ json_t *kg_sfu_stats_json(kg_sfu *s)
         "lockouts_source", (json_int_t)s->lockouts_source, "lockouts_meeting",
         (json_int_t)s->lockouts_meeting, "sessions",
         (json_int_t)s->n_sessions);
-    return json_pack("{s:s, s:I, s:I, s:o, s:o}", "node", s->node, "rooms",
-                     (json_int_t)rooms, "participants",
-                     (json_int_t)s->n_sessions, "signalling", sig, "workers",
-                     workers);
+    json_t *out = json_pack("{s:s, s:I, s:I, s:o, s:o}", "node", s->node,
+                            "rooms", (json_int_t)rooms, "participants",
+                            (json_int_t)s->n_sessions, "signalling", sig,
+                            "workers", workers);
+    kg_store_durability d;
+    if (out && s->store && kg_store_get_durability(s->store, &d) == 0)
+        json_object_set_new(out, "store",
+                            json_pack("{s:s, s:s}", "journal_mode",
+                                      d.journal_mode, "synchronous",
+                                      d.synchronous));
+    return out;
 }

@@ -652,6 +652,35 @@ static int open_db(kg_store *st, const char *dir, char *err, size_t errlen)
     return 0;
 }
 
+int kg_store_get_durability(kg_store *st, kg_store_durability *out)
+{
+    static const char *const levels[] = {"off", "normal", "full", "extra"};
+    memset(out, 0, sizeof(*out));
+    sqlite3_stmt *s;
+    if (prep(st, "PRAGMA journal_mode", &s))
+        return KG_ERR_IO;
+    int rc = KG_ERR_IO;
+    if (sqlite3_step(s) == SQLITE_ROW && sqlite3_column_text(s, 0)) {
+        snprintf(out->journal_mode, sizeof(out->journal_mode), "%s",
+                 (const char *)sqlite3_column_text(s, 0));
+        rc = 0;
+    }
+    sqlite3_finalize(s);
+    if (rc || prep(st, "PRAGMA synchronous", &s))
+        return KG_ERR_IO;
+    rc = KG_ERR_IO;
+    if (sqlite3_step(s) == SQLITE_ROW) {
+        int level = sqlite3_column_int(s, 0);
+        if (level >= 0 && level < 4) {
+            snprintf(out->synchronous, sizeof(out->synchronous), "%s",
+                     levels[level]);
+            rc = 0;
+        }
+    }
+    sqlite3_finalize(s);
+    return rc;
+}
+
 /* --- open / close ----------------------------------------------------- */
 
 int kg_store_open(const char *data_dir, kg_store **out, char *err,

@@ -47,6 +47,16 @@ int kg_store_open(const char *data_dir, kg_store **out, char *err,
                   size_t errlen);
 void kg_store_close(kg_store *st);
 
+/* What the live connection runs with, read back from SQLite itself (not
+ * what kaigi asked for): journal_mode ("wal") and synchronous ("off",
+ * "normal", "full" or "extra"), for the stats and the tests that hold
+ * kaigi to its durability promise. Returns 0 or KG_ERR_IO. */
+typedef struct kg_store_durability {
+    char journal_mode[16];
+    char synchronous[16];
+} kg_store_durability;
+int kg_store_get_durability(kg_store *st, kg_store_durability *out);
+
 /* True if token is the admin token (hash compared in constant time). */
 bool kg_store_check_admin(kg_store *st, const char *token);
 

@@ -229,6 +229,21 @@ static void test_open_files(void **state)
                      KG_STORE_SCHEMA_VERSION);
 }
 
+/* The durability the README promises is what the live connection runs
+ * with: WAL, and synchronous=FULL (WAL fsync'd at every COMMIT). NORMAL
+ * or OFF would pass every kill -9 test and still lose commits to a power
+ * cut (tests/e2e/powercut_test.py shows that part). */
+static void test_durability_in_force(void **state)
+{
+    fixture *f = *state;
+    kg_store *st = open_ok(f);
+    kg_store_durability d;
+    assert_int_equal(kg_store_get_durability(st, &d), 0);
+    assert_string_equal(d.journal_mode, "wal");
+    assert_string_equal(d.synchronous, "full");
+    kg_store_close(st);
+}
+
 static void test_open_bad_args(void **state)
 {
     fixture *f = *state;
@@ -1132,6 +1147,7 @@ int main(void)
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
     const struct CMUnitTest tests[] = {
         T(test_open_files),
+        T(test_durability_in_force),
         T(test_open_bad_args),
         T(test_secret_mode_refused),
         T(test_missing_secret_with_meetings),
