@@ -9,9 +9,16 @@ libwebsockets-dev libjansson-dev libsqlite3-dev chromium"
 # alone.
 kg_node_debs="nodejs npm"
 
+# Only tools/test needs these: Debian's Janus, so that the comparison
+# test (tests/e2e/janus_compare_test.py) runs instead of skipping.
+kg_test_debs="janus"
+
+# kg_install_deps [test]: with "test", the test-only packages too.
 kg_install_deps() {
     missing=""
-    for p in $kg_debs; do
+    want=$kg_debs
+    [ "${1:-}" = test ] && want="$want $kg_test_debs"
+    for p in $want; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
             missing="$missing $p"
     done

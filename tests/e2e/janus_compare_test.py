@@ -1,6 +1,7 @@
 """bench/janus-compare smoke test: a small load against kaigi and against
 Janus VideoRoom; checks that both runs connect every client over
-AEAD_AES_256_GCM, forward the same load, and that the ratios are there.
+AEAD_AES_256_GCM, forward every packet of the same load, and that the CPU
+ratio is the quotient of the two reports and not grossly against kaigi.
 Skips (77) when Janus is not installed: it is needed only for this
 comparison (Debian package `janus`), not by the build or the other tests,
 and the test never installs it.
@@ -49,14 +50,27 @@ def main():
         # 3 clients, each receiving 2 others: 2 x 50 audio + 2 x ~60 video/s.
         pps = r["forwarded_pps"]
         check(3 * 2 * 100 < pps < 3 * 2 * 140, f"{side}: {pps} pps is the load")
-        check(r["loss_pct"] < 1.0, f"{side}: loss {r['loss_pct']} % < 1 %")
+        lost, expected = r["packets_lost"], r["packets_expected"]
+        check(expected > 0 and lost == 0,
+              f"{side}: forwarded every packet ({lost} of {expected} lost)")
         check(r["cpu_us_per_packet"] is not None
               and r["cpu_us_per_packet"] > 0,
               f"{side}: {r['cpu_us_per_packet']} us of server CPU per packet")
     ratios = rep["ratio_kaigi_over_janus"]["median"]
-    check(ratios["CPU us per forwarded packet"] is not None,
-          f"ratios: {ratios}")
-    check(rep["srtp_profile"] == "AEAD_AES_256_GCM", "SRTP profile reported")
+    cpu = ratios["CPU us per forwarded packet"]
+    # The ratio is kaigi's CPU per packet over Janus's: it must be the
+    # quotient of the two reports (not a placeholder), and at this tiny
+    # load both are dominated by wake-ups, so only a gross regression
+    # (kaigi over 3x Janus's CPU per packet) fails here.
+    k, j = rep["kaigi"][0], rep["janus"][0]
+    want = (k["cpu_us_per_packet"] / j["cpu_us_per_packet"]
+            if k and j and j["cpu_us_per_packet"] else None)
+    check(cpu is not None and want is not None
+          and abs(cpu - want) <= 0.01 * want and cpu < 3.0,
+          f"CPU ratio kaigi/Janus is {cpu} (reports give {want}), < 3")
+    check(rep["srtp_profile"] == {"kaigi": "AEAD_AES_256_GCM",
+                                  "janus": "AEAD_AES_256_GCM"},
+          f"both servers on AEAD_AES_256_GCM ({rep['srtp_profile']})")
     if check.failed:
         print(f"{len(check.failed)} check(s) failed")
         sys.exit(1)
