@@ -98,31 +98,56 @@ static int add_rejected(kg_sdp *out, const kg_sdp_media *om)
     return 0;
 }
 
-/* Whether an offered section could be accepted, BUNDLE aside. */
+/* The offered section with this mid, or NULL. */
+static const kg_sdp_media *by_mid(const kg_sdp *offer, const char *mid)
+{
+    for (size_t i = 0; i < offer->n_media; i++)
+        if (strcmp(offer->media[i].mid, mid) == 0)
+            return &offer->media[i];
+    return NULL;
+}
+
+static bool in_bundle(const kg_sdp *offer, const char *mid)
+{
+    for (size_t b = 0; b < offer->n_bundle; b++)
+        if (strcmp(offer->bundle[b], mid) == 0)
+            return true;
+    return false;
+}
+
+/* Whether an offered section could be accepted, BUNDLE aside: a mid,
+ * RTP over DTLS, codecs, audio or video, and a port unless it is
+ * bundle-only. */
 static bool acceptable(const kg_sdp_media *m)
 {
-    return m->mid[0] && m->port != 0 && strcmp(m->proto, PROTO) == 0 &&
-           m->rtcp_mux && m->n_codecs != 0 &&
+    return m->mid[0] && (m->port != 0 || m->bundle_only) &&
+           strcmp(m->proto, PROTO) == 0 && m->n_codecs != 0 &&
            (m->kind == KG_SDP_AUDIO || m->kind == KG_SDP_VIDEO);
 }
 
 /* Whether an offered section can share kaigi's one transport: it is in
- * the BUNDLE group, or, with no group, it is the first acceptable one. */
+ * the BUNDLE group, or, with no group, it is the first acceptable one
+ * with a port of its own. rtcp-mux is the section's own or, in the
+ * group, the offerer-tagged section's (the first mid of the group), where
+ * RFC 8843 puts the attributes that every bundled section shares. */
 static bool usable(const kg_sdp *offer, size_t idx)
 {
     const kg_sdp_media *m = &offer->media[idx];
     if (!acceptable(m))
         return false;
     if (offer->n_bundle == 0) {
+        if (m->port == 0 || !m->rtcp_mux)
+            return false;
         for (size_t i = 0; i < idx; i++)
-            if (acceptable(&offer->media[i]))
+            if (acceptable(&offer->media[i]) && offer->media[i].port &&
+                offer->media[i].rtcp_mux)
                 return false;
         return true;
     }
-    for (size_t b = 0; b < offer->n_bundle; b++)
-        if (strcmp(offer->bundle[b], m->mid) == 0)
-            return true;
-    return false;
+    if (!in_bundle(offer, m->mid))
+        return false;
+    const kg_sdp_media *tagged = by_mid(offer, offer->bundle[0]);
+    return m->rtcp_mux || (tagged && tagged->port && tagged->rtcp_mux);
 }
 
 static bool transport_complete(const kg_sdp_transport *t)

@@ -512,6 +512,16 @@ static int a_rtcp_mux(struct parser *p, span name, span v)
     return 0;
 }
 
+/* RFC 8843 7.3.3: a section offered with port 0 and a=bundle-only is not
+ * rejected; it joins the BUNDLE group's transport. */
+static int a_bundle_only(struct parser *p, span name, span v)
+{
+    (void)name;
+    (void)v;
+    p->m->bundle_only = true;
+    return 0;
+}
+
 static int a_rtcp_rsize(struct parser *p, span name, span v)
 {
     (void)name;
@@ -818,6 +828,7 @@ static const struct attr_rule {
     {"msid", AT_MEDIA, true, a_msid},
     {"rtcp-mux", AT_MEDIA, false, a_rtcp_mux},
     {"rtcp-rsize", AT_MEDIA, false, a_rtcp_rsize},
+    {"bundle-only", AT_MEDIA, false, a_bundle_only},
     {"rtpmap", AT_MEDIA, true, a_rtpmap},
     {"fmtp", AT_MEDIA, true, a_fmtp},
     {"rtcp-fb", AT_MEDIA, true, a_rtcp_fb},
@@ -1383,7 +1394,7 @@ static void write_media(struct out *o, const kg_sdp_media *m)
         put(o, "c=IN IP6 %s\r\n", t->cand_ip);
     else
         put(o, "c=IN IP4 0.0.0.0\r\n");
-    if (m->port == 0) {
+    if (m->port == 0 && !m->bundle_only) {
         /* Rejected (JSEP 5.3.1): the formats and the mid, nothing else. */
         if (m->mid[0])
             put(o, "a=mid:%s\r\n", m->mid);
@@ -1397,6 +1408,8 @@ static void write_media(struct out *o, const kg_sdp_media *m)
             t->cand_ip, t->cand_port);
     if (m->mid[0])
         put(o, "a=mid:%s\r\n", m->mid);
+    if (m->bundle_only)
+        put(o, "a=bundle-only\r\n");
     if (m->n_codecs)
         write_rtp(o, m);
 }

@@ -87,12 +87,16 @@ typedef struct kg_sdp_transport {
 typedef struct kg_sdp_media {
     enum kg_sdp_kind kind;
     char kind_text[16]; /* "audio", "video", "application"... */
-    uint16_t port;      /* 0 = rejected / stopped */
+    uint16_t port;      /* 0 = rejected / stopped, unless bundle_only */
     char proto[32];     /* "UDP/TLS/RTP/SAVPF" */
     char mid[32];
     enum kg_sdp_dir dir;
     bool rtcp_mux;
     bool rtcp_rsize;
+    /* a=bundle-only (RFC 8843): with port 0, the section is not rejected
+     * but offered only inside the BUNDLE group (Firefox and GStreamer
+     * with max-bundle offer every section after the first so). */
+    bool bundle_only;
     char msid[160]; /* a=msid: "stream track", "" if none */
     kg_sdp_codec codecs[KG_SDP_MAX_CODECS]; /* in m= line order */
     size_t n_codecs;
@@ -237,10 +241,12 @@ int kg_sdp_local_check(const kg_sdp_local *local);
  * ICE candidates carry the real address) and the local transport with
  * the candidate when cand_ip is set; session-level transport is set to
  * the same values, so kg_sdp_bundle_transport works on the result. An
- * offered section is usable only if it has a mid, a non-zero port,
- * proto UDP/TLS/RTP/SAVPF, a=rtcp-mux, and is in the offer's BUNDLE
- * group (with no BUNDLE group: only the first section that is otherwise
- * usable). */
+ * offered section is usable only if it has a mid, a non-zero port (or
+ * port 0 with a=bundle-only, RFC 8843 7.3.3, inside the BUNDLE group),
+ * proto UDP/TLS/RTP/SAVPF, a=rtcp-mux (its own, or, inside the BUNDLE
+ * group, the offerer-tagged first section's: RFC 8843 puts IDENTICAL
+ * attributes only there), and is in the offer's BUNDLE group (with no
+ * BUNDLE group: only the first section that is otherwise usable). */
 
 /* Publish negotiation: builds kaigi's answer to a client's offer.
  * ice-lite, setup:passive (the offer must say actpass or active, else

@@ -368,6 +368,135 @@ static void test_firefox_offer(void **state)
     kg_sdp_del(s);
 }
 
+/* A copy of text with the first occurrence of from, searched from the
+ * first occurrence of after, replaced by to (owned by the caller). */
+static char *edited(const char *text, const char *after, const char *from,
+                    const char *to)
+{
+    const char *at = strstr(strstr(text, after), from);
+    assert_non_null(at);
+    size_t head = (size_t)(at - text);
+    char *out = xmalloc(strlen(text) - strlen(from) + strlen(to) + 1);
+    memcpy(out, text, head);
+    strcpy(out + head, to);
+    strcat(out, at + strlen(from));
+    return out;
+}
+
+/* Firefox with max-bundle (a real capture): the video section is offered
+ * as "m=video 0" + a=bundle-only inside BUNDLE. It is accepted into
+ * kaigi's transport (port 9, in the answer's BUNDLE, with the transport
+ * attributes), never answered as rejected. */
+static void test_firefox_bundle_only(void **state)
+{
+    (void)state;
+    kg_sdp *s = parse_ok(firefox_bundle_only_offer);
+    assert_int_equal(s->n_media, 2);
+    assert_int_equal(s->media[1].port, 0);
+    assert_true(s->media[1].bundle_only);
+    assert_false(s->media[0].bundle_only);
+    /* the transport comes from the offerer-tagged m=audio */
+    assert_string_equal(s->transport.ice_ufrag, "239a4a4f");
+    kg_sdp *ans = kg_sdp_new();
+    assert_int_equal(kg_sdp_answer_publish(s, &server_local, ans), 0);
+    assert_int_equal(ans->n_bundle, 2);
+    assert_string_equal(ans->bundle[1], "1");
+    const kg_sdp_media *v = &ans->media[1];
+    assert_int_equal(v->port, 9);
+    assert_false(v->bundle_only);
+    assert_int_equal(v->dir, KG_SDP_RECVONLY);
+    assert_int_equal(v->n_codecs, 1);
+    assert_int_equal(v->codecs[0].pt, 120);
+    assert_true(v->rtcp_rsize);
+    const char *text = round_trip(ans);
+    assert_int_equal(count_of(text, "m=video 9 "), 1);
+    /* each bundled section carries the transport, as in every answer */
+    assert_int_equal(count_of(text, "a=fingerprint:"), 2);
+    assert_int_equal(count_of(text, "a=group:BUNDLE 0 1\r\n"), 1);
+    assert_int_equal(count_of(text, "a=bundle-only"), 0);
+    kg_sdp_del(ans);
+    kg_sdp_del(s);
+}
+
+/* What makes a bundle-only section usable: inside the BUNDLE group only;
+ * its rtcp-mux may be left to the tagged section (RFC 8843 puts the
+ * IDENTICAL attributes there, as GStreamer's webrtcbin does). */
+static void test_bundle_only_rules(void **state)
+{
+    (void)state;
+    /* left out of the group: rejected, port 0 */
+    char *t = edited(firefox_bundle_only_offer, "a=group", "BUNDLE 0 1",
+                     "BUNDLE 0");
+    kg_sdp *s = parse_ok(t);
+    kg_sdp *ans = kg_sdp_new();
+    assert_int_equal(kg_sdp_answer_publish(s, &server_local, ans), 0);
+    assert_int_equal(ans->n_bundle, 1);
+    assert_int_equal(ans->media[1].port, 0);
+    kg_sdp_del(ans);
+    kg_sdp_del(s);
+    free(t);
+    /* no rtcp-mux of its own: the tagged section's counts */
+    t = edited(firefox_bundle_only_offer, "m=video", "a=rtcp-mux\r\n", "");
+    s = parse_ok(t);
+    assert_false(s->media[1].rtcp_mux);
+    ans = kg_sdp_new();
+    assert_int_equal(kg_sdp_answer_publish(s, &server_local, ans), 0);
+    assert_int_equal(ans->n_bundle, 2);
+    assert_int_equal(ans->media[1].port, 9);
+    kg_sdp_del(ans);
+    kg_sdp_del(s);
+    free(t);
+    /* ... but not when the tagged section lacks it too */
+    char *t2 = edited(firefox_bundle_only_offer, "m=video", "a=rtcp-mux\r\n",
+                      "");
+    t = edited(t2, "m=audio", "a=rtcp-mux\r\n", "");
+    s = parse_ok(t);
+    ans = kg_sdp_new();
+    assert_int_equal(kg_sdp_answer_publish(s, &server_local, ans),
+                     KG_ERR_UNSUPPORTED);
+    kg_sdp_del(ans);
+    kg_sdp_del(s);
+    free(t);
+    free(t2);
+    /* a bundle-only section with no BUNDLE group at all: rejected */
+    t = edited(firefox_bundle_only_offer, "a=group", "a=group:BUNDLE 0 1\r\n",
+               "");
+    s = parse_ok(t);
+    ans = kg_sdp_new();
+    assert_int_equal(kg_sdp_answer_publish(s, &server_local, ans), 0);
+    assert_int_equal(ans->media[0].port, 9);
+    assert_int_equal(ans->media[1].port, 0);
+    kg_sdp_del(ans);
+    kg_sdp_del(s);
+    free(t);
+}
+
+/* Firefox's rid simulcast (real capture): h and f answered as recv, the
+ * rtp-stream-id extension (offered /sendonly) kept with its id. */
+static void test_firefox_simulcast(void **state)
+{
+    (void)state;
+    kg_sdp *s = parse_ok(firefox_simulcast_offer);
+    const kg_sdp_media *om = &s->media[1];
+    assert_true(om->bundle_only);
+    assert_int_equal(om->n_rids, 2);
+    assert_int_equal(om->n_simulcast, 2);
+    assert_string_equal(om->simulcast[0], "h");
+    kg_sdp *ans = kg_sdp_new();
+    assert_int_equal(kg_sdp_answer_publish(s, &server_local, ans), 0);
+    const kg_sdp_media *v = &ans->media[1];
+    assert_int_equal(v->port, 9);
+    assert_true(v->simulcast_recv);
+    assert_int_equal(v->n_simulcast, 2);
+    assert_string_equal(v->simulcast[1], "f");
+    assert_int_equal(kg_sdp_find_extmap(v, KG_SDP_EXT_RID), 9);
+    const char *text = round_trip(ans);
+    assert_contains(text, "a=rid:h recv\r\n");
+    assert_contains(text, "a=simulcast:recv h;f\r\n");
+    kg_sdp_del(ans);
+    kg_sdp_del(s);
+}
+
 /* Every field the writer knows, set, including a rejected RTP section
  * and a rejected datachannel, must survive write -> parse. */
 static void test_round_trip_every_field(void **state)
@@ -1417,6 +1546,9 @@ int main(void)
         cmocka_unit_test(test_chromium_offer_answer),
         cmocka_unit_test(test_lf_line_ends),
         cmocka_unit_test(test_firefox_offer),
+        cmocka_unit_test(test_firefox_bundle_only),
+        cmocka_unit_test(test_bundle_only_rules),
+        cmocka_unit_test(test_firefox_simulcast),
         cmocka_unit_test(test_round_trip_every_field),
         cmocka_unit_test(test_session_transport_written_when_needed),
         cmocka_unit_test(test_subscribe_cycle),
