@@ -31,7 +31,8 @@
     X(TIMEOUT, -16, "timed out")                                 \
     X(FULL, -17, "table full")                                   \
     X(FINGERPRINT, -18, "DTLS fingerprint mismatch")             \
-    X(DENIED, -19, "not allowed")
+    X(DENIED, -19, "not allowed")                                \
+    X(SRTP_PROFILE, -20, "no SRTP profile in common")
 
 enum kg_err {
     KG_OK = 0,

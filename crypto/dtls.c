@@ -67,6 +67,10 @@ struct kg_dtls {
     kg_time flight_start; /* first send of the current flight */
     kg_time rto;
     kg_srtp_profile profile;
+    /* Server: the SRTP profile IDs (RFC 5764 4.1.2) of the peer's last
+     * ClientHello, in its order; n_offered < 0: no use_srtp at all. */
+    uint16_t offered[KG_DTLS_MAX_OFFERED];
+    int n_offered;
 };
 
 /* ---- the datagram-preserving write BIO ---- */
@@ -274,6 +278,32 @@ static int set_profiles(SSL_CTX *c, const kg_srtp_profile *profiles, size_t n)
     return SSL_CTX_set_tlsext_use_srtp(c, list) == 0 ? 0 : -1;
 }
 
+/* Server: keeps the SRTP profiles the ClientHello offers, so that a
+ * handshake that finds none in common can say what the client wanted.
+ * use_srtp (RFC 5764 4.1.1): uint16 length, then 2-byte profile IDs,
+ * then the MKI. Never refuses the hello: OpenSSL decides. */
+static int client_hello_cb(SSL *ssl, int *alert, void *arg)
+{
+    (void)alert, (void)arg;
+    kg_dtls *d = SSL_get_app_data(ssl);
+    const unsigned char *ext;
+    size_t len;
+    if (!d)
+        return SSL_CLIENT_HELLO_SUCCESS;
+    d->n_offered = -1;
+    if (!SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_use_srtp, &ext, &len) ||
+        len < 2)
+        return SSL_CLIENT_HELLO_SUCCESS;
+    size_t list = (size_t)ext[0] << 8 | ext[1];
+    if (list % 2 || list > len - 2)
+        return SSL_CLIENT_HELLO_SUCCESS;
+    d->n_offered = 0;
+    for (size_t i = 0; i < list / 2 && i < KG_DTLS_MAX_OFFERED; i++)
+        d->offered[d->n_offered++] =
+            (uint16_t)(ext[2 + 2 * i] << 8 | ext[3 + 2 * i]);
+    return SSL_CLIENT_HELLO_SUCCESS;
+}
+
 static SSL_CTX *make_ssl_ctx(const kg_dtls_cert *cert, enum kg_dtls_role role)
 {
     SSL_CTX *c = SSL_CTX_new(DTLS_method());
@@ -281,8 +311,10 @@ static SSL_CTX *make_ssl_ctx(const kg_dtls_cert *cert, enum kg_dtls_role role)
         return NULL;
     uint64_t opts = SSL_OP_NO_QUERY_MTU | SSL_OP_NO_TICKET |
                     SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE;
-    if (role == KG_DTLS_SERVER)
+    if (role == KG_DTLS_SERVER) {
         opts |= SSL_OP_COOKIE_EXCHANGE;
+        SSL_CTX_set_client_hello_cb(c, client_hello_cb, NULL);
+    }
     SSL_CTX_set_options(c, opts);
     SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_OFF);
     /* After the handshake a session is idle (media goes through SRTP,
@@ -493,7 +525,7 @@ static int handshake_done(kg_dtls *d)
         return fail(d, KG_ERR_FINGERPRINT);
     d->profile = selected_profile(d->ssl);
     if (d->profile == KG_SRTP_NONE)
-        return fail(d, KG_ERR_CRYPTO);
+        return fail(d, KG_ERR_SRTP_PROFILE);
     d->state = KG_DTLS_CONNECTED;
     d->deadline = KG_TIME_NEVER;
     return 0;
@@ -694,4 +726,47 @@ void kg_dtls_close(kg_dtls *d)
     ERR_clear_error();
     d->state = KG_DTLS_CLOSED;
     d->deadline = KG_TIME_NEVER;
+}
+
+const char *kg_dtls_srtp_id_name(uint16_t id)
+{
+    switch (id) {
+    case 0x0001:
+        return "SRTP_AES128_CM_SHA1_80";
+    case 0x0002:
+        return "SRTP_AES128_CM_SHA1_32";
+    case 0x0005:
+        return "SRTP_NULL_SHA1_80";
+    case 0x0006:
+        return "SRTP_NULL_SHA1_32";
+    case 0x0007:
+        return "SRTP_AEAD_AES_128_GCM";
+    case 0x0008:
+        return "SRTP_AEAD_AES_256_GCM";
+    default:
+        return NULL;
+    }
+}
+
+void kg_dtls_offered_srtp(const kg_dtls *d, char *out, size_t cap)
+{
+    if (!cap)
+        return;
+    out[0] = '\0';
+    if (d->n_offered <= 0) {
+        snprintf(out, cap, "%s",
+                 d->n_offered < 0 ? "no use_srtp extension" : "nothing");
+        return;
+    }
+    size_t used = 0;
+    for (int i = 0; i < d->n_offered && used < cap; i++) {
+        const char *name = kg_dtls_srtp_id_name(d->offered[i]);
+        int n = name ? snprintf(out + used, cap - used, "%s%s",
+                                i ? ", " : "", name)
+                     : snprintf(out + used, cap - used, "%s0x%04x",
+                                i ? ", " : "", d->offered[i]);
+        if (n < 0)
+            break;
+        used += (size_t)n;
+    }
 }

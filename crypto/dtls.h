@@ -85,8 +85,9 @@ void kg_dtls_del(kg_dtls *d);
 int kg_dtls_start(kg_dtls *d, kg_time now);
 
 /* Feeds one received datagram. Returns 0 (progress or nothing to do),
- * KG_ERR_FINGERPRINT, KG_ERR_CRYPTO (handshake failure, state becomes
- * FAILED), KG_ERR_CLOSED. Application data is discarded (kaigi sends
+ * KG_ERR_FINGERPRINT, KG_ERR_SRTP_PROFILE (the peer offered no SRTP
+ * profile this context accepts), KG_ERR_CRYPTO (another handshake
+ * failure; either way the state becomes FAILED), KG_ERR_CLOSED. Application data is discarded (kaigi sends
  * none over DTLS). A datagram that is not DTLS at all (kg_dtls_is false)
  * is dropped with KG_ERR_MALFORMED and changes nothing; malformed
  * records inside a DTLS datagram are dropped silently, as RFC 6347 4.1.2.7
@@ -126,6 +127,20 @@ int kg_dtls_srtp_keys(const kg_dtls *d, kg_srtp_keys *out);
  * protocol ("DTLSv1.2"); "" before CONNECTED. Borrowed. */
 const char *kg_dtls_cipher(const kg_dtls *d);
 const char *kg_dtls_version(const kg_dtls *d);
+
+/* The SRTP profiles the peer's ClientHello offered (server side), as
+ * text for logs and error messages: IANA names in the client's order
+ * ("SRTP_AES128_CM_SHA1_80, SRTP_AEAD_AES_128_GCM"; an unknown ID as
+ * 0x....), "no use_srtp extension", or "nothing" (also before any
+ * ClientHello). At most KG_DTLS_MAX_OFFERED are kept. Truncated to cap,
+ * always NUL-terminated when cap > 0. A handshake that finds no profile
+ * in common fails with KG_ERR_SRTP_PROFILE. */
+#define KG_DTLS_MAX_OFFERED 8
+void kg_dtls_offered_srtp(const kg_dtls *d, char *out, size_t cap);
+
+/* The IANA name of an SRTP protection profile ID ("SRTP_AEAD_AES_256_GCM"
+ * for 0x0008), NULL if unknown. */
+const char *kg_dtls_srtp_id_name(uint16_t id);
 
 /* Sends close_notify (pull it) and moves to CLOSED. */
 void kg_dtls_close(kg_dtls *d);

@@ -198,6 +198,8 @@ static void transport_fail(kg_worker *w, wtransport *t, int reason)
                           .participant = t->part->id,
                           .role = t->role,
                           .reason = reason};
+    if (reason == KG_ERR_SRTP_PROFILE && t->peer.dtls)
+        kg_dtls_offered_srtp(t->peer.dtls, ev.offered, sizeof(ev.offered));
     if (reason == KG_ERR_TIMEOUT)
         w->st.consent_timeouts++;
     else

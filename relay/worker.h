@@ -72,6 +72,9 @@ typedef struct kg_worker_event {
     int reason;        /* FAILED: KG_ERR_* */
     int profile;       /* CONNECTED: kg_srtp_profile */
     char cipher[64];   /* CONNECTED: DTLS cipher suite */
+    /* FAILED with KG_ERR_SRTP_PROFILE: what the client's DTLS offered
+     * (kg_dtls_offered_srtp), for the log and the client's error. */
+    char offered[128];
     struct kg_worker_event *next;
     uint64_t room;     /* SPEAKER: the room's number */
 } kg_worker_event;

@@ -846,6 +846,28 @@ static void on_worker_event(void *user, const kg_worker_event *ev)
                 ev->cipher);
         return;
     }
+    if (ev->reason == KG_ERR_SRTP_PROFILE) {
+        /* A client that offers no profile kaigi accepts (GStreamer's
+         * webrtcbin offers only AES-CM) is told why before its socket
+         * closes, rather than seeing it drop. */
+        const char *accepted =
+            (s->cfg.dtls_flags & KG_DTLS_ALLOW_LEGACY_SRTP)
+                ? "SRTP_AEAD_AES_256_GCM, SRTP_AEAD_AES_128_GCM, "
+                  "SRTP_AES128_CM_SHA1_80"
+                : "SRTP_AEAD_AES_256_GCM, SRTP_AEAD_AES_128_GCM "
+                  "(SRTP_AES128_CM_SHA1_80 only with --allow-legacy-srtp)";
+        fprintf(stderr,
+                "kaigi: %s %s transport closed: %s: the client offered %s; "
+                "kaigi accepts %s\n",
+                ss->id, role, kg_strerror(ev->reason), ev->offered, accepted);
+        s->srtp_profile_refused++;
+        sfu_send_error(ss, "srtp_profile_unsupported",
+                       "no SRTP profile in common: your client offered %s; "
+                       "kaigi accepts %s",
+                       ev->offered, accepted);
+        s->ops.close(ss->conn);
+        return;
+    }
     fprintf(stderr, "kaigi: %s %s transport closed: %s\n", ss->id, role,
             kg_strerror(ev->reason));
     /* A participant whose transport died is gone: its peers must not wait
@@ -1076,13 +1098,14 @@ json_t *kg_sfu_stats_json(kg_sfu *s)
         json_array_append_new(workers,
                               worker_json(s->workers[i], i, s->udp_port[i]));
     json_t *sig = json_pack(
-        "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "messages",
+        "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "messages",
         (json_int_t)s->messages, "errors", (json_int_t)s->errors, "joins",
         (json_int_t)s->joins, "sdp_errors", (json_int_t)s->sdp_errors,
         "credential_failures", (json_int_t)s->pin_failures,
         "lockouts_source", (json_int_t)s->lockouts_source, "lockouts_meeting",
         (json_int_t)s->lockouts_meeting, "sessions",
-        (json_int_t)s->n_sessions);
+        (json_int_t)s->n_sessions, "srtp_profile_refused",
+        (json_int_t)s->srtp_profile_refused);
     json_t *out = json_pack("{s:s, s:I, s:I, s:o, s:o}", "node", s->node,
                             "rooms", (json_int_t)rooms, "participants",
                             (json_int_t)s->n_sessions, "signalling", sig,

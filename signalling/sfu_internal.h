@@ -125,6 +125,7 @@ struct kg_sfu {
     /* counters */
     uint64_t messages, errors, joins, sdp_errors;
     uint64_t pin_failures, lockouts_source, lockouts_meeting;
+    uint64_t srtp_profile_refused; /* transports with no profile in common */
 };
 
 /* session.c */

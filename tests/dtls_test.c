@@ -298,8 +298,15 @@ static void test_chromium_order_gets_gcm256(void **state)
         assert_int_equal(kg_dtls_state(p.c), KG_DTLS_CONNECTED);
         assert_int_equal(kg_dtls_state(p.s), KG_DTLS_CONNECTED);
         assert_keys_mirror(p.c, p.s, KG_SRTP_AEAD_AES_256_GCM, 32, 12);
+        char offered[128];
+        kg_dtls_offered_srtp(p.s, offered, sizeof(offered));
+        assert_string_equal(offered, "SRTP_AES128_CM_SHA1_80, "
+                                     "SRTP_AEAD_AES_256_GCM, "
+                                     "SRTP_AEAD_AES_128_GCM");
         peers_free(&p);
     }
+    assert_string_equal(kg_dtls_srtp_id_name(0x0008), "SRTP_AEAD_AES_256_GCM");
+    assert_null(kg_dtls_srtp_id_name(0x0003));
 }
 
 /* Firefox-like order (128 before 256): the server still picks 256. A
@@ -339,13 +346,22 @@ static void test_legacy_only_client(void **state)
             assert_int_equal(kg_dtls_state(p.c), KG_DTLS_FAILED);
             kg_srtp_keys k;
             assert_int_equal(kg_dtls_srtp_keys(p.s, &k), KG_ERR_STATE);
+            /* The server says why, and what the client wanted. */
             uint8_t junk[20] = {22, 0xfe, 0xfd};
             assert_int_equal(kg_dtls_read(p.s, junk, sizeof(junk), sim_now),
-                             KG_ERR_CRYPTO);
+                             KG_ERR_SRTP_PROFILE);
+            char offered[64];
+            kg_dtls_offered_srtp(p.s, offered, sizeof(offered));
+            assert_string_equal(offered, "SRTP_AES128_CM_SHA1_80");
+            kg_dtls_offered_srtp(p.s, offered, 8); /* truncates, NUL */
+            assert_string_equal(offered, "SRTP_AE");
         } else {
             assert_int_equal(kg_dtls_state(p.s), KG_DTLS_CONNECTED);
             assert_int_equal(kg_dtls_state(p.c), KG_DTLS_CONNECTED);
             assert_keys_mirror(p.c, p.s, KG_SRTP_AES128_CM_SHA1_80, 16, 14);
+            char offered[64];
+            kg_dtls_offered_srtp(p.c, offered, sizeof(offered));
+            assert_string_equal(offered, "nothing"); /* client side */
         }
         peers_free(&p);
     }
