@@ -78,11 +78,16 @@ static json_t *attendees_json(kg_sfu *s, const live *lv)
         kg_session *t = sfu_session_by_num(s, a[i].pid);
         char when[32];
         kg_rfc3339_format((int64_t)(a[i].joined / KG_SEC), when);
+        /* legacy_srtp: a transport of theirs runs AES-CM (kaigi with
+         * --allow-legacy-srtp), weaker than everyone else's GCM. */
+        bool legacy = t && (t->srtp_profile[0] == KG_SRTP_AES128_CM_SHA1_80 ||
+                            t->srtp_profile[1] == KG_SRTP_AES128_CM_SHA1_80);
         json_array_append_new(
-            arr, json_pack("{s:s, s:s, s:s, s:b, s:b, s:b}", "id",
+            arr, json_pack("{s:s, s:s, s:s, s:b, s:b, s:b, s:b}", "id",
                            t ? t->id : "", "name", a[i].nickname, "joined_at",
                            when, "host", a[i].host, "muted", a[i].muted,
-                           "generic", a[i].generic_name));
+                           "generic", a[i].generic_name, "legacy_srtp",
+                           legacy));
     }
     return arr;
 }
@@ -113,6 +118,15 @@ static void to_host(kg_sfu *s, const live *lv, json_t *msg)
         sfu_send_json(h, msg);
     else
         json_decref(msg);
+}
+
+void sfu_transport_connected(kg_session *ss)
+{
+    if (ss->live && (ss->srtp_profile[0] == KG_SRTP_AES128_CM_SHA1_80 ||
+                     ss->srtp_profile[1] == KG_SRTP_AES128_CM_SHA1_80))
+        to_host(ss->sfu, ss->live,
+                json_pack("{s:s, s:o}", "type", "attendees", "attendees",
+                          attendees_json(ss->sfu, ss->live)));
 }
 
 static void post_mute(kg_session *ss, bool mute)

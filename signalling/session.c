@@ -844,6 +844,10 @@ static void on_worker_event(void *user, const kg_worker_event *ev)
         fprintf(stderr, "kaigi: %s %s transport connected: %s, %s\n", ss->id,
                 role, kg_srtp_profile_name((kg_srtp_profile)ev->profile),
                 ev->cipher);
+        if (ev->role == KG_ROLE_PUBLISH || ev->role == KG_ROLE_SUBSCRIBE) {
+            ss->srtp_profile[ev->role] = ev->profile;
+            sfu_transport_connected(ss);
+        }
         return;
     }
     if (ev->reason == KG_ERR_SRTP_PROFILE) {

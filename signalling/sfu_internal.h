@@ -80,6 +80,8 @@ struct kg_session {
     char peer[64];      /* source address, memory only, for rate limits */
     bool mixed_audio;   /* join asked "audio": "mixed": m-line 0 carries
                            kaigi's minus-one mix, no audio track routes */
+    int srtp_profile[2]; /* kg_srtp_profile of each connected transport,
+                            by enum kg_role (KG_SRTP_NONE until then) */
 };
 
 /* A meeting someone has joined since kaigi started: its live policy and
@@ -151,6 +153,10 @@ void sfu_tell_speaker(kg_session *ss, sroom *r);
 /* meetings.c */
 void sfu_join_meeting(kg_session *ss, json_t *msg);
 json_t *sfu_settings_msg(const live *lv);
+/* A transport of ss connected: in a meeting, the host gets the attendee
+ * list again when it is on the legacy SRTP profile, so that the host
+ * sees who is (the list flags them). */
+void sfu_transport_connected(kg_session *ss);
 void sfu_drain(kg_sfu *s, live *lv);
 /* leave, host controls, chat, recording, unmute: true if type was one */
 bool sfu_meeting_message(kg_session *ss, const char *type, json_t *msg);
