@@ -182,37 +182,66 @@ def test_waiting_room(check, args, k, tmp, m, pin):
     check(hs > 0, f"the host's screen is forwarded ({hs} frames at aiko)")
 
 
+def poll_file(path, text, timeout):
+    """True once the file at path holds text, False at the deadline."""
+    end = time.monotonic() + timeout
+    while True:
+        try:
+            with open(path) as f:
+                if text in f.read():
+                    return True
+        except OSError:
+            pass
+        if time.monotonic() > end:
+            return False
+        time.sleep(0.05)
+
+
+def poll_audit(k, m, event, timeout):
+    """True once the meeting's audit log has event, False at the
+    deadline."""
+    end = time.monotonic() + timeout
+    while True:
+        st, body = k.call("GET", f"/api/meetings/{m['id']}/audit")
+        if st == 200 and event in [e["event"]
+                                   for e in body.get("events", [])]:
+            return True
+        if time.monotonic() > end:
+            return False
+        time.sleep(0.1)
+
+
 def test_lock_and_invite(check, args, k, tmp, m, pin):
+    """The invitee waits before the host comes, so the host admits it as
+    it joins (from the first waiting_list), long before its lock 2 s
+    later however loaded the machine is; the late joiner starts once the
+    lock is in the audit log, with the host in for 6 s more to be told."""
     st, inv = k.call("POST", f"/api/meetings/{m['id']}/invites",
                      {"count": 1}, auth=f"HostKey {m['host_key']}")
     check(st == 201, "the host makes a one-time invite")
     token = inv["invites"][0]["token"]
     k.invite_token = token
+    ren = client(args, k, tmp, "ren", ["--invite", token], duration=2)
+    check(poll_file(os.path.join(tmp, "ren.log"), "waiting (", 30),
+          "the invitee is in the waiting room before the host comes "
+          "(its log says so within 30 s)")
     host = client(args, k, tmp, "host2",
                   ["--meeting", m["id"], "--host-key", m["host_key"],
-                   "--admit-all", "--lock-after", "2"], duration=5)
-    time.sleep(0.7)
-    ren = client(args, k, tmp, "ren", ["--invite", token], duration=2)
-    r1 = finish([ren], timeout=20)
-    check(r1["ren"].get("admitted") is True, "an invite admits once")
+                   "--admit-all", "--lock-after", "2"], duration=8)
+    check(poll_audit(k, m, "locked", 30),
+          "the host's lock is in the audit log within 30 s")
+    late = client(args, k, tmp, "late", ["--meeting", m["id"], "--pin", pin],
+                  duration=1)
+    r = finish([ren, late, host], timeout=40)
+    check(r["ren"].get("admitted") is True, "an invite admits once")
+    check(r["late"].get("error") == "locked",
+          f"a join to a locked meeting is refused ({r['late'].get('error')})")
+    check("lock_attempt" in notice_types(r["host2"]),
+          "the host is told who tried the locked meeting")
     again = client(args, k, tmp, "ren2", ["--invite", token], duration=1)
     r2 = finish([again], timeout=20)
     check(r2["ren2"].get("error") == "wrong_credentials",
           f"a spent invite is refused ({r2['ren2'].get('error')})")
-    # wait (bounded) until the host's lock is in the audit log
-    end = time.monotonic() + 10
-    while time.monotonic() < end:
-        st, body = k.call("GET", f"/api/meetings/{m['id']}/audit")
-        if "locked" in [e["event"] for e in body.get("events", [])]:
-            break
-        time.sleep(0.1)
-    late = client(args, k, tmp, "late", ["--meeting", m["id"], "--pin", pin],
-                  duration=1)
-    r3 = finish([late, host], timeout=30)
-    check(r3["late"].get("error") == "locked",
-          f"a join to a locked meeting is refused ({r3['late'].get('error')})")
-    check("lock_attempt" in notice_types(r3["host2"]),
-          "the host is told who tried the locked meeting")
 
 
 def ws_join(k, join):
