@@ -270,7 +270,7 @@ def subscribe_answer(offer, ufrag, pwd):
             "a=rtpmap:111 opus/48000/2\r\n")
 
 
-def stun_answered(port, username, key, timeout=5):
+def stun_answered(port, username, key, timeout=10):
     """Sends a Binding request every 0.2 s until a success response
     whose MESSAGE-INTEGRITY checks with key arrives (True) or timeout."""
     s = udp_socket()
@@ -292,7 +292,7 @@ def stun_answered(port, username, key, timeout=5):
 def probe_unanswered(check, k, ports, usernames, keys, what):
     """Sends one Binding request for each USERNAME x key (None: no
     MESSAGE-INTEGRITY) to every port from a fresh socket; checks that
-    kaigi counted them all as refused and answered none within 1.5 s."""
+    kaigi counted them all as refused and answered none."""
     s = udp_socket()
     sent = {}
     before = stun_counters(k.http)
@@ -303,22 +303,25 @@ def probe_unanswered(check, k, ports, usernames, keys, what):
             s.sendto(stun_binding(txid, user, key), (HOST, port))
         if i % 16 == 15:
             time.sleep(0.002)  # no burst past a socket buffer
-    answers = read_datagrams(s, 1.5)
-    s.close()
+    answers = read_datagrams(s, 1.0)
+    # Once kaigi has counted every probe it has handled them all, so an
+    # answer, if any, is on its way (loopback): a last short read.
     n = len(sent) * len(ports)
-    end = time.monotonic() + 5
+    end = time.monotonic() + 10
     counted = stun_counters(k.http) - before
     while counted < n and time.monotonic() < end:
         time.sleep(0.1)
         counted = stun_counters(k.http) - before
+    answers += read_datagrams(s, 0.3)
+    s.close()
     check(counted >= n,
           f"kaigi received and refused the {n} STUN probes ({what}; "
           f"stun_bad + unknown_source went up by {counted})")
     which = [sent.get(stun_parse(a)[1] if stun_parse(a) else b"", "?")
              for a in answers]
     check(not answers,
-          f"no answer to {n} STUN probes ({what}) within 1.5 s "
-          f"({len(answers)} answers: {which[:3]})")
+          f"no answer to {n} STUN probes ({what}) within 1.3 s and "
+          f"after kaigi counted them ({len(answers)} answers: {which[:3]})")
 
 
 def test_waiting_no_transport(check, k):
@@ -331,7 +334,7 @@ def test_waiting_no_transport(check, k):
                      "version": offer.get("version"),
                      "sdp": subscribe_answer(offer.get("sdp"), "e2eHost",
                                              "e2eHostPassword01234567")})
-    check(offer and got is not None and not of_type(got, "error"),
+    check(bool(offer) and got is not None and not of_type(got, "error"),
           f"the host answers kaigi's first subscribe offer ({got})")
     aiko = admitted(check, k, m, host, "Aiko")
     carol = join(k, m, "Carol")
@@ -344,8 +347,8 @@ def test_waiting_no_transport(check, k):
 
     # While Carol waits: Aiko publishes (the host gets a new subscribe
     # offer), the host chats and changes a setting (admitted only).
-    answer = act(aiko, {"type": "publish",
-                        "sdp": publish_offer("e2eAiko", "e2eAikoPassword0123456")})
+    pub = publish_offer("e2eAiko", "e2eAikoPassword0123456")
+    answer = act(aiko, {"type": "publish", "sdp": pub})
     pa = (of_type(answer, "publish_answer") or [{}])[0].get("sdp", "")
     ufrag, pwd = sdp_field(pa, "ice-ufrag"), sdp_field(pa, "ice-pwd")
     fpr = re.search(r"^a=fingerprint:sha-256 (\S+)", pa, re.M)
