@@ -22,7 +22,6 @@ Usage: meetings_test.py KAIGI KAIGI_CLIENT KAIGICTL
 Only 127.0.0.1 is ever used.
 """
 import argparse
-import datetime
 import glob
 import json
 import os
@@ -32,75 +31,10 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from e2e_common import HOST, Checks, free_port  # noqa: E402
-
-
-
-
-def rfc3339(t):
-    return datetime.datetime.fromtimestamp(
-        t, tz=datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-class Kaigi:
-    def __init__(self, binary, tmp):
-        self.binary = binary
-        self.tmp = tmp
-        self.data = os.path.join(tmp, "data")
-        self.http = free_port(socket.SOCK_STREAM)
-        self.udp = 0  # each media worker takes an ephemeral port
-        self.proc = None
-        self.log = None
-
-    def start(self):
-        self.log = open(os.path.join(self.tmp, "kaigi.log"), "a")
-        self.proc = subprocess.Popen(
-            [self.binary, "--listen", f"{HOST}:{self.http}", "--udp",
-             f"{HOST}:{self.udp}", "--data", self.data, "--node", "e2e"],
-            stdout=self.log, stderr=subprocess.STDOUT)
-        end = time.monotonic() + 10
-        while time.monotonic() < end:
-            if self.proc.poll() is not None:
-                raise SystemExit(f"kaigi exited with {self.proc.returncode}")
-            try:
-                self.call("GET", "/api/stats", auth=None)
-                break
-            except OSError:
-                time.sleep(0.05)
-        with open(os.path.join(self.data, "admin.token")) as f:
-            self.token = f.read().strip()
-
-    def stop(self, sig=signal.SIGTERM):
-        self.proc.send_signal(sig)
-        self.proc.wait(timeout=10)
-        self.log.close()
-        return self.proc.returncode
-
-    def call(self, method, path, body=None, auth="admin"):
-        headers = {"Content-Type": "application/json"}
-        if auth == "admin":
-            headers["Authorization"] = f"Bearer {self.token}"
-        elif auth:
-            headers["Authorization"] = auth
-        data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(f"http://{HOST}:{self.http}{path}",
-                                     data=data, method=method,
-                                     headers=headers)
-        try:
-            with urllib.request.urlopen(req, timeout=5) as r:
-                text = r.read()
-                return r.status, json.loads(text) if text.strip() else None
-        except urllib.error.HTTPError as e:
-            return e.code, json.loads(e.read() or b"null")
-
-    @property
-    def ws(self):
-        return f"ws://{HOST}:{self.http}/ws"
-
+from e2e_common import (HOST, Checks, Kaigi, MiniWs,  # noqa: E402
+                        rfc3339)
 
 
 def client(args, k, tmp, name, extra, duration=4):
@@ -248,108 +182,73 @@ def test_waiting_room(check, args, k, tmp, m, pin):
     check(hs > 0, f"the host's screen is forwarded ({hs} frames at aiko)")
 
 
+def poll_file(path, text, timeout):
+    """True once the file at path holds text, False at the deadline."""
+    end = time.monotonic() + timeout
+    while True:
+        try:
+            with open(path) as f:
+                if text in f.read():
+                    return True
+        except OSError:
+            pass
+        if time.monotonic() > end:
+            return False
+        time.sleep(0.05)
+
+
+def poll_audit(k, m, event, timeout):
+    """True once the meeting's audit log has event, False at the
+    deadline."""
+    end = time.monotonic() + timeout
+    while True:
+        st, body = k.call("GET", f"/api/meetings/{m['id']}/audit")
+        if st == 200 and event in [e["event"]
+                                   for e in body.get("events", [])]:
+            return True
+        if time.monotonic() > end:
+            return False
+        time.sleep(0.1)
+
+
 def test_lock_and_invite(check, args, k, tmp, m, pin):
+    """The invitee waits before the host comes, so the host admits it as
+    it joins (from the first waiting_list), long before its lock 2 s
+    later however loaded the machine is; the late joiner starts once the
+    lock is in the audit log, with the host in for 6 s more to be told."""
     st, inv = k.call("POST", f"/api/meetings/{m['id']}/invites",
                      {"count": 1}, auth=f"HostKey {m['host_key']}")
     check(st == 201, "the host makes a one-time invite")
     token = inv["invites"][0]["token"]
     k.invite_token = token
+    ren = client(args, k, tmp, "ren", ["--invite", token], duration=2)
+    check(poll_file(os.path.join(tmp, "ren.log"), "waiting (", 30),
+          "the invitee is in the waiting room before the host comes "
+          "(its log says so within 30 s)")
     host = client(args, k, tmp, "host2",
                   ["--meeting", m["id"], "--host-key", m["host_key"],
-                   "--admit-all", "--lock-after", "2"], duration=5)
-    time.sleep(0.7)
-    ren = client(args, k, tmp, "ren", ["--invite", token], duration=2)
-    r1 = finish([ren], timeout=20)
-    check(r1["ren"].get("admitted") is True, "an invite admits once")
+                   "--admit-all", "--lock-after", "2"], duration=8)
+    check(poll_audit(k, m, "locked", 30),
+          "the host's lock is in the audit log within 30 s")
+    late = client(args, k, tmp, "late", ["--meeting", m["id"], "--pin", pin],
+                  duration=1)
+    r = finish([ren, late, host], timeout=40)
+    check(r["ren"].get("admitted") is True, "an invite admits once")
+    check(r["late"].get("error") == "locked",
+          f"a join to a locked meeting is refused ({r['late'].get('error')})")
+    check("lock_attempt" in notice_types(r["host2"]),
+          "the host is told who tried the locked meeting")
     again = client(args, k, tmp, "ren2", ["--invite", token], duration=1)
     r2 = finish([again], timeout=20)
     check(r2["ren2"].get("error") == "wrong_credentials",
           f"a spent invite is refused ({r2['ren2'].get('error')})")
-    # wait (bounded) until the host's lock is in the audit log
-    end = time.monotonic() + 10
-    while time.monotonic() < end:
-        st, body = k.call("GET", f"/api/meetings/{m['id']}/audit")
-        if "locked" in [e["event"] for e in body.get("events", [])]:
-            break
-        time.sleep(0.1)
-    late = client(args, k, tmp, "late", ["--meeting", m["id"], "--pin", pin],
-                  duration=1)
-    r3 = finish([late, host], timeout=30)
-    check(r3["late"].get("error") == "locked",
-          f"a join to a locked meeting is refused ({r3['late'].get('error')})")
-    check("lock_attempt" in notice_types(r3["host2"]),
-          "the host is told who tried the locked meeting")
-
-
-class MiniWs:
-    """A bare WebSocket client (RFC 6455; Debian's python3 has no
-    WebSocket library): JSON text messages only."""
-
-    def __init__(self, k):
-        import base64
-        self.sock = socket.create_connection((HOST, k.http), timeout=5)
-        key = base64.b64encode(os.urandom(16)).decode()
-        self.sock.sendall((f"GET /ws HTTP/1.1\r\nHost: {HOST}:{k.http}\r\n"
-                           "Upgrade: websocket\r\nConnection: Upgrade\r\n"
-                           f"Sec-WebSocket-Key: {key}\r\n"
-                           "Sec-WebSocket-Version: 13\r\n\r\n").encode())
-        self.buf = b""
-        while b"\r\n\r\n" not in self.buf:
-            self.buf += self.sock.recv(4096)
-        head, self.buf = self.buf.split(b"\r\n\r\n", 1)
-        if b" 101 " not in head.split(b"\r\n")[0]:
-            raise OSError("no WebSocket upgrade")
-
-    def send(self, obj):
-        data = json.dumps(obj).encode()
-        mask = os.urandom(4)
-        n = len(data)
-        hdr = bytes([0x81, 0x80 | n]) if n < 126 else \
-            bytes([0x81, 0x80 | 126, n >> 8, n & 0xFF])
-        self.sock.sendall(hdr + mask + bytes(b ^ mask[i % 4]
-                                             for i, b in enumerate(data)))
-
-    def _need(self, count):
-        while len(self.buf) < count:
-            more = self.sock.recv(65536)
-            if not more:
-                raise OSError("closed")
-            self.buf += more
-
-    def recv(self):
-        """The next message (unmasked server frames, text only)."""
-        self._need(2)
-        n = self.buf[1] & 0x7F
-        off = 2
-        if n == 126:
-            self._need(4)
-            n, off = int.from_bytes(self.buf[2:4], "big"), 4
-        elif n == 127:
-            self._need(10)
-            n, off = int.from_bytes(self.buf[2:10], "big"), 10
-        self._need(off + n)
-        payload, self.buf = self.buf[off:off + n], self.buf[off + n:]
-        return json.loads(payload)
-
-    def wait_for(self, *types):
-        """The first message of one of types ({} if the socket fails)."""
-        try:
-            while True:
-                msg = self.recv()
-                if msg.get("type") in types:
-                    return msg
-        except (OSError, ValueError):
-            return {}
-
-    def close(self):
-        self.sock.close()
 
 
 def ws_join(k, join):
     """Sends one join and returns kaigi's answer (joined, waiting or error)
     as a dict, or {} if the socket fails."""
     try:
-        ws = MiniWs(k)
+        ws = MiniWs(k.http)
     except OSError:
         return {}
     ws.send(join)
@@ -364,7 +263,7 @@ def test_rename(check, k):
         "title": "Names", "start": rfc3339(int(time.time())),
         "duration": 600, "settings": {"waiting_room": False}})
     st, info = k.call("GET", f"/api/meetings/{m['id']}/join-info")
-    host, guest = MiniWs(k), MiniWs(k)
+    host, guest = MiniWs(k.http), MiniWs(k.http)
     host.send({"type": "join", "meeting": m["id"], "host_key": m["host_key"],
                "name": "Host"})
     host.wait_for("joined")
