@@ -358,6 +358,7 @@ typedef struct kc_app {
     uv_timer_t timeline_timer; /* --timeline */
     bool timeline_open;
     uint64_t timeline_dropped; /* entries past the cap, not kept */
+    int64_t timeline_start_ms; /* wall clock the open bucket began */
 } kc_app;
 
 /* client.c */

@@ -1,5 +1,6 @@
 /* kaigi-client --timeline MS: what each remote's media looked like over
- * the run, one entry per MS: the audio and camera frames decoded in it,
+ * the run, one entry per MS (longer when the loop was late: each entry
+ * has its own start_unix_ms and unix_ms): the audio and camera frames decoded in it,
  * the --expect-tones energies of the audio decoded in it, and the size of
  * the last camera frame decoded by its end. A test lines the entries up
  * (by unix_ms, the bucket's end) with what it did to the room: a host's
@@ -26,8 +27,10 @@ static void on_timeline_timer(uv_timer_t *timer);
 void kc_timeline_start(kc_app *app)
 {
     unsigned ms = app->opts.timeline_ms;
-    if (ms && app->timeline_open)
+    if (ms && app->timeline_open) {
+        app->timeline_start_ms = kc_unix_ms();
         uv_timer_start(&app->timeline_timer, on_timeline_timer, ms, ms);
+    }
 }
 
 void kc_timeline_close(kc_app *app)
@@ -63,7 +66,8 @@ static void close_bucket(kc_app *app, kc_remote *r, int64_t unix_ms,
     json_t *e = NULL;
     if (r->timeline && json_array_size(r->timeline) < TIMELINE_MAX)
         e = json_pack(
-            "{s:I, s:I, s:I, s:I, s:I, s:o}", "unix_ms", (json_int_t)unix_ms,
+            "{s:I, s:I, s:I, s:I, s:I, s:I, s:o}", "start_unix_ms",
+            (json_int_t)app->timeline_start_ms, "unix_ms", (json_int_t)unix_ms,
             "audio_frames",
             (json_int_t)(r->audio_frames_decoded - r->tl_audio_at),
             "video_frames",
@@ -88,6 +92,7 @@ static void on_timeline_timer(uv_timer_t *timer)
     int64_t now = kc_unix_ms();
     for (size_t i = 0; i < app->n_remotes; i++)
         close_bucket(app, &app->remotes[i], now, lin);
+    app->timeline_start_ms = now;
     free(lin);
 }
 
