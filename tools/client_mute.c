@@ -76,7 +76,8 @@ static const char *find_present(const kc_app *app, const char *who)
 {
     for (size_t i = 0; i < app->n_remotes; i++) {
         const kc_remote *r = &app->remotes[i];
-        if (r->present && (strcmp(r->id, who) == 0 || strcmp(r->name, who) == 0))
+        if (r->present &&
+            (strcmp(r->id, who) == 0 || strcmp(r->name, who) == 0))
             return r->id;
     }
     return NULL;

@@ -1,10 +1,10 @@
 /* kaigi-client --timeline MS: what each remote's media looked like over
- * the run, one entry per MS (longer when the loop was late: each entry
- * has its own start_unix_ms and unix_ms): the audio and camera frames decoded in it,
- * the --expect-tones energies of the audio decoded in it, and the size of
- * the last camera frame decoded by its end. A test lines the entries up
- * (by unix_ms, the bucket's end) with what it did to the room: a host's
- * mute (its "mute_log"), a receiver's --remb-drop. */
+ * the run, one entry per MS (longer when the loop was late, so each entry
+ * has its own start_unix_ms and unix_ms): the audio and camera frames
+ * decoded in it, the --expect-tones energies of the audio decoded in it,
+ * and the size of the last camera frame decoded by its end. A test lines
+ * the entries up with what it did to the room: a host's mute (its
+ * "mute_log"), a receiver's --remb-drop. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
