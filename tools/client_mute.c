@@ -90,7 +90,8 @@ static void send_or_wait(kc_app *app, const char *type, const char *who,
 {
     *pending = false;
     if (!app->joined || !app->meeting.host || app->phase >= KC_LEAVING) {
-        fprintf(stderr, "kaigi-client: not host: no %s sent\n", type);
+        fprintf(stderr, "kaigi-client: not host, or leaving: no %s sent\n",
+                type);
         return;
     }
     const char *id = find_present(app, who);
