@@ -242,6 +242,8 @@ static void miss_arrived(kg_nack_gen *g, size_t i, kg_time now)
     if (!g->rtt_fixed && sample)
         g->rtt = (7 * g->rtt + clamp_rtt(sample)) / 8;
     g->recovered++;
+    if (m->tries > 0)
+        g->recovered_nacked++;
     miss_remove(g, i);
 }
 

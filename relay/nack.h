@@ -120,6 +120,9 @@ typedef struct kg_nack_gen {
     /* counters */
     uint64_t requested; /* sequence numbers put in NACKs (each try) */
     uint64_t recovered; /* missing ones that arrived after all */
+    /* ... of them, those asked for first: what NACKs brought back, not
+     * packets that were merely reordered */
+    uint64_t recovered_nacked;
     uint64_t given_up;  /* dropped: too many tries, too old, no room */
     uint64_t resets;    /* jumps too large to NACK */
     uint64_t duplicates; /* behind the newest and not missing */

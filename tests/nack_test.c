@@ -216,6 +216,7 @@ static void test_gen_in_order_and_gap(void **state)
     assert_int_equal(out[1], 113);
     assert_int_equal(g.requested, 5);
     assert_int_equal(g.recovered, 1);
+    assert_int_equal(g.recovered_nacked, 1);
     assert_int_equal(g.duplicates, 2);
 }
 
@@ -231,6 +232,7 @@ static void test_gen_wrap_and_reorder(void **state)
     assert_int_equal(g.n_miss, 2);
     /* Reordered, not lost: arrives before any request. */
     assert_int_equal(kg_nack_gen_on_packet(&g, 0, 0), KG_NACK_RECOVERED);
+    assert_int_equal(g.recovered_nacked, 0); /* never asked for */
     assert_int_equal(kg_nack_gen_poll(&g, 0, out, 64), 1);
     assert_int_equal(out[0], 65535);
     feed(&g, 2, 30000, KG_MS); /* far past the wrap, in order */

@@ -302,6 +302,26 @@ static void speaker_report(const kc_app *app, json_t *r)
                               : json_null()));
 }
 
+/* What the test aids did: --timeline's buckets (into each remote),
+ * --mute's log, --remb-drop's window in wall-clock time. */
+static void test_aids_report(const kc_app *app, json_t *r)
+{
+    const kc_opts *o = &app->opts;
+    int64_t joined = app->meeting.joined_ms;
+    kc_timeline_report(app, r, json_object_get(r, "remotes"));
+    kc_mute_report(app, r);
+    if (o->remb_drop_end > 0 && joined)
+        json_object_set_new(
+            r, "remb_drop",
+            json_pack("{s:I, s:I, s:I}", "start_unix_ms",
+                      (json_int_t)(joined + (int64_t)(o->remb_drop_start *
+                                                      1000.0)),
+                      "end_unix_ms",
+                      (json_int_t)(joined +
+                                   (int64_t)(o->remb_drop_end * 1000.0)),
+                      "kbps", (json_int_t)o->remb_drop_kbps));
+}
+
 static json_t *report_json(const kc_app *app)
 {
     const kc_sent *s = &app->sent;
@@ -345,6 +365,8 @@ static json_t *report_json(const kc_app *app)
         json_object_set_new(r, "screen", screen_json(app));
     if (r)
         speaker_report(app, r);
+    if (r)
+        test_aids_report(app, r);
     if (r && app->error[0])
         json_object_set_new(r, "error", json_string(app->error));
     if (r)
@@ -370,6 +392,13 @@ static json_t *report_json(const kc_app *app)
                          "reorder_skipped", (json_int_t)app->reorder_skipped,
                          "loss_dropped", (json_int_t)app->loss_dropped,
                          "stream_resets", (json_int_t)app->stream_resets));
+    if (r)
+        json_object_update_new(
+            r, json_pack("{s:I, s:I, s:I}", "nack_recovered",
+                         (json_int_t)app->nack_recovered, "recv_loss_dropped",
+                         (json_int_t)app->recv_loss_dropped,
+                         "recv_loss_video",
+                         (json_int_t)app->recv_loss_video));
     return r;
 }
 
@@ -405,6 +434,8 @@ static void finish(kc_app *app)
     kc_transport_close(&app->pub_t);
     kc_transport_close(&app->sub_t);
     kc_meeting_close(app);
+    kc_mute_close(app);
+    kc_timeline_close(app);
     uv_close((uv_handle_t *)&app->phase_timer, NULL);
     uv_close((uv_handle_t *)&app->media_timer, NULL);
     uv_close((uv_handle_t *)&app->connect_timer, NULL);
@@ -465,7 +496,21 @@ static void usage(FILE *f)
         "  --loss PERCENT     drop that share of our outgoing RTP, first\n"
         "                     sends and retransmissions alike (seeded by\n"
         "                     --seed; a test aid)\n"
+        "  --recv-loss PERCENT  drop that share of the RTP kaigi sends us,\n"
+        "                     on arrival, before SRTP and the NACK\n"
+        "                     generator see it (seeded by --seed; a test\n"
+        "                     aid; reported as recv_loss_dropped)\n"
         "  --no-nack          neither send nor answer NACKs (a test aid)\n"
+        "  --timeline MS      report each remote's media over time, one\n"
+        "                     entry per MS (50-10000) in its \"timeline\":\n"
+        "                     unix_ms, audio and video frames decoded,\n"
+        "                     --expect-tones energies, camera width and\n"
+        "                     height (a test aid)\n"
+        "  --remb-drop START:END:KBPS  from START to END seconds after\n"
+        "                     joined, tell kaigi (REMB) KBPS kbit/s is\n"
+        "                     all we can take (a test aid)\n"
+        "  --accept-unmute    answer the host's unmute_request with unmute\n"
+        "                     (muted or not, we keep sending our audio)\n"
         "host controls (acted on while kaigi says we are host):\n"
         "  --admit-all        admit everyone on each waiting_list\n"
         "  --hold NAME[,...]  with --admit-all: admit these nicknames only\n"
@@ -475,6 +520,9 @@ static void usage(FILE *f)
         "  --lock-after S     lock the meeting S s after joining\n"
         "  --end-after S      end the meeting S s after joining\n"
         "  --leave-to WHO     on leaving, hand the host role to WHO\n"
+        "  --mute WHO@S       mute WHO (name or id) S s after joining, or\n"
+        "                     once WHO is in\n"
+        "  --ask-unmute WHO@S  ask WHO to unmute S s after joining\n"
         "  --help             this text\n"
         "exit status: 0 done (also when removed or the meeting ended),\n"
         "1 failure or join error, 2 usage, 3 denied from the waiting room\n");
@@ -541,6 +589,22 @@ static int add_holds(kc_opts *o, char *list)
     return 0;
 }
 
+/* --remb-drop START:END:KBPS: 0 <= START < END <= 86400 seconds,
+ * 10..1000000 kbit/s. Returns 0 or -1. */
+static int parse_remb_drop(kc_opts *o, const char *arg)
+{
+    double start, end, kbps;
+    char tail;
+    if (sscanf(arg, "%lf:%lf:%lf%c", &start, &end, &kbps, &tail) != 3 ||
+        !(start >= 0 && start < end && end <= 86400) ||
+        !(kbps >= 10 && kbps <= 1000000))
+        return -1;
+    o->remb_drop_start = start;
+    o->remb_drop_end = end;
+    o->remb_drop_kbps = (unsigned)kbps;
+    return 0;
+}
+
 /* One option's value; returns 0 or -1 for a bad value, 1 for --help, 2
  * for an unknown option. */
 static int take_opt(int c, kc_opts *o, double *nums)
@@ -566,6 +630,14 @@ static int take_opt(int c, kc_opts *o, double *nums)
     case 'Q': return kc_parse_tones(o, optarg);
     case 'N': o->no_nack = true; return 0;
     case 'Y': return parse_num(optarg, 0, 100, &o->loss);
+    case 'V': return parse_num(optarg, 0, 100, &o->recv_loss);
+    case 'e': return parse_num(optarg, 50, 10000, &nums[7]);
+    case 'M': return kc_mute_parse_target(optarg, &o->mute_who, &o->mute_at);
+    case 'G':
+        return kc_mute_parse_target(optarg, &o->ask_unmute_who,
+                                    &o->ask_unmute_at);
+    case 'u': o->accept_unmute = true; return 0;
+    case 'D': return parse_remb_drop(o, optarg);
     case 'B': o->bind = optarg; return numeric_ip(optarg);
     case 'H': return add_holds(o, optarg);
     case 'F': return parse_num(optarg, 0, 86400, &o->hold_for);
@@ -618,6 +690,12 @@ static int parse_args(int argc, char **argv, kc_opts *o)
         {"expect-tones", required_argument, NULL, 'Q'},
         {"loss", required_argument, NULL, 'Y'},
         {"no-nack", no_argument, NULL, 'N'},
+        {"recv-loss", required_argument, NULL, 'V'},
+        {"timeline", required_argument, NULL, 'e'},
+        {"mute", required_argument, NULL, 'M'},
+        {"ask-unmute", required_argument, NULL, 'G'},
+        {"accept-unmute", no_argument, NULL, 'u'},
+        {"remb-drop", required_argument, NULL, 'D'},
         {"help", no_argument, NULL, 'h'},
         {"simulcast", no_argument, NULL, 'U'},
         {"max-recv-kbps", required_argument, NULL, 'Z'},
@@ -627,8 +705,8 @@ static int parse_args(int argc, char **argv, kc_opts *o)
         {NULL, 0, NULL, 0},
     };
     /* tone, seed, video kbps, wait remotes, garbage, max recv kbps,
-     * max layer */
-    double nums[7] = {0, -1, 500, 0, 0, 0, -1};
+     * max layer, timeline ms */
+    double nums[8] = {0, -1, 500, 0, 0, 0, -1, 0};
     o->server = "ws://127.0.0.1:8080/ws";
     o->duration = 10;
     o->max_wait = 120;
@@ -665,6 +743,7 @@ static int parse_args(int argc, char **argv, kc_opts *o)
     o->garbage = (unsigned)nums[4];
     o->max_recv_kbps = (unsigned)nums[5];
     o->max_layer = (int)nums[6];
+    o->timeline_ms = (unsigned)nums[7];
     return 0;
 }
 
@@ -719,6 +798,9 @@ static int setup(kc_app *app)
     }
     kc_rtcp_init(app);
     kc_meeting_init(app);
+    kc_mute_init(app);
+    kc_timeline_init(app);
+    kc_timeline_start(app);
     app->cert = kg_dtls_cert_new();
     app->dtls_ctx = app->cert ? kg_dtls_ctx_new(app->cert, KG_DTLS_CLIENT, 0)
                               : NULL;
@@ -774,6 +856,7 @@ static void teardown(kc_app *app)
     kg_client_peer_del(app->sub_t.peer);
     kc_media_free(app);
     kc_meeting_free(app);
+    kc_mute_free(app);
     kg_dtls_ctx_del(app->dtls_ctx);
     kg_dtls_cert_del(app->cert);
 }

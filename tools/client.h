@@ -79,6 +79,15 @@ typedef struct kc_opts {
     size_t n_expect_tones;
     double loss;  /* --loss: percent of our outgoing RTP dropped */
     bool no_nack; /* --no-nack: neither send nor answer NACKs */
+    double recv_loss; /* --recv-loss: percent of incoming RTP dropped */
+    unsigned timeline_ms; /* --timeline: bucket length, 0 = no timeline */
+    /* --mute / --ask-unmute WHO@S (host), --accept-unmute: client_mute.c */
+    const char *mute_who, *ask_unmute_who;
+    double mute_at, ask_unmute_at; /* seconds after joined */
+    bool accept_unmute;
+    /* --remb-drop START:END:KBPS, seconds after joined; end 0: none */
+    double remb_drop_start, remb_drop_end;
+    unsigned remb_drop_kbps;
 } kc_opts;
 
 struct kc_app;
@@ -129,6 +138,11 @@ typedef struct kc_remote {
     /* --expect-tones over the last second before publishing ended */
     bool tones_frozen;
     double tones[KC_MAX_TONES];
+    /* --timeline (client_timeline.c): the open bucket, and the closed
+     * ones (an owned array, NULL until the first closes) */
+    uint64_t tl_audio_at, tl_video_at; /* frames decoded when it opened */
+    size_t tl_samples;                 /* samples decoded in it */
+    json_t *timeline;
 } kc_remote;
 
 typedef struct kc_ssrc {
@@ -240,6 +254,14 @@ typedef struct kc_meeting {
     bool timers_open;
 } kc_meeting;
 
+/* Host mute as a test drives it (client_mute.c). */
+typedef struct kc_mute {
+    uv_timer_t mute_timer, ask_timer;
+    bool open;
+    bool mute_pending, ask_pending; /* due, but WHO is not in yet */
+    json_t *log; /* [{"type", "name"?, "unix_ms"}], owned */
+} kc_mute;
+
 enum kc_phase {
     KC_CONNECTING = 0, /* WebSocket and join */
     KC_NEGOTIATING,    /* joined, publish offer out, transports coming up */
@@ -324,9 +346,19 @@ typedef struct kc_app {
     uint64_t nacks_in;          /* sequence numbers kaigi NACKed to us */
     uint64_t retransmits;       /* packets we resent for them */
     uint64_t packets_recovered; /* missing video packets that came after all */
+    uint64_t nack_recovered;    /* ... of them, those we had NACKed */
+    /* --recv-loss: its own draws, so that it does not shift --loss's */
+    uint64_t recv_loss_rng;
+    uint64_t recv_loss_dropped; /* SRTP packets dropped on arrival */
+    uint64_t recv_loss_video;   /* ... of them on a video SSRC */
     uint64_t packets_given_up;  /* missing ones we stopped asking for */
     uint64_t reorder_skipped;   /* sequence numbers the decoder never got */
     uint64_t stream_resets;     /* jumps too long to NACK or hold: lost */
+    kc_mute mute;
+    uv_timer_t timeline_timer; /* --timeline */
+    bool timeline_open;
+    uint64_t timeline_dropped; /* entries past the cap, not kept */
+    int64_t timeline_start_ms; /* wall clock the open bucket began */
 } kc_app;
 
 /* client.c */
@@ -406,6 +438,11 @@ void kc_nack_vtrack_free(kc_vtrack *v);
  * sender sent it; the "network" lost it). */
 ssize_t kc_nack_send_rtp(kc_app *app, kc_vtrack *v, uint8_t *pkt, size_t len,
                          size_t cap);
+/* --recv-loss: true if the datagram pkt (as it came from the network,
+ * still protected) is SRTP on the subscribe transport that the draw
+ * drops. Dropped before SRTP sees it, as a lossy downlink would: a
+ * retransmission of it then is no replay. */
+bool kc_nack_recv_drop(kc_app *app, const uint8_t *pkt, size_t len);
 /* A generic NACK from kaigi on the publish transport: resends. */
 void kc_nack_on_feedback(kc_app *app, const kg_rtcp_fb *fb, kg_time now);
 /* For a received video SSRC: its NACK generator and reorder buffer. */
@@ -420,6 +457,32 @@ void kc_nack_tick(kc_app *app, kg_time now);
 /* client_media.c: one video packet, in order, to the depacketizer. */
 void kc_sub_on_video_packet(kc_app *app, kc_ssrc *s, uint8_t *pkt,
                             size_t len, kg_time now);
+
+/* client_mute.c: --mute, --ask-unmute, --accept-unmute. */
+void kc_mute_init(kc_app *app);
+void kc_mute_close(kc_app *app);
+void kc_mute_free(kc_app *app);
+/* Splits "WHO@S" (in place) into who and at (0..86400 s). Returns 0, or
+ * -1 (arg untouched) for a missing WHO, '@' or number. */
+int kc_mute_parse_target(char *arg, const char **who, double *at);
+/* joined: arms the host's timers. */
+void kc_mute_on_joined(kc_app *app);
+/* Someone came in: sends a control that waited for its target. */
+void kc_mute_on_participant(kc_app *app);
+/* muted, unmute_request (answered with --accept-unmute); other types are
+ * ignored. */
+void kc_mute_on_message(kc_app *app, const char *type);
+/* Adds "mute_log" to the report. */
+void kc_mute_report(const kc_app *app, json_t *report);
+
+/* client_timeline.c: --timeline. */
+void kc_timeline_init(kc_app *app);
+/* Starts the bucket clock (a no-op without --timeline). */
+void kc_timeline_start(kc_app *app);
+void kc_timeline_close(kc_app *app);
+/* Adds "timeline_ms", "timeline_dropped" to report and each remote's
+ * "timeline" to its object in remotes. */
+void kc_timeline_report(const kc_app *app, json_t *report, json_t *remotes);
 
 /* client_garbage.c */
 int kc_garbage_start(kc_app *app);
@@ -464,6 +527,10 @@ double kc_remote_peak_hz(const kc_remote *r);
  * test started together is surely sending), or the last second received
  * if publishing ended before that. */
 void kc_report_tones(const kc_app *app, json_t *remotes);
+/* The --expect-tones energies of r's last n decoded samples (n at most
+ * r->window_fill) into out; lin is scratch of KC_PEAK_WINDOW samples. */
+void kc_tones_last(const kc_app *app, const kc_remote *r, size_t n,
+                   int16_t *lin, double *out);
 /* Takes the tone energies now (once; from kc_pub_tick at the middle of
  * publishing, or when publishing ends). */
 void kc_freeze_tones(kc_app *app);

@@ -431,6 +431,9 @@ static void on_audio(kc_remote *r, kc_ssrc *s, const kg_rtp_hdr *h)
     r->window_fill += (size_t)n;
     if (r->window_fill > KC_PEAK_WINDOW)
         r->window_fill = KC_PEAK_WINDOW;
+    r->tl_samples += (size_t)n;
+    if (r->tl_samples > KC_PEAK_WINDOW)
+        r->tl_samples = KC_PEAK_WINDOW;
 }
 
 /* Until a keyframe arrives nothing can be decoded: ask the sender (through
@@ -448,9 +451,22 @@ static void maybe_send_pli(kc_app *app, kc_ssrc *s, kg_time now)
 
 /* As a receiver: a REMB every REMB_GAP naming every video SSRC we
  * receive. kaigi picks simulcast layers from it. The estimate is not
- * measured: --max-recv-kbps, or "plenty" (loopback) without it. */
+ * measured: --max-recv-kbps, or "plenty" (loopback) without it; inside
+ * --remb-drop's window, its rate. */
 #define REMB_GAP (250 * KG_MS)
 #define REMB_PLENTY_BPS 50000000ull
+static uint64_t remb_bps(const kc_app *app)
+{
+    const kc_opts *o = &app->opts;
+    int64_t joined = app->meeting.joined_ms;
+    double t = joined ? (double)(kc_unix_ms() - joined) / 1000.0 : -1;
+    if (o->remb_drop_end > 0 && t >= o->remb_drop_start &&
+        t < o->remb_drop_end)
+        return (uint64_t)o->remb_drop_kbps * 1000;
+    return o->max_recv_kbps ? (uint64_t)o->max_recv_kbps * 1000
+                            : REMB_PLENTY_BPS;
+}
+
 static void maybe_send_remb(kc_app *app, kg_time now)
 {
     if (now < app->next_remb)
@@ -458,9 +474,7 @@ static void maybe_send_remb(kc_app *app, kg_time now)
     app->next_remb = now + REMB_GAP;
     kg_rtcp_remb remb;
     memset(&remb, 0, sizeof(remb));
-    remb.bitrate_bps = app->opts.max_recv_kbps
-                           ? (uint64_t)app->opts.max_recv_kbps * 1000
-                           : REMB_PLENTY_BPS;
+    remb.bitrate_bps = remb_bps(app);
     for (size_t i = 0; i < app->n_ssrcs && remb.n_ssrc < KG_RTCP_REMB_MAX_SSRC;
          i++)
         if (app->ssrcs[i].video)
@@ -611,8 +625,10 @@ void kc_media_free(kc_app *app)
         kc_nack_ssrc_free(s);
     }
     app->n_ssrcs = 0;
-    for (size_t i = 0; i < app->n_remotes; i++)
+    for (size_t i = 0; i < app->n_remotes; i++) {
         free(app->remotes[i].window);
+        json_decref(app->remotes[i].timeline);
+    }
     app->n_remotes = 0;
 }
 
@@ -636,11 +652,9 @@ int kc_parse_tones(kc_opts *o, const char *list)
     return o->n_expect_tones ? 0 : -1;
 }
 
-/* The --expect-tones energies of r's last second of audio into out. */
-static void tones_now(const kc_app *app, const kc_remote *r, int16_t *lin,
-                      double *out)
+void kc_tones_last(const kc_app *app, const kc_remote *r, size_t n,
+                   int16_t *lin, double *out)
 {
-    size_t n = r->window_fill;
     size_t start = (r->window_pos + KC_PEAK_WINDOW - n) % KC_PEAK_WINDOW;
     for (size_t k = 0; k < n; k++)
         lin[k] = r->window[(start + k) % KC_PEAK_WINDOW];
@@ -648,6 +662,13 @@ static void tones_now(const kc_app *app, const kc_remote *r, int16_t *lin,
         out[t] = n >= 2 ? kg_goertzel(lin, n, 1, app->opts.expect_tones[t],
                                       KG_AUDIO_RATE)
                         : 0.0;
+}
+
+/* The --expect-tones energies of r's last second of audio into out. */
+static void tones_now(const kc_app *app, const kc_remote *r, int16_t *lin,
+                      double *out)
+{
+    kc_tones_last(app, r, r->window_fill, lin, out);
 }
 
 void kc_freeze_tones(kc_app *app)

@@ -244,6 +244,7 @@ void kc_meeting_on_participant(kc_app *app, const char *id, const char *name)
 {
     kc_meeting *m = &app->meeting;
     const char *want = app->opts.remove;
+    kc_mute_on_participant(app);
     if (!want || m->remove_armed || !id || !m->timers_open)
         return;
     if (strcmp(id, want) != 0 && !(name && strcmp(name, want) == 0))
@@ -291,6 +292,7 @@ void kc_meeting_on_joined(kc_app *app, json_t *msg)
                                    KC_WATCHDOG_SLACK);
     arm(&m->lock_timer, on_lock_timer, app->opts.lock_after);
     arm(&m->end_timer, on_end_timer, app->opts.end_after);
+    kc_mute_on_joined(app);
 }
 
 static void on_waiting(kc_app *app, json_t *msg)
@@ -389,6 +391,7 @@ static json_t *plain_notice(const char *type, json_t *msg)
 bool kc_meeting_on_message(kc_app *app, const char *type, json_t *msg)
 {
     json_t *n = NULL;
+    kc_mute_on_message(app, type); /* logs; the notice follows below */
     if (strcmp(type, "waiting") == 0)
         on_waiting(app, msg);
     else if (on_outcome(app, type))

@@ -4,7 +4,8 @@
  * retransmission cache; a NACK from kaigi resends it as it was (plain
  * retransmission, no RTX payload type: the same sequence number, the same
  * SRTP index). --loss drops that share of our outgoing RTP, first sends
- * and resends alike, as a lossy uplink would.
+ * and resends alike, as a lossy uplink would; --recv-loss drops that share
+ * of what kaigi sends us, as a lossy downlink would.
  *
  * Receiving: each video SSRC kaigi forwards has a NACK generator (we NACK
  * kaigi for what we miss; kaigi answers from its cache) and a reorder
@@ -34,16 +35,22 @@ void kc_nack_init(kc_app *app)
     app->loss_rng = 0x9e3779b97f4a7c15ull ^ ((uint64_t)app->opts.seed << 1);
     if (app->loss_rng == 0)
         app->loss_rng = 1;
+    app->recv_loss_rng =
+        0xd1b54a32d192ed03ull ^ ((uint64_t)app->opts.seed << 1);
 }
 
-/* xorshift64*: a uniform draw in [0, 1). */
-static double loss_draw(kc_app *app)
+/* xorshift64*: a uniform draw in [0, 1) from state s. */
+static double draw(uint64_t *s)
 {
-    uint64_t *s = &app->loss_rng;
     *s ^= *s >> 12;
     *s ^= *s << 25;
     *s ^= *s >> 27;
     return (double)((*s * 0x2545F4914F6CDD1Dull) >> 11) / 9007199254740992.0;
+}
+
+static double loss_draw(kc_app *app)
+{
+    return draw(&app->loss_rng);
 }
 
 int kc_nack_vtrack_init(kc_app *app, kc_vtrack *v)
@@ -123,6 +130,26 @@ void kc_nack_on_feedback(kc_app *app, const kg_rtcp_fb *fb, kg_time now)
 
 /* --- receiving ------------------------------------------------------ */
 
+bool kc_nack_recv_drop(kc_app *app, const uint8_t *pkt, size_t len)
+{
+    /* RFC 7983: RTP and RTCP start with 128..191; RFC 5761: RTCP packet
+     * types 192..223 leave 64..95 in the marker-less payload type. */
+    if (app->opts.recv_loss <= 0 || len < 12 || pkt[0] < 128 || pkt[0] > 191)
+        return false;
+    uint8_t pt = pkt[1] & 0x7f;
+    if (pt >= 64 && pt <= 95)
+        return false;
+    if (draw(&app->recv_loss_rng) * 100.0 >= app->opts.recv_loss)
+        return false;
+    app->recv_loss_dropped++;
+    /* The SRTP header is in clear: the SSRC tells video from audio. */
+    uint32_t ssrc = kg_rd32(pkt + 8);
+    for (size_t i = 0; i < app->n_ssrcs; i++)
+        if (app->ssrcs[i].ssrc == ssrc && app->ssrcs[i].video)
+            app->recv_loss_video++;
+    return true;
+}
+
 int kc_nack_ssrc_init(kc_app *app, kc_ssrc *s)
 {
     s->reorder = malloc(sizeof(*s->reorder));
@@ -194,8 +221,10 @@ void kc_nack_video_in(kc_app *app, kc_ssrc *s, uint8_t *pkt, size_t len,
     uint16_t seq = kg_rd16(pkt + 2);
     if (s->nack) {
         uint64_t given_up = s->nack->given_up;
+        uint64_t nacked = s->nack->recovered_nacked;
         int seen = kg_nack_gen_on_packet(s->nack, seq, now);
         app->packets_given_up += s->nack->given_up - given_up;
+        app->nack_recovered += s->nack->recovered_nacked - nacked;
         if (seen == KG_NACK_RECOVERED)
             app->packets_recovered++;
         else if (seen == KG_NACK_RESET)

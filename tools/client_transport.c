@@ -105,9 +105,11 @@ static void on_recv(uv_udp_t *udp, ssize_t nread, const uv_buf_t *buf,
     /* One candidate pair: anything not from the server's address is noise. */
     if (!same_addr(addr, &t->remote))
         return;
+    uint8_t *pkt = (uint8_t *)buf->base;
+    if (t == &t->app->sub_t && kc_nack_recv_drop(t->app, pkt, (size_t)nread))
+        return;
     kg_time now = kc_now();
     size_t out_len = 0;
-    uint8_t *pkt = (uint8_t *)buf->base;
     int rc = kg_client_peer_recv(t->peer, pkt, (size_t)nread, now, &out_len);
     if (rc == KG_CLIENT_PEER_RTP && t->on_rtp)
         t->on_rtp(t, pkt, out_len, now);

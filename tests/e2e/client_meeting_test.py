@@ -344,11 +344,82 @@ def end_after(client, tmp, fail):
                f"end-after: exit 0 (got {rc}), report says ended as host")
 
 
+def mute_host(client, tmp, fail):
+    """--mute waits for its target to come in; --ask-unmute follows."""
+    def script(p):
+        p.expect("join")
+        p.send({"type": "joined", "participant": "pH", "room": "48213377019",
+                "node": "fake", "host": True, "host_id": "pH",
+                "participants": [{"id": "pA", "name": "Aiko"}]})
+        p.expect("publish")
+        early = collect(p, 0.6)  # both due at 0.2 s; Bob is not in yet
+        p.send({"type": "participant_joined",
+                "participant": {"id": "pB", "name": "Bob"}})
+        late = collect(p, 0.5)
+        p.send({"type": "ended"})
+        p.close()
+        return early, late
+
+    rc, rep, got = run(client, tmp, "mute_host",
+                       ["--meeting", "48213377019", "--host-key", "Xy",
+                        "--mute", "Bob@0.2", "--ask-unmute", "Bob@0.2"],
+                       script)
+    early, late = got or ([], [])
+    fail.check(early == [], f"mute_host: nothing sent before Bob is in "
+                            f"({early})")
+    fail.check(late == [{"type": "mute", "participant": "pB"},
+                        {"type": "ask_unmute", "participant": "pB"}],
+               f"mute_host: mute, then ask_unmute, once Bob is in ({late})")
+    log = [(e.get("type"), e.get("name")) for e in rep.get("mute_log", [])]
+    fail.check(rc == 0 and log == [("mute", "Bob"), ("ask_unmute", "Bob")],
+               f"mute_host: exit 0, mute_log ({rc}, {log})")
+
+
+def mute_participant(client, tmp, fail):
+    """--accept-unmute answers unmute_request with unmute."""
+    def script(p):
+        p.expect("join")
+        p.send({"type": "joined", "participant": "pA", "room": "48213377019",
+                "node": "fake", "host": False, "host_id": "pH",
+                "participants": [{"id": "pH", "name": "Host"}]})
+        p.expect("publish")
+        p.send({"type": "muted"})
+        p.send({"type": "unmute_request"})
+        got = p.expect("unmute", timeout=3)
+        p.send({"type": "ended"})
+        p.close()
+        return got
+
+    rc, rep, got = run(client, tmp, "mute_part",
+                       ["--meeting", "48213377019", "--pin", "1",
+                        "--accept-unmute"], script)
+    fail.check(got == {"type": "unmute"},
+               f"mute_participant: answers unmute_request ({got})")
+    log = [e.get("type") for e in rep.get("mute_log", [])]
+    fail.check(rc == 0 and log == ["muted", "unmute_request", "unmute"],
+               f"mute_participant: exit 0, mute_log ({rc}, {log})")
+
+
+def bad_args(client, tmp, fail):
+    """The new test aids refuse bad values with exit 2 and a message."""
+    for arg in (["--mute", "Bob"], ["--mute", "@3"], ["--mute", "Bob@x"],
+                ["--ask-unmute", "Bob@-1"], ["--remb-drop", "5:3:100"],
+                ["--remb-drop", "1:2"], ["--remb-drop", "1:2:5"],
+                ["--recv-loss", "101"], ["--timeline", "10"]):
+        p = subprocess.run([client, "--room", "r", "--name", "x"] + arg,
+                           capture_output=True, text=True, timeout=10)
+        first = (p.stderr.splitlines() or [""])[0]
+        fail.check(p.returncode == 2 and "bad value" in first,
+                   f"{' '.join(arg)}: exit 2 with a message "
+                   f"({p.returncode}, {first})")
+
+
 def main():
     client = sys.argv[1]
     fail = Failures()
     with tempfile.TemporaryDirectory(prefix="kaigi-meet-") as tmp:
-        for scenario in (denied, errors, removed, host, end_after):
+        for scenario in (denied, errors, removed, host, end_after,
+                         mute_host, mute_participant, bad_args):
             scenario(client, tmp, fail)
     if fail.items:
         print(f"{len(fail.items)} check(s) failed")
