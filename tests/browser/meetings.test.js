@@ -609,6 +609,20 @@ async function stops(what, count, also = null, ms = STEP_MS) {
   }, ms, 0);
 }
 
+// Watches that bad() stays false for ms (a refusal must not turn into a
+// late relay); fails at once when it turns true.
+async function stays(what, bad, ms) {
+  const end = Date.now() + ms;
+  let why = '';
+  for (;;) {
+    const r = await bad().catch((e) => ({ bad: true, why: String(e.message || e) }));
+    why = r.why || '';
+    if (r.bad) return check(false, `${what} (${why})`);
+    if (Date.now() >= end) return check(true, `${what} (${why}, for ${ms / 1000} s)`);
+    await sleep(200);
+  }
+}
+
 async function chatTexts(p) {
   return p.page.$$eval('#chat-log li', (lis) => lis.map((li) => li.textContent))
     .catch(() => []);
@@ -710,10 +724,10 @@ async function scenarioControls(browser, k) {
     const t = await statusText(ben);
     return { ok: /turned chat off/.test(t), why: JSON.stringify(t) };
   });
-  await sleep(500); // anything kaigi had relayed would be here by now
-  const after = await chatTexts(cho);
-  check(after.length === choChat && !after.some((x) => x.includes('chat is off')),
-    `Cho: nothing new in #chat-log while chat is off (${JSON.stringify(after)})`);
+  await stays('Cho: nothing new in #chat-log while chat is off', async () => {
+    const t = await chatTexts(cho);
+    return { bad: t.length !== choChat || t.some((x) => x.includes('chat is off')), why: JSON.stringify(t) };
+  }, 2000);
 
   // Recording: Ben records locally; the others see the banner.
   await act(ben, 'start recording', () => ben.page.click('#record-btn'));
@@ -744,9 +758,10 @@ async function scenarioControls(browser, k) {
     const t = await statusText(ben);
     return { ok: /not allow renaming/.test(t), why: JSON.stringify(t) };
   });
-  await sleep(500);
-  const still = await tileName(cho, benId);
-  check(still === 'Ben', `Cho: Ben's tile still says Ben (${JSON.stringify(still)})`);
+  await stays('Cho: Ben\'s tile still says Ben', async () => {
+    const t = await tileName(cho, benId);
+    return { bad: t !== 'Ben', why: JSON.stringify(t) };
+  }, 2000);
   await act(host, 'allow renaming', () => host.page.check('#rename-toggle'));
   await expect('Ben: the rename form is enabled once the host allows renaming', async () =>
     ({ ok: await ben.page.isEnabled('#rename-btn') }));
@@ -812,10 +827,11 @@ async function scenarioControls(browser, k) {
     const t = await statusText(ben);
     return { ok: /Only the host may share/.test(t), why: JSON.stringify(t) };
   });
-  await sleep(1000);
-  check(!(await visible(cho, `.screen-tile[data-screen-of="${benId}"]`)) &&
-        (await received(cho, benId, 'video', 1)) === 0,
-  'Cho: no screen from Ben under the "host" policy');
+  await stays('Cho: no screen tile and no second video from Ben under the "host" policy', async () => {
+    const tile = await visible(cho, `.screen-tile[data-screen-of="${benId}"]`);
+    const frames = await received(cho, benId, 'video', 1);
+    return { bad: tile || frames > 0, why: `tile ${tile}, frames ${frames}` };
+  }, 3000);
   await act(host, 'let everyone share', () => host.page.selectOption('#share-policy', 'all'));
   await expect('Ben: #share-btn enabled under the "all" policy', async () =>
     ({ ok: await ben.page.isEnabled('#share-btn') }));
