@@ -855,7 +855,14 @@ async function scenarioControls(browser, k) {
   await expect('Cho: shows a screen tile for Ben', async () =>
     ({ ok: await visible(cho, `.screen-tile[data-screen-of="${benId}"]`) }), MEDIA_MS);
   await rises('Cho: decodes Ben\'s screen in that tile', () => screenFrames(cho, benId), MEDIA_MS);
-  await act(ben, 'stop sharing', () => ben.page.click('#share-btn'));
+  // Back to "host": Ben's page stops its share by itself. (kaigi keeps
+  // routing a screen it accepted earlier: only a new offer is checked
+  // against the policy, so this is the page's doing, not kaigi's.)
+  await act(host, 'let only the host share again', () => host.page.selectOption('#share-policy', 'host'));
+  await expect('Ben: #share-btn disabled again under the "host" policy', async () =>
+    ({ ok: await ben.page.isDisabled('#share-btn') }));
+  await stops('Cho: no more frames of Ben\'s screen once Ben\'s page stops sharing',
+    () => screenFrames(cho, benId));
 
   // Lock: a newcomer is refused and the host told; unlocked, it waits.
   await act(host, 'lock the meeting', () => host.page.check('#lock-toggle'));
