@@ -22,6 +22,7 @@
     chat_off: 'The host turned chat off.',
     not_host: 'Only the host can do that.',
     muted_by_host: 'The host muted you; wait for the host to ask you to unmute.',
+    rename_off: 'The host does not allow renaming.',
     internal: 'The server failed. Try again in a moment.',
   };
 
@@ -45,6 +46,7 @@
   let localStream = null;
   let screenTrack = null;
   let screenTx = null;
+  let cameraTx = null; // the camera's transceiver (camera off sends nothing)
   let settings = { locked: false, screen_share: 'host', chat: true, allow_rename: false };
   const people = new Map(); // id -> {id, name}
   let attendees = null; // from the host's `attendees`
@@ -238,6 +240,7 @@
       case 'unmute_request': return onUnmuteRequest();
       case 'chat': return onChat(msg);
       case 'recording': return onRecording(msg);
+      case 'renamed': return onRenamed(msg.participant, msg.name);
       case 'removed': return finish('removed');
       case 'denied': return finish('denied');
       case 'ended': return finish('ended');
@@ -347,12 +350,54 @@
 
   function applySettings() {
     $('#lock-toggle').checked = !!settings.locked;
+    $('#chat-toggle').checked = !!settings.chat;
+    $('#rename-toggle').checked = !!settings.allow_rename;
+    $('#share-policy').value = settings.screen_share === 'all' ? 'all' : 'host';
     const mayShare = settings.screen_share === 'all' || K.host;
     const share = $('#share-btn');
     share.disabled = !mayShare || !navigator.mediaDevices || !navigator.mediaDevices.getDisplayMedia;
     share.title = mayShare ? '' : 'Only the host may share a screen here';
     if (!mayShare && screenTrack) stopShare();
     $('#chat').hidden = !settings.chat;
+    $('#chat-input').disabled = !settings.chat;
+    $('#chat-send').disabled = !settings.chat;
+    // kaigi refuses the rename anyway (rename_off); the page says so first.
+    const mayRename = settings.allow_rename || K.host;
+    $('#rename-input').disabled = !mayRename;
+    $('#rename-btn').disabled = !mayRename;
+    $('#rename-btn').title = mayRename ? '' : ERROR_TEXT.rename_off;
+  }
+
+  /* kaigi's `renamed` (everyone, the renamed one included). */
+  function onRenamed(id, name) {
+    if (typeof id !== 'string' || typeof name !== 'string') return;
+    if (id === K.participant) {
+      $('#self-name').textContent = name + ' (you)';
+      notice('You are now called ' + name);
+      return;
+    }
+    const p = people.get(id);
+    if (!p) return;
+    const old = p.name;
+    p.name = name;
+    const tile = document.querySelector('#tiles .tile[data-participant="' + CSS.escape(id) + '"]');
+    if (tile) {
+      tile.querySelector('.name').textContent = name;
+      tile.querySelector('.initials').textContent = name.slice(0, 1).toUpperCase();
+    }
+    const st = document.querySelector('.screen-tile[data-screen-of="' + CSS.escape(id) + '"] .name');
+    if (st) st.textContent = name + '’s screen';
+    if (recorders.has(id)) recorders.set(id, name);
+    notice(old + ' is now called ' + name);
+    renderParticipants();
+  }
+
+  function onRenameSubmit(ev) {
+    ev.preventDefault();
+    const name = $('#rename-input').value.trim();
+    if (!name) return;
+    send({ type: 'rename', name: name });
+    $('#rename-input').value = '';
   }
 
   // ---- participants and tiles --------------------------------------------
@@ -519,6 +564,7 @@
     for (const st of document.querySelectorAll('#tiles .screen-tile')) {
       if (!byPid.has(st.dataset.screenOf)) st.remove();
     }
+    recordAudioTracks();
     layoutTiles();
   }
 
@@ -560,7 +606,7 @@
         camera.sendEncodings.unshift({ rid: 'q', scaleResolutionDownBy: 4, maxBitrate: 150000 });
       }
     }
-    pc.addTransceiver(v || 'video', camera);
+    cameraTx = pc.addTransceiver(v || 'video', camera);
     $('#mute-btn').disabled = !a;
     $('#camera-btn').disabled = !v;
     await publishOffer();
@@ -771,6 +817,9 @@
     const v = localStream && localStream.getVideoTracks()[0];
     if (!v) return;
     v.enabled = !v.enabled;
+    // Off sends no frames at all (a disabled track would still send black
+    // ones); on again, the encoder starts with a keyframe.
+    if (cameraTx) cameraTx.sender.replaceTrack(v.enabled ? v : null).catch((e) => setStatus(e.message, true));
     const b = $('#camera-btn');
     b.textContent = v.enabled ? 'Camera off' : 'Camera on';
     b.setAttribute('aria-pressed', String(!v.enabled));
@@ -809,8 +858,11 @@
       await screenTx.sender.replaceTrack(screenTrack);
     } else {
       screenTx = pc.addTransceiver(screenTrack, { direction: 'sendonly', streams: [localStream] });
-      await publishOffer();
     }
+    // Offered again even when the section exists: kaigi routes a screen
+    // section only from an offer made while the policy allows it (an
+    // earlier one may have been refused with share_denied).
+    await publishOffer();
     $('#share-btn').textContent = 'Stop sharing';
     $('#share-btn').setAttribute('aria-pressed', 'true');
   }
@@ -841,6 +893,70 @@
     if (!text) return;
     send({ type: 'chat', text: text });
     $('#chat-input').value = '';
+  }
+
+  /* Local recording: the meeting's audio (every voice this page hears,
+   * and our own microphone) mixed in an AudioContext and recorded by
+   * MediaRecorder on this device; kaigi records nothing. Everyone is told
+   * while it runs (the `recording` message). */
+  let recorder = null;
+  let recCtx = null;
+  let recDest = null;
+  const recSources = new Map(); // track ID -> MediaStreamAudioSourceNode
+
+  function recordAudioTracks() {
+    if (!recCtx) return;
+    const tracks = localStream ? localStream.getAudioTracks() : [];
+    for (const v of document.querySelectorAll('#tiles .tile[data-participant] video')) {
+      if (v.srcObject) tracks.push(...v.srcObject.getAudioTracks());
+    }
+    for (const t of tracks) {
+      if (recSources.has(t.id) || t.readyState !== 'live') continue;
+      const src = recCtx.createMediaStreamSource(new MediaStream([t]));
+      src.connect(recDest);
+      recSources.set(t.id, src);
+    }
+  }
+
+  function renderRecord(on) {
+    const b = $('#record-btn');
+    b.textContent = on ? 'Stop recording' : 'Record';
+    b.setAttribute('aria-pressed', String(on));
+    b.classList.toggle('off', on);
+  }
+
+  function toggleRecord() {
+    if (recorder) { recorder.stop(); return; }
+    if (typeof MediaRecorder === 'undefined' || !window.AudioContext) {
+      setStatus('This browser cannot record.', true);
+      return;
+    }
+    recCtx = new AudioContext();
+    recDest = recCtx.createMediaStreamDestination();
+    recordAudioTracks();
+    const chunks = [];
+    const rec = new MediaRecorder(recDest.stream);
+    recorder = rec;
+    rec.ondataavailable = (e) => { if (e.data.size) chunks.push(e.data); };
+    rec.onstop = () => {
+      if (recorder === rec) recorder = null;
+      send({ type: 'recording', on: false });
+      for (const src of recSources.values()) src.disconnect();
+      recSources.clear();
+      if (recCtx) recCtx.close().catch(() => {});
+      recCtx = null;
+      renderRecord(false);
+      const p = $('#recording-link');
+      p.textContent = 'Your recording (audio, on this device only): ';
+      const a = el('a', null, 'save it');
+      a.href = URL.createObjectURL(new Blob(chunks, { type: rec.mimeType || 'audio/webm' }));
+      a.download = 'kaigi-' + new Date().toISOString().replace(/[:.]/g, '-') + '.webm';
+      p.append(a);
+      p.hidden = false;
+    };
+    rec.start(1000);
+    send({ type: 'recording', on: true });
+    renderRecord(true);
   }
 
   const recorders = new Map();
@@ -966,6 +1082,7 @@
   // ---- the end -----------------------------------------------------------
 
   function stopLocal() {
+    if (recorder && recorder.state !== 'inactive') recorder.stop();
     if (localStream) for (const t of localStream.getTracks()) t.stop();
     if (screenTrack) screenTrack.stop();
     screenTrack = null;
@@ -1008,6 +1125,11 @@
     $('#leave-confirm').addEventListener('click', () => leave($('#leave-new-host').value || null));
     $('#leave-cancel').addEventListener('click', () => { $('#leave-dialog').hidden = true; });
     $('#chat-form').addEventListener('submit', onChatSubmit);
+    $('#rename-form').addEventListener('submit', onRenameSubmit);
+    $('#record-btn').addEventListener('click', toggleRecord);
+    $('#chat-toggle').addEventListener('change', (ev) => send({ type: 'set', chat: ev.target.checked }));
+    $('#rename-toggle').addEventListener('change', (ev) => send({ type: 'set', allow_rename: ev.target.checked }));
+    $('#share-policy').addEventListener('change', (ev) => send({ type: 'set', screen_share: ev.target.value }));
     $('#lock-toggle').addEventListener('change', (ev) => send({ type: ev.target.checked ? 'lock' : 'unlock' }));
     $('#handover-btn').addEventListener('click', () => {
       const id = $('#handover-select').value;

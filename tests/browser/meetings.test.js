@@ -13,6 +13,14 @@
 //   the browsers decode its video and its report shows it decoded theirs;
 //   the pages publish simulcast (rids) and kaigi gives the bot, which
 //   says (REMB) it has little bandwidth, the lower layer.
+//   Scenario 3: the host's controls, each checked on another participant's
+//   page (Cho's at phone width, 390x844): chat relayed, then refused by
+//   kaigi with chat off; the recording banner; a rename refused with
+//   renaming off, then shown on the others' tiles; mute stops Ben's audio
+//   at Cho while Ben's browser still sends it, ask-to-unmute brings it
+//   back; camera off stops the frames; a screen refused under the "host"
+//   policy, decoded under "all"; lock refuses a newcomer and tells the
+//   host; hand-over moves the host panel; end ends every page.
 //
 // Usage: node tests/browser/meetings.test.js KAIGI KAIGI_CLIENT
 // Screenshots and console logs go to $KAIGI_ARTIFACTS (default
@@ -34,7 +42,7 @@ const CHROMIUM = '/usr/bin/chromium';
 const ROOT = path.resolve(__dirname, '..', '..');
 // KAIGI_WWW: serve the pages from elsewhere (to try the test on a draft).
 const WWW = process.env.KAIGI_WWW || path.join(ROOT, 'signalling', 'www');
-const TOTAL_MS = 150000; // hard stop, under meson's 180 s
+const TOTAL_MS = 240000; // hard stop, under meson's 270 s
 const STEP_MS = 20000; // the longest any one wait may take
 const MEDIA_MS = 30000; // first decoded frames on every page
 
@@ -220,10 +228,10 @@ const LAUNCH_ARGS = [
 
 // One participant's page in its own browser context, with its console
 // and page errors logged to ARTIFACTS/console-NAME.log.
-async function openPage(browser, name) {
+async function openPage(browser, name, viewport = { width: 1280, height: 800 }) {
   const context = await browser.newContext({
     permissions: ['camera', 'microphone'],
-    viewport: { width: 1280, height: 800 },
+    viewport,
   });
   const page = await context.newPage();
   const logPath = path.join(artifacts, `console-${name}.log`);
@@ -532,6 +540,389 @@ async function scenarioBrowsers(browser, k) {
   for (const p of [host, aiko, ren, late]) await p.context.close().catch(() => {});
 }
 
+/* --- scenario 3: the host's controls, seen from the other pages ----- */
+
+// Polls fn (returning {ok, why}) and counts one check.
+async function expect(what, fn, ms = STEP_MS, every = 200) {
+  const r = await poll(fn, ms, every);
+  check(r.ok, `${what}${r.why ? ` (${r.why})` : ''}`);
+  return r.ok;
+}
+
+async function visible(p, sel) {
+  return p.page.isVisible(sel).catch(() => false);
+}
+
+async function textOf(p, sel) {
+  return p.page.evaluate((s) => {
+    const e = document.querySelector(s);
+    return e ? e.textContent.trim() : null;
+  }, sel).catch(() => null);
+}
+
+// Audio packets or video frames that p receives from participant id's
+// camera and microphone (its first m-section of the kind).
+async function received(p, id, kind) {
+  const st = await kaigiState(p);
+  const ins = ((st.stats && st.stats.inbound) || [])
+    .filter((i) => i.kind === kind && i.participant === id)
+    .sort((a, b) => Number(a.mid) - Number(b.mid));
+  const i = ins[0];
+  if (!i) return 0;
+  return kind === 'audio' ? i.packetsReceived : i.framesDecoded;
+}
+
+// Frames decoded of the track that p shows in id's screen tile (getStats'
+// trackIdentifier is the receiver track's ID); 0 without such a tile.
+async function screenFrames(p, id) {
+  return p.page.evaluate(async (who) => {
+    const v = document.querySelector(`.screen-tile[data-screen-of="${who}"] video`);
+    const t = v && v.srcObject && v.srcObject.getVideoTracks()[0];
+    const pc = window.kaigi.pcs.subscribe;
+    if (!t || !pc) return 0;
+    let n = 0;
+    (await pc.getStats()).forEach((s) => {
+      if (s.type === 'inbound-rtp' && s.trackIdentifier === t.id) n = s.framesDecoded || 0;
+    });
+    return n;
+  }, id).catch(() => 0);
+}
+
+// p's own audio packets sent (the publish PeerConnection's getStats).
+async function audioSent(p) {
+  return p.page.evaluate(async () => {
+    let n = 0;
+    const pc = window.kaigi.pcs.publish;
+    if (pc) {
+      (await pc.getStats()).forEach((s) => {
+        if (s.type === 'outbound-rtp' && s.kind === 'audio') n += s.packetsSent || 0;
+      });
+    }
+    return n;
+  }).catch(() => 0);
+}
+
+// Polls until count() grows past its first sample.
+async function rises(what, count, ms = STEP_MS) {
+  const base = await count();
+  return expect(what, async () => {
+    const n = await count();
+    return { ok: n > base, why: `${base} → ${n}` };
+  }, ms, 300);
+}
+
+// Polls until count() stays the same over a 1.5 s window (the time kaigi
+// or the sender takes to stop is absorbed by the retries); also() may
+// return {ok, why} about that same window (that the sender still sends).
+async function stops(what, count, also = null, ms = STEP_MS) {
+  return expect(what, async () => {
+    const a = await count();
+    const a2 = also ? await also.before() : null;
+    await sleep(1500);
+    const b = await count();
+    const extra = also ? await also.after(a2) : { ok: true, why: '' };
+    return { ok: a === b && extra.ok, why: `${a} → ${b} in 1.5 s${extra.why}` };
+  }, ms, 0);
+}
+
+// Watches that bad() stays false for ms (a refusal must not turn into a
+// late relay); fails at once when it turns true.
+async function stays(what, bad, ms) {
+  const end = Date.now() + ms;
+  let why = '';
+  for (;;) {
+    const r = await bad().catch((e) => ({ bad: true, why: String(e.message || e) }));
+    why = r.why || '';
+    if (r.bad) return check(false, `${what} (${why})`);
+    if (Date.now() >= end) return check(true, `${what} (${why}, for ${ms / 1000} s)`);
+    await sleep(200);
+  }
+}
+
+async function chatTexts(p) {
+  return p.page.$$eval('#chat-log li', (lis) => lis.map((li) => li.textContent))
+    .catch(() => []);
+}
+
+async function statusText(p) {
+  return (await textOf(p, '#status')) || '';
+}
+
+async function tileName(p, id) {
+  return textOf(p, `#tiles .tile[data-participant="${id}"] .name`);
+}
+
+// No horizontal overflow and every control inside the viewport.
+async function checkPhoneLayout(p) {
+  const r = await poll(async () => {
+    const l = await p.page.evaluate(() => {
+      const inView = (sel) => {
+        const e = document.querySelector(sel);
+        if (!e || e.offsetParent === null) return false;
+        const b = e.getBoundingClientRect();
+        return b.width > 0 && b.left >= 0 && b.right <= window.innerWidth;
+      };
+      return {
+        scrollWidth: document.documentElement.scrollWidth,
+        innerWidth: window.innerWidth,
+        controls: ['#mute-btn', '#camera-btn', '#share-btn', '#record-btn', '#leave-btn', '#chat-input']
+          .filter((s) => !inView(s)),
+        tiles: document.querySelectorAll('#tiles .tile').length,
+      };
+    });
+    return {
+      ok: l.scrollWidth <= l.innerWidth && l.controls.length === 0 && l.tiles >= 3,
+      why: `scrollWidth ${l.scrollWidth}, innerWidth ${l.innerWidth}, ${l.tiles} tiles, ` +
+        `controls outside the viewport: ${JSON.stringify(l.controls)}`,
+    };
+  }, 5000);
+  check(r.ok, `${p.name} at 390x844: no horizontal overflow, controls visible (${r.why})`);
+}
+
+async function scenarioControls(browser, k) {
+  console.log('== scenario 3: the host\'s controls, seen on the other pages');
+  const m = await k.meeting('Browser controls');
+  const host = await openPage(browser, 'Host3');
+  const ben = await openPage(browser, 'Ben');
+  const cho = await openPage(browser, 'Cho', { width: 390, height: 844 });
+  await joinAsHost(host, m);
+  need(await waitScreen(host, 'meeting', 'the host is in the meeting'), 'host joined');
+  const hostId = await participantId(host);
+  await Promise.all([joinWithPin(ben, k.origin, m), joinWithPin(cho, k.origin, m)]);
+  need((await Promise.all([
+    waitScreen(ben, 'waiting', 'waits in the waiting room'),
+    waitScreen(cho, 'waiting', 'waits in the waiting room (phone width)'),
+  ])).every(Boolean), 'both wait');
+  for (const p of [ben, cho]) need(await admit(host, p.name), `host admits ${p.name}`);
+  need((await Promise.all([
+    waitScreen(ben, 'meeting', 'admitted into the meeting'),
+    waitScreen(cho, 'meeting', 'admitted into the meeting (phone width)'),
+  ])).every(Boolean), 'both are in');
+  const benId = await participantId(ben);
+  const choId = await participantId(cho);
+  // Cho is the page that watches Ben; the host watches Cho's phone page.
+  await Promise.all([
+    rises(`Cho: decodes Ben's video`, () => received(cho, benId, 'video'), MEDIA_MS),
+    rises(`Host3: decodes Cho's video`, () => received(host, choId, 'video'), MEDIA_MS),
+  ]);
+
+  // Phone width.
+  await checkPhoneLayout(cho);
+  await shot(cho, 'meeting-phone.png', 'the meeting page at 390x844 (Cho)');
+
+  // Chat: relayed while on; with chat off, Ben's page hides it and kaigi
+  // refuses what Ben's page sends anyway; nothing new reaches Cho.
+  await act(ben, 'send a chat message', async () => {
+    await ben.page.fill('#chat-input', 'hello from Ben');
+    await ben.page.click('#chat-send');
+  });
+  await expect('Cho: Ben\'s chat message appears in #chat-log', async () => {
+    const t = await chatTexts(cho);
+    return { ok: t.some((x) => x.includes('Ben') && x.includes('hello from Ben')), why: JSON.stringify(t) };
+  });
+  await act(host, 'turn chat off', () => host.page.uncheck('#chat-toggle'));
+  await expect('Ben: chat hidden and its input disabled once the host turns chat off', async () => {
+    const s = await ben.page.evaluate(() => ({
+      hidden: document.querySelector('#chat').hidden,
+      disabled: document.querySelector('#chat-input').disabled,
+    }));
+    return { ok: s.hidden && s.disabled, why: JSON.stringify(s) };
+  });
+  const choChat = (await chatTexts(cho)).length;
+  // What a stale page would do: the form sends regardless; kaigi decides.
+  await act(ben, 'submit a chat message with chat off', () => ben.page.evaluate(() => {
+    const i = document.querySelector('#chat-input');
+    i.disabled = false;
+    i.value = 'chat is off';
+    document.querySelector('#chat-form').requestSubmit();
+  }));
+  await expect('Ben: kaigi refuses chat while it is off (chat_off in #status)', async () => {
+    const t = await statusText(ben);
+    return { ok: /turned chat off/.test(t), why: JSON.stringify(t) };
+  });
+  await stays('Cho: nothing new in #chat-log while chat is off', async () => {
+    const t = await chatTexts(cho);
+    return { bad: t.length !== choChat || t.some((x) => x.includes('chat is off')), why: JSON.stringify(t) };
+  }, 2000);
+
+  // Recording: Ben records locally; the others see the banner.
+  await act(ben, 'start recording', () => ben.page.click('#record-btn'));
+  for (const p of [host, cho]) {
+    await expect(`${p.name}: #recording-banner names Ben`, async () => {
+      const t = (await visible(p, '#recording-banner')) ? await textOf(p, '#recording-banner') : null;
+      return { ok: !!t && t.includes('Ben'), why: JSON.stringify(t) };
+    });
+  }
+  await act(ben, 'stop recording', () => ben.page.click('#record-btn'));
+  await expect('Cho: #recording-banner hidden once Ben stops', async () =>
+    ({ ok: !(await visible(cho, '#recording-banner')) }));
+  await expect('Ben: the recording is offered for saving, on the device only', async () => {
+    const href = await ben.page.evaluate(() => {
+      const a = document.querySelector('#recording-link a');
+      return a ? a.href : null;
+    });
+    return { ok: !!href && href.startsWith('blob:'), why: String(href) };
+  });
+
+  // Renaming: refused while allow_rename is off, broadcast once it is on.
+  await act(ben, 'rename with renaming off', () => ben.page.evaluate(() => {
+    document.querySelector('#rename-input').disabled = false;
+    document.querySelector('#rename-input').value = 'Benny';
+    document.querySelector('#rename-form').requestSubmit();
+  }));
+  await expect('Ben: kaigi refuses the rename (rename_off in #status)', async () => {
+    const t = await statusText(ben);
+    return { ok: /not allow renaming/.test(t), why: JSON.stringify(t) };
+  });
+  await stays('Cho: Ben\'s tile still says Ben', async () => {
+    const t = await tileName(cho, benId);
+    return { bad: t !== 'Ben', why: JSON.stringify(t) };
+  }, 2000);
+  await act(host, 'allow renaming', () => host.page.check('#rename-toggle'));
+  await expect('Ben: the rename form is enabled once the host allows renaming', async () =>
+    ({ ok: await ben.page.isEnabled('#rename-btn') }));
+  await act(ben, 'rename to Benjamin', async () => {
+    await ben.page.fill('#rename-input', 'Benjamin');
+    await ben.page.click('#rename-btn');
+  });
+  for (const p of [host, cho]) {
+    await expect(`${p.name}: Ben's tile now says Benjamin`, async () => {
+      const t = await tileName(p, benId);
+      return { ok: t === 'Benjamin', why: JSON.stringify(t) };
+    });
+  }
+  await expect('Host3: #participants says Benjamin', async () => {
+    const t = await textOf(host, `#participants li[data-participant="${benId}"] .who`);
+    return { ok: !!t && t.startsWith('Benjamin'), why: JSON.stringify(t) };
+  });
+
+  // Mute: kaigi stops forwarding Ben's audio while Ben's browser still
+  // sends it; ask-to-unmute, Ben unmutes, and it flows again.
+  await rises('Cho: receives Ben\'s audio', () => received(cho, benId, 'audio'));
+  const benItem = `#participants li[data-participant="${benId}"]`;
+  await act(host, 'mute Ben', () => host.page.click(`${benItem} button.mute`));
+  await expect('Ben: the page shows the host muted it', async () => {
+    const s = await ben.page.evaluate(() => ({
+      pressed: document.querySelector('#mute-btn').getAttribute('aria-pressed'),
+      status: document.querySelector('#status').textContent,
+    }));
+    return { ok: s.pressed === 'true' && /host muted you/.test(s.status), why: JSON.stringify(s) };
+  });
+  await stops('Cho: Ben\'s audio packets stop while Ben\'s browser still sends',
+    () => received(cho, benId, 'audio'), {
+      before: () => audioSent(ben),
+      after: async (a) => {
+        const b = await audioSent(ben);
+        return { ok: b > a, why: `; Ben sent ${a} → ${b}` };
+      },
+    });
+  await act(host, 'ask Ben to unmute', () => host.page.click(`${benItem} button.ask-unmute`));
+  await expect('Ben: the page shows the host\'s unmute request', async () => {
+    const t = await statusText(ben);
+    return { ok: /asks you to unmute/.test(t), why: JSON.stringify(t) };
+  });
+  await act(ben, 'unmute', () => ben.page.click('#mute-btn'));
+  await rises('Cho: Ben\'s audio flows again after Ben unmutes', () => received(cho, benId, 'audio'));
+
+  // Camera: off, no frames reach Cho; on, they come again.
+  await act(ben, 'camera off', () => ben.page.click('#camera-btn'));
+  await stops('Cho: no frames from Ben with Ben\'s camera off', () => received(cho, benId, 'video'));
+  await act(ben, 'camera on', () => ben.page.click('#camera-btn'));
+  await rises('Cho: Ben\'s frames come again with the camera on', () => received(cho, benId, 'video'));
+
+  // Screen share: "host" policy: Ben's button is disabled, and a page
+  // that shares anyway gets share_denied, Cho no screen; "all": Cho
+  // decodes Ben's screen.
+  check(await ben.page.isDisabled('#share-btn'), 'Ben: #share-btn disabled while only the host may share');
+  await act(ben, 'share anyway (the button re-enabled by hand)', () => ben.page.evaluate(() => {
+    const b = document.querySelector('#share-btn');
+    b.disabled = false;
+    b.click();
+  }));
+  await expect('Ben: kaigi refuses the screen (share_denied in #status)', async () => {
+    const t = await statusText(ben);
+    return { ok: /Only the host may share/.test(t), why: JSON.stringify(t) };
+  });
+  await stays('Cho: no screen tile and no second video from Ben under the "host" policy', async () => {
+    const tile = await visible(cho, `.screen-tile[data-screen-of="${benId}"]`);
+    const frames = await screenFrames(cho, benId);
+    return { bad: tile || frames > 0, why: `tile ${tile}, frames ${frames}` };
+  }, 3000);
+  await act(host, 'let everyone share', () => host.page.selectOption('#share-policy', 'all'));
+  await expect('Ben: #share-btn enabled under the "all" policy', async () =>
+    ({ ok: await ben.page.isEnabled('#share-btn') }));
+  await act(ben, 'share the screen', () => ben.page.click('#share-btn'));
+  await expect('Cho: shows a screen tile for Ben', async () =>
+    ({ ok: await visible(cho, `.screen-tile[data-screen-of="${benId}"]`) }), MEDIA_MS);
+  await rises('Cho: decodes Ben\'s screen in that tile', () => screenFrames(cho, benId), MEDIA_MS);
+  // Back to "host": Ben's page stops its share by itself. (kaigi keeps
+  // routing a screen it accepted earlier: only a new offer is checked
+  // against the policy, so this is the page's doing, not kaigi's.)
+  await act(host, 'let only the host share again', () => host.page.selectOption('#share-policy', 'host'));
+  await expect('Ben: #share-btn disabled again under the "host" policy', async () =>
+    ({ ok: await ben.page.isDisabled('#share-btn') }));
+  await stops('Cho: no more frames of Ben\'s screen once Ben\'s page stops sharing',
+    () => screenFrames(cho, benId));
+
+  // Lock: a newcomer is refused and the host told; unlocked, it waits.
+  await act(host, 'lock the meeting', () => host.page.check('#lock-toggle'));
+  await expect('Ben: the lock reaches the other pages (notice)', async () => {
+    const t = await textOf(ben, '#notices');
+    return { ok: !!t && t.includes('Meeting locked'), why: JSON.stringify(t) };
+  });
+  const dan = await openPage(browser, 'Dan');
+  await joinWithPin(dan, k.origin, m);
+  const refused = await expect('Dan: refused by the locked meeting (#error data-code=locked)', async () => {
+    const e = await errorText(dan);
+    return { ok: (await screen(dan)) === 'landing' && e.startsWith('locked '), why: `${await screen(dan)}, ${e}` };
+  });
+  await expect('Host3: #notices says Dan tried to join the locked meeting', async () => {
+    const t = await textOf(host, '#notices');
+    return { ok: !!t && t.includes('Dan tried to join the locked meeting'), why: JSON.stringify(t) };
+  });
+  await act(host, 'unlock the meeting', () => host.page.uncheck('#lock-toggle'));
+  await expect('Ben: sees the meeting unlocked (notice)', async () => {
+    const t = await textOf(ben, '#notices');
+    return { ok: !!t && t.includes('Meeting unlocked'), why: JSON.stringify(t) };
+  });
+  if (refused) {
+    await act(dan, 'join again', () => dan.page.click('#join-btn'));
+    await waitScreen(dan, 'waiting', 'unlocked: waits in the waiting room');
+  }
+  const danId = await hostListItem(host, 'waiting-list', 'Dan');
+  if (danId) {
+    await act(host, 'deny Dan', () =>
+      host.page.click(`#waiting-list li[data-participant="${danId}"] button.deny`));
+    await waitScreen(dan, 'denied', 'denied');
+  }
+
+  // Hand-over: Ben gets the host panel, the old host loses it.
+  await act(host, 'hand the host role to Ben', async () => {
+    await host.page.selectOption('#handover-select', benId);
+    await host.page.click('#handover-btn');
+  });
+  await expect('Ben: #host-panel visible after the hand-over', async () =>
+    ({ ok: await visible(ben, '#host-panel') }));
+  await expect('Host3: #host-panel hidden after the hand-over', async () =>
+    ({ ok: !(await visible(host, '#host-panel')) }));
+  await expect('Cho: Ben\'s tile is marked host', async () => ({
+    ok: await cho.page.evaluate((id) => {
+      const t = document.querySelector(`#tiles .tile[data-participant="${id}"]`);
+      return !!t && t.classList.contains('is-host');
+    }, benId),
+  }));
+
+  // End: the new host ends it; every other page shows "ended".
+  await act(ben, 'end the meeting', () => ben.page.click('#end-btn'));
+  await Promise.all([
+    waitScreen(host, 'ended', 'the meeting ended'),
+    waitScreen(cho, 'ended', 'the meeting ended'),
+  ]);
+  check(/host ended/.test((await textOf(cho, '#ended-text')) || ''),
+    `Cho: #ended-text says the host ended it (${await textOf(cho, '#ended-text')})`);
+  for (const p of [host, ben, cho, dan]) await p.context.close().catch(() => {});
+}
+
 function runClient(binary, k, m, report, logPath) {
   const log = fs.openSync(logPath, 'w');
   const proc = childProcess.spawn(binary, [
@@ -768,10 +1159,14 @@ async function main() {
       executablePath: CHROMIUM, args: LAUNCH_ARGS, timeout: STEP_MS,
     });
     cleanups.push(async () => browser.close());
-    for (const scenario of [
+    // KAIGI_BROWSER_SCENARIOS=3 (say) runs only those, while working on one.
+    const only = (process.env.KAIGI_BROWSER_SCENARIOS || '').split(',').filter(Boolean);
+    const scenarios = [
       () => scenarioBrowsers(browser, k),
       () => scenarioClient(browser, k, path.resolve(clientBin), tmp),
-    ]) {
+      () => scenarioControls(browser, k),
+    ].filter((_, i) => !only.length || only.includes(String(i + 1)));
+    for (const scenario of scenarios) {
       try {
         await scenario();
       } catch (e) {
