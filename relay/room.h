@@ -79,6 +79,9 @@ typedef struct kg_track {
      * the publisher's losses, to NACK upstream (relay/nack.h). Owned. */
     struct kg_rtx_cache *rtx;
     struct kg_nack_gen *nack;
+    /* Not forwarded (KG_CMD_BLOCK): a screen share the meeting's policy
+     * no longer allows. Set and read by the worker only. */
+    bool blocked;
 } kg_track;
 
 typedef struct kg_room {

@@ -235,6 +235,13 @@ static void forward_rtp(kg_worker *w, wtransport *t, kg_track *tr,
         kg_room_skip(tr, &h, now);
         return;
     }
+    /* Blocked (a screen the share policy stopped): the same, and never
+     * into the NACK cache, so no receiver's NACK can fetch it either. */
+    if (tr->blocked) {
+        if (!tr->sc)
+            kg_room_skip(tr, &h, now);
+        return;
+    }
     if (tr->kind == KG_TRACK_AUDIO &&
         !wk_speaker_admits(w, t->part, tr, &h, now))
         return; /* not among the room's loudest N */
@@ -583,6 +590,21 @@ static void cmd_transport(kg_worker *w, const kg_worker_cmd *c)
 
 /* A receiver caps the simulcast layer it gets of a track (what it shows
  * it at); relay/simulcast.c moves it at the next keyframe. */
+/* Blocks or resumes one track; a resumed video track starts its
+ * receivers on a keyframe. */
+static void cmd_block(kg_worker *w, const kg_worker_cmd *c)
+{
+    wpart *pub = wk_find_part(w, c->participant);
+    if (!pub || !pub->room)
+        return;
+    kg_track *tr = kg_room_find_track(pub->room, pub, c->ssrc);
+    if (!tr || tr->blocked == c->mute)
+        return;
+    tr->blocked = c->mute;
+    if (!tr->blocked && tr->kind == KG_TRACK_VIDEO)
+        wk_request_keyframe(w, tr, wk_worker_now(), true);
+}
+
 static void cmd_max_layer(kg_worker *w, const kg_worker_cmd *c)
 {
     wpart *pub = wk_find_part(w, c->participant);
@@ -723,6 +745,9 @@ void wk_run_cmd(kg_worker *w, const kg_worker_cmd *c)
     }
     case KG_CMD_MAX_LAYER:
         cmd_max_layer(w, c);
+        break;
+    case KG_CMD_BLOCK:
+        cmd_block(w, c);
         break;
     case KG_CMD_MIX:
         wk_mix_join(w, c);

@@ -24,6 +24,7 @@ enum kg_cmd_type {
     KG_CMD_ROUTE,     /* track (pub, ssrc) → sub as out_ssrc/out_pt */
     KG_CMD_LEAVE,     /* participant leaves: transports, tracks, routes */
     KG_CMD_MUTE,      /* stop (mute) or resume forwarding its audio */
+    KG_CMD_BLOCK,     /* stop (mute) or resume forwarding track ssrc */
     KG_CMD_MIX,       /* participant hears the room's audio mixed, as
                          out_ssrc/out_pt, instead of one track each */
     KG_CMD_MAX_LAYER, /* route (pub, ssrc) → sub: its simulcast layer cap */
@@ -42,7 +43,7 @@ typedef struct kg_worker_cmd {
     uint64_t sub;            /* ROUTE */
     uint32_t out_ssrc;       /* ROUTE, MIX */
     uint8_t out_pt;          /* ROUTE, MIX */
-    bool mute;               /* MUTE */
+    bool mute;               /* MUTE, BLOCK: true stops forwarding */
     struct kg_worker_cmd *next;
     /* TRACK of a simulcast video source: its layers' SSRCs, lowest first
      * (layer_ssrc[0] == ssrc), and expected bitrates (0 = unknown). */

@@ -111,6 +111,14 @@ static void broadcast(kg_sfu *s, const live *lv, json_t *msg)
     json_decref(msg);
 }
 
+static void enforce_share(kg_sfu *s, const live *lv)
+{
+    for (kg_session *o = s->sessions; o; o = o->next) {
+        if (o->live == lv && o->room)
+            sfu_enforce_share(o);
+    }
+}
+
 static void to_host(kg_sfu *s, const live *lv, json_t *msg)
 {
     kg_session *h = sfu_session_by_num(s, kg_policy_host(lv->policy));
@@ -169,6 +177,7 @@ static void dispatch(kg_sfu *s, live *lv, const kg_policy_ev *ev)
             audit(s, lv, "host", t->name);
             broadcast(s, lv, json_pack("{s:s, s:s}", "type", "host",
                                        "participant", t->id));
+            enforce_share(s, lv);
             to_host(s, lv, json_pack("{s:s, s:o}", "type", "attendees",
                                      "attendees", attendees_json(s, lv)));
         }
@@ -208,6 +217,7 @@ static void dispatch(kg_sfu *s, live *lv, const kg_policy_ev *ev)
         break;
     case KG_PEV_SETTINGS:
         broadcast(s, lv, sfu_settings_msg(lv));
+        enforce_share(s, lv);
         break;
     case KG_PEV_RENAMED:
         if (t) {

@@ -285,6 +285,31 @@ static uint32_t rid_track_name(const char *mid)
     return h | 1u;
 }
 
+static void set_blocked(kg_session *ss, sess_track *t, bool block)
+{
+    kg_worker_cmd c = {.type = KG_CMD_BLOCK,
+                       .participant = ss->num,
+                       .ssrc = t->ssrc,
+                       .mute = block};
+    t->blocked = block;
+    sfu_post(ss, &c);
+}
+
+void sfu_enforce_share(kg_session *ss)
+{
+    if (!ss->live || kg_policy_may_share(ss->live->policy, ss->num))
+        return;
+    for (size_t i = 0; i < ss->n_tracks; i++) {
+        sess_track *t = &ss->tracks[i];
+        if (!t->screen || t->blocked)
+            continue;
+        set_blocked(ss, t, true);
+        sfu_send_error(ss, "share_denied",
+                       "the host stopped your screen share: screen "
+                       "sharing is for the host only now");
+    }
+}
+
 static bool learn_tracks(kg_session *ss, const kg_sdp *offer,
                          const kg_sdp *answer, json_t *sources)
 {
@@ -310,8 +335,13 @@ static bool learn_tracks(kg_session *ss, const kg_sdp *offer,
             ssrc = m->sim_ssrc[0];
         bool have = false;
         for (size_t j = 0; j < ss->n_tracks; j++) {
-            if (ss->tracks[j].ssrc == ssrc)
+            if (ss->tracks[j].ssrc == ssrc) {
                 have = true;
+                /* Shared again (a re-offer) once the policy allows it. */
+                if (ss->tracks[j].blocked && ss->live &&
+                    kg_policy_may_share(ss->live->policy, ss->num))
+                    set_blocked(ss, &ss->tracks[j], false);
+            }
         }
         if (have || ss->n_tracks == MAX_TRACKS)
             continue;
@@ -326,6 +356,8 @@ static bool learn_tracks(kg_session *ss, const kg_sdp *offer,
         sess_track *t = &ss->tracks[ss->n_tracks++];
         t->kind = m->kind;
         t->ssrc = ssrc;
+        t->screen = m->kind == KG_SDP_VIDEO && is_screen(sources, m->mid);
+        t->blocked = false;
         const char *msid = m->msid[0] ? strchr(m->msid, ' ') : NULL;
         if (msid && msid[1])
             snprintf(t->track_id, sizeof(t->track_id), "%s", msid + 1);

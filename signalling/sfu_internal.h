@@ -36,6 +36,8 @@ typedef struct sess_track {
     enum kg_sdp_kind kind;
     uint32_t ssrc;
     char track_id[64];
+    bool screen;  /* offered as a screen share */
+    bool blocked; /* the share policy stopped it (KG_CMD_BLOCK) */
 } sess_track;
 
 /* One m-section of a participant's subscribe transport. Slots are only
@@ -157,6 +159,11 @@ json_t *sfu_settings_msg(const live *lv);
  * list again when it is on the legacy SRTP profile, so that the host
  * sees who is (the list flags them). */
 void sfu_transport_connected(kg_session *ss);
+/* Stops forwarding ss's screen shares that its meeting's policy no
+ * longer allows (narrowed to the host, or the role handed away), and
+ * tells it share_denied; a later re-offer of the screen resumes it once
+ * the policy allows. Called whenever the policy or the host changes. */
+void sfu_enforce_share(kg_session *ss);
 void sfu_drain(kg_sfu *s, live *lv);
 /* leave, host controls, chat, recording, unmute: true if type was one */
 bool sfu_meeting_message(kg_session *ss, const char *type, json_t *msg);

@@ -523,6 +523,7 @@ static void usage(FILE *f)
         "  --mute WHO@S       mute WHO (name or id) S s after joining, or\n"
         "                     once WHO is in\n"
         "  --ask-unmute WHO@S  ask WHO to unmute S s after joining\n"
+        "  --handover WHO@S   hand the host role to WHO S s after joining\n"
         "  --help             this text\n"
         "exit status: 0 done (also when removed or the meeting ended),\n"
         "1 failure or join error, 2 usage, 3 denied from the waiting room\n");
@@ -637,6 +638,9 @@ static int take_opt(int c, kc_opts *o, double *nums)
         return kc_mute_parse_target(optarg, &o->ask_unmute_who,
                                     &o->ask_unmute_at);
     case 'u': o->accept_unmute = true; return 0;
+    case 'O':
+        return kc_mute_parse_target(optarg, &o->handover_who,
+                                    &o->handover_at);
     case 'D': return parse_remb_drop(o, optarg);
     case 'B': o->bind = optarg; return numeric_ip(optarg);
     case 'H': return add_holds(o, optarg);
@@ -695,6 +699,7 @@ static int parse_args(int argc, char **argv, kc_opts *o)
         {"mute", required_argument, NULL, 'M'},
         {"ask-unmute", required_argument, NULL, 'G'},
         {"accept-unmute", no_argument, NULL, 'u'},
+        {"handover", required_argument, NULL, 'O'},
         {"remb-drop", required_argument, NULL, 'D'},
         {"help", no_argument, NULL, 'h'},
         {"simulcast", no_argument, NULL, 'U'},

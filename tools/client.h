@@ -82,8 +82,8 @@ typedef struct kc_opts {
     double recv_loss; /* --recv-loss: percent of incoming RTP dropped */
     unsigned timeline_ms; /* --timeline: bucket length, 0 = no timeline */
     /* --mute / --ask-unmute WHO@S (host), --accept-unmute: client_mute.c */
-    const char *mute_who, *ask_unmute_who;
-    double mute_at, ask_unmute_at; /* seconds after joined */
+    const char *mute_who, *ask_unmute_who, *handover_who;
+    double mute_at, ask_unmute_at, handover_at; /* seconds after joined */
     bool accept_unmute;
     /* --remb-drop START:END:KBPS, seconds after joined; end 0: none */
     double remb_drop_start, remb_drop_end;
@@ -140,7 +140,8 @@ typedef struct kc_remote {
     double tones[KC_MAX_TONES];
     /* --timeline (client_timeline.c): the open bucket, and the closed
      * ones (an owned array, NULL until the first closes) */
-    uint64_t tl_audio_at, tl_video_at; /* frames decoded when it opened */
+    uint64_t tl_audio_at, tl_video_at, tl_screen_at; /* frames decoded
+                                                       when it opened */
     size_t tl_samples;                 /* samples decoded in it */
     json_t *timeline;
 } kc_remote;
@@ -256,9 +257,10 @@ typedef struct kc_meeting {
 
 /* Host mute as a test drives it (client_mute.c). */
 typedef struct kc_mute {
-    uv_timer_t mute_timer, ask_timer;
+    uv_timer_t mute_timer, ask_timer, handover_timer;
     bool open;
-    bool mute_pending, ask_pending; /* due, but WHO is not in yet */
+    /* due, but WHO is not in yet */
+    bool mute_pending, ask_pending, handover_pending;
     json_t *log; /* [{"type", "name"?, "unix_ms"}], owned */
 } kc_mute;
 

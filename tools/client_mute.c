@@ -1,9 +1,9 @@
 /* kaigi-client's side of host mute (signalling/PROTOCOL.md, "Host and
  * participant controls"), as a test drives it.
  *
- * As host: --mute WHO@S and --ask-unmute WHO@S send `mute` and
- * `ask_unmute` for WHO (a name or an id) S seconds after `joined`, or as
- * soon as WHO is in if it is not yet. As a participant: `muted` and
+ * As host: --mute WHO@S, --ask-unmute WHO@S and --handover WHO@S send
+ * `mute`, `ask_unmute` and `handover` for WHO (a name or an id) S
+ * seconds after `joined`, or as soon as WHO is in if it is not yet. As a participant: `muted` and
  * `unmute_request` are logged; with --accept-unmute a request is answered
  * with `unmute` at once. A muted client keeps sending its audio, as a
  * modified or buggy one could: that kaigi stops forwarding it is what a
@@ -22,7 +22,8 @@ void kc_mute_init(kc_app *app)
     kc_mute *m = &app->mute;
     uv_timer_init(app->loop, &m->mute_timer);
     uv_timer_init(app->loop, &m->ask_timer);
-    m->mute_timer.data = m->ask_timer.data = app;
+    uv_timer_init(app->loop, &m->handover_timer);
+    m->mute_timer.data = m->ask_timer.data = m->handover_timer.data = app;
     m->open = true;
     m->log = json_array();
 }
@@ -35,6 +36,7 @@ void kc_mute_close(kc_app *app)
     m->open = false;
     uv_close((uv_handle_t *)&m->mute_timer, NULL);
     uv_close((uv_handle_t *)&m->ask_timer, NULL);
+    uv_close((uv_handle_t *)&m->handover_timer, NULL);
 }
 
 void kc_mute_free(kc_app *app)
@@ -124,6 +126,13 @@ static void on_ask_timer(uv_timer_t *timer)
                  &app->mute.ask_pending);
 }
 
+static void on_handover_timer(uv_timer_t *timer)
+{
+    kc_app *app = timer->data;
+    send_or_wait(app, "handover", app->opts.handover_who,
+                 &app->mute.handover_pending);
+}
+
 void kc_mute_on_joined(kc_app *app)
 {
     kc_mute *m = &app->mute;
@@ -135,6 +144,9 @@ void kc_mute_on_joined(kc_app *app)
     if (app->opts.ask_unmute_who)
         uv_timer_start(&m->ask_timer, on_ask_timer,
                        (uint64_t)(app->opts.ask_unmute_at * 1000.0), 0);
+    if (app->opts.handover_who)
+        uv_timer_start(&m->handover_timer, on_handover_timer,
+                       (uint64_t)(app->opts.handover_at * 1000.0), 0);
 }
 
 void kc_mute_on_participant(kc_app *app)
@@ -145,6 +157,8 @@ void kc_mute_on_participant(kc_app *app)
         on_mute_timer(&m->mute_timer);
     if (m->ask_pending && !m->mute_pending)
         on_ask_timer(&m->ask_timer);
+    if (m->handover_pending)
+        on_handover_timer(&m->handover_timer);
 }
 
 void kc_mute_on_message(kc_app *app, const char *type)

@@ -1,7 +1,7 @@
 /* kaigi-client --timeline MS: what each remote's media looked like over
  * the run, one entry per MS (longer when the loop was late, so each entry
  * has its own start_unix_ms and unix_ms): the audio and camera frames
- * decoded in it, the --expect-tones energies of the audio decoded in it,
+ * decoded in it (screen frames apart), the --expect-tones energies of the audio decoded in it,
  * and the size of the last camera frame decoded by its end. A test lines
  * the entries up with what it did to the room: a host's mute (its
  * "mute_log"), a receiver's --remb-drop. */
@@ -66,12 +66,14 @@ static void close_bucket(kc_app *app, kc_remote *r, int64_t unix_ms,
     json_t *e = NULL;
     if (r->timeline && json_array_size(r->timeline) < TIMELINE_MAX)
         e = json_pack(
-            "{s:I, s:I, s:I, s:I, s:I, s:I, s:o}", "start_unix_ms",
+            "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o}", "start_unix_ms",
             (json_int_t)app->timeline_start_ms, "unix_ms", (json_int_t)unix_ms,
             "audio_frames",
             (json_int_t)(r->audio_frames_decoded - r->tl_audio_at),
             "video_frames",
-            (json_int_t)(r->video_frames_decoded - r->tl_video_at), "width",
+            (json_int_t)(r->video_frames_decoded - r->tl_video_at),
+            "screen_frames",
+            (json_int_t)(r->screen_frames_decoded - r->tl_screen_at), "width",
             (json_int_t)r->video_width, "height", (json_int_t)r->video_height,
             "tones", bucket_tones(app, r, lin));
     if (e)
@@ -80,6 +82,7 @@ static void close_bucket(kc_app *app, kc_remote *r, int64_t unix_ms,
         app->timeline_dropped++;
     r->tl_audio_at = r->audio_frames_decoded;
     r->tl_video_at = r->video_frames_decoded;
+    r->tl_screen_at = r->screen_frames_decoded;
     r->tl_samples = 0;
 }
 
