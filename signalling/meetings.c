@@ -352,6 +352,44 @@ static void credential_failed(kg_session *ss, const char *meeting,
     s->ops.close(ss->conn);
 }
 
+/* Answers a join that the meeting's window refuses: why is "not_open"
+ * (with opens_at, Unix seconds) or "ended"; the socket closes. */
+static void refuse_join(kg_session *ss, const char *why, int64_t opens_at)
+{
+    json_t *e = json_pack("{s:s, s:s, s:s}", "type", "error", "code", why,
+                          "message", "cannot join now");
+    if (strcmp(why, "not_open") == 0) {
+        char when[32];
+        kg_rfc3339_format(opens_at, when);
+        json_object_set_new(e, "opens_at", json_string(when));
+    }
+    ss->sfu->errors++;
+    sfu_send_json(ss, e);
+    ss->sfu->ops.close(ss->conn);
+}
+
+/* Outside its window a meeting answers every PIN and host key the same
+ * (not_open or ended) without checking it: a guess before the meeting
+ * opens or after it ended proves nothing and costs no try. Returns true
+ * after answering so. An unknown ID falls through to the credential
+ * check, which refuses it as any wrong credential. */
+static bool outside_window(kg_session *ss, const char *mid, kg_time now)
+{
+    kg_meeting m;
+    if (kg_store_meeting_get(ss->sfu->store, mid, &m) != 0)
+        return false;
+    int64_t now_s = (int64_t)(now / KG_SEC);
+    if (now_s < kg_meeting_opens(&m)) {
+        refuse_join(ss, "not_open", kg_meeting_opens(&m));
+        return true;
+    }
+    if (now_s > kg_meeting_ends(&m)) {
+        refuse_join(ss, "ended", 0);
+        return true;
+    }
+    return false;
+}
+
 /* Checks the credential and finds the meeting. Returns the meeting's
  * live state, or NULL after answering the client. */
 static live *authenticate_join(kg_session *ss, json_t *msg, bool *host,
@@ -370,6 +408,8 @@ static live *authenticate_join(kg_session *ss, json_t *msg, bool *host,
         return NULL;
     }
     if (rate_limited(ss, now))
+        return NULL;
+    if (mid && outside_window(ss, mid, now))
         return NULL;
     char id[KG_MEETING_ID_LEN + 1];
     int rc;
@@ -408,16 +448,7 @@ void sfu_join_meeting(kg_session *ss, json_t *msg)
     kg_join_result jr = kg_policy_join(lv->policy, ss->num, ss->name, host,
                                        now);
     if (jr.outcome == KG_JOIN_REFUSED) {
-        json_t *e = json_pack("{s:s, s:s, s:s}", "type", "error", "code",
-                              jr.reason, "message", "cannot join now");
-        if (strcmp(jr.reason, "not_open") == 0) {
-            char when[32];
-            kg_rfc3339_format(jr.opens_at, when);
-            json_object_set_new(e, "opens_at", json_string(when));
-        }
-        s->errors++;
-        sfu_send_json(ss, e);
-        s->ops.close(ss->conn);
+        refuse_join(ss, jr.reason, jr.opens_at);
         sfu_drain(s, lv);
         return;
     }

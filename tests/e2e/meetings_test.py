@@ -302,6 +302,46 @@ def test_joined_settings(check, k):
           f"joined carries the meeting's settings ({j})")
 
 
+def test_pin_outside_window(check, k):
+    """Outside its window a meeting gives every PIN and host key the same
+    answer, and a wrong one costs no try: the PIN cannot be confirmed
+    before the meeting opens or after it ended."""
+    now = int(time.time())
+    st, m = k.call("POST", "/api/meetings", {
+        "title": "Window", "start": rfc3339(now), "duration": 600,
+        "settings": {"waiting_room": False, "join_before_host": True}})
+    st2, info = k.call("GET", f"/api/meetings/{m['id']}/join-info")
+    pin = info["pin"]
+    wrong = f"{(int(pin) + 1) % 10 ** len(pin):0{len(pin)}d}"
+    for label, start, code in [("30 days ahead", now + 30 * 86400,
+                                "not_open"),
+                               ("ended 2 days ago", now - 2 * 86400,
+                                "ended")]:
+        st, _ = k.call("PUT", f"/api/meetings/{m['id']}",
+                       {"start": rfc3339(start)})
+        fails = k.call("GET", "/api/stats", auth=None)[1]["signalling"][
+            "credential_failures"]
+        answers = [ws_join(k, {"type": "join", "meeting": m["id"],
+                               cred: value, "name": "Early"})
+                   for cred, value in [("pin", pin), ("pin", wrong),
+                                       ("host_key", m["host_key"]),
+                                       ("host_key", "x" * 26)]]
+        after = k.call("GET", "/api/stats", auth=None)[1]["signalling"][
+            "credential_failures"]
+        codes = [a.get("code") for a in answers]
+        check(st == 200 and codes == [code] * 4 and
+              len({json.dumps(a, sort_keys=True) for a in answers}) == 1,
+              f"{label}: right and wrong PIN and host key get the same "
+              f"answer ({codes})")
+        check(after == fails,
+              f"{label}: the wrong ones cost no try ({after - fails})")
+    k.call("PUT", f"/api/meetings/{m['id']}", {"start": rfc3339(now)})
+    ok = ws_join(k, {"type": "join", "meeting": m["id"], "pin": pin,
+                     "name": "OnTime"})
+    check(ok.get("type") == "joined",
+          f"back in its window the PIN gets in ({ok.get('type')})")
+
+
 def test_brute_force(check, args, k, tmp, m):
     """A wrong-PIN storm from 127.0.0.2 is locked out; a correct join from
     127.0.0.3 still gets in."""
@@ -438,6 +478,7 @@ def main():
             test_waiting_room(check, args, k, tmp, m, pin)
             test_lock_and_invite(check, args, k, tmp, m, pin)
             test_joined_settings(check, k)
+            test_pin_outside_window(check, k)
             st, m2 = k.call("POST", "/api/meetings", {
                 "title": "Target", "start": rfc3339(int(time.time())),
                 "duration": 900, "settings": {"waiting_room": False,
