@@ -370,7 +370,8 @@ static void refuse_join(kg_session *ss, const char *why, int64_t opens_at)
 
 /* Outside its window a meeting answers every PIN and host key the same
  * (not_open or ended) without checking it: a guess before the meeting
- * opens or after it ended proves nothing and costs no try. Returns true
+ * opens or after it ended proves nothing and costs no try; an invite is
+ * not spent. Returns true
  * after answering so. An unknown ID falls through to the credential
  * check, which refuses it as any wrong credential. */
 static bool outside_window(kg_session *ss, const char *mid, kg_time now)
@@ -409,9 +410,13 @@ static live *authenticate_join(kg_session *ss, json_t *msg, bool *host,
     }
     if (rate_limited(ss, now))
         return NULL;
+    char id[KG_MEETING_ID_LEN + 1];
     if (mid && outside_window(ss, mid, now))
         return NULL;
-    char id[KG_MEETING_ID_LEN + 1];
+    /* An invite used too early (or late) stays unspent. */
+    if (inv && kg_store_invite_meeting(s->store, inv, id) == 0 &&
+        outside_window(ss, id, now))
+        return NULL;
     int rc;
     if (inv) {
         rc = kg_store_invite_spend(s->store, inv, id);

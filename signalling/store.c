@@ -1152,6 +1152,38 @@ int kg_store_invites_create(kg_store *st, const char *id, size_t n,
     return rc;
 }
 
+int kg_store_invite_meeting(kg_store *st, const char *token,
+                            char meeting_id[KG_MEETING_ID_LEN + 1])
+{
+    if (!st || !token || !meeting_id)
+        return KG_ERR_INVAL;
+    uint8_t h[KG_SHA256_LEN];
+    if (kg_sha256(token, strlen(token), h))
+        return KG_ERR_CRYPTO;
+    sqlite3_stmt *sel = NULL;
+    int rc = prep(st,
+                  "SELECT meeting_id, spent FROM invites WHERE token_hash = ?",
+                  &sel);
+    if (rc == 0) {
+        sqlite3_bind_blob(sel, 1, h, sizeof(h), SQLITE_STATIC);
+        int r = sqlite3_step(sel);
+        const char *mid = r == SQLITE_ROW
+                              ? (const char *)sqlite3_column_text(sel, 0)
+                              : NULL;
+        if (r == SQLITE_DONE)
+            rc = KG_ERR_NOTFOUND;
+        else if (r != SQLITE_ROW || !mid ||
+                 sqlite3_column_bytes(sel, 0) != KG_MEETING_ID_LEN)
+            rc = KG_ERR_IO;
+        else if (sqlite3_column_int(sel, 1) != 0)
+            rc = KG_ERR_DENIED;
+        else
+            memcpy(meeting_id, mid, KG_MEETING_ID_LEN + 1);
+    }
+    sqlite3_finalize(sel);
+    return rc;
+}
+
 int kg_store_invite_spend(kg_store *st, const char *token,
                           char meeting_id[KG_MEETING_ID_LEN + 1])
 {

@@ -110,6 +110,12 @@ int kg_store_check_host_key(kg_store *st, const char *id, const char *key);
 int kg_store_invites_create(kg_store *st, const char *id, size_t n,
                             char (*tokens)[KG_INVITE_LEN + 1]);
 
+/* The meeting of an unspent invite, without spending it (so that a join
+ * the meeting's window refuses does not use the invite up). Returns 0,
+ * KG_ERR_NOTFOUND (unknown token), KG_ERR_DENIED (spent), KG_ERR_IO. */
+int kg_store_invite_meeting(kg_store *st, const char *token,
+                            char meeting_id[KG_MEETING_ID_LEN + 1]);
+
 /* Spends an invite atomically: returns 0 and the meeting ID the first
  * time, KG_ERR_DENIED if already spent, KG_ERR_NOTFOUND if unknown. */
 int kg_store_invite_spend(kg_store *st, const char *token,

@@ -813,8 +813,15 @@ static void test_invites(void **state)
     }
     char mid[KG_MEETING_ID_LEN + 1];
     for (int i = 0; i < 10; i++) {
+        /* looking one up does not spend it */
+        memset(mid, 0, sizeof(mid));
+        assert_int_equal(kg_store_invite_meeting(st, tok[i], mid), 0);
+        assert_string_equal(mid, a.id);
+        assert_int_equal(kg_store_invite_meeting(st, tok[i], mid), 0);
         memset(mid, 0, sizeof(mid));
         assert_int_equal(kg_store_invite_spend(st, tok[i], mid), 0);
+        assert_int_equal(kg_store_invite_meeting(st, tok[i], mid),
+                         KG_ERR_DENIED);
         assert_string_equal(mid, a.id);
         assert_int_equal(kg_store_invite_spend(st, tok[i], mid),
                          KG_ERR_DENIED);
@@ -824,6 +831,10 @@ static void test_invites(void **state)
                                            mid),
                      KG_ERR_NOTFOUND);
     assert_int_equal(kg_store_invite_spend(st, "", mid), KG_ERR_NOTFOUND);
+    assert_int_equal(kg_store_invite_meeting(st, "AAAAAAAAAAAAAAAAAAAAAAAAAA",
+                                             mid),
+                     KG_ERR_NOTFOUND);
+    assert_int_equal(kg_store_invite_meeting(st, NULL, mid), KG_ERR_INVAL);
     assert_int_equal(kg_store_invite_spend(st, NULL, mid), KG_ERR_INVAL);
     assert_int_equal(db_int(f, "SELECT count(*) FROM invites WHERE spent=1"),
                      10);

@@ -313,6 +313,9 @@ def test_pin_outside_window(check, k):
     st2, info = k.call("GET", f"/api/meetings/{m['id']}/join-info")
     pin = info["pin"]
     wrong = f"{(int(pin) + 1) % 10 ** len(pin):0{len(pin)}d}"
+    st3, inv = k.call("POST", f"/api/meetings/{m['id']}/invites",
+                      {"count": 1})
+    token = inv["invites"][0]["token"]
     for label, start, code in [("30 days ahead", now + 30 * 86400,
                                 "not_open"),
                                ("ended 2 days ago", now - 2 * 86400,
@@ -335,11 +338,18 @@ def test_pin_outside_window(check, k):
               f"answer ({codes})")
         check(after == fails,
               f"{label}: the wrong ones cost no try ({after - fails})")
+        early = ws_join(k, {"type": "join", "invite": token, "name": "Inv"})
+        check(early.get("code") == code,
+              f"{label}: an invite gets {code} ({early.get('code')})")
     k.call("PUT", f"/api/meetings/{m['id']}", {"start": rfc3339(now)})
     ok = ws_join(k, {"type": "join", "meeting": m["id"], "pin": pin,
                      "name": "OnTime"})
     check(ok.get("type") == "joined",
           f"back in its window the PIN gets in ({ok.get('type')})")
+    used = ws_join(k, {"type": "join", "invite": token, "name": "Inv"})
+    check(used.get("type") == "joined",
+          f"the invite tried outside the window is still unspent "
+          f"({used.get('type')} {used.get('code')})")
 
 
 def test_brute_force(check, args, k, tmp, m):
