@@ -63,7 +63,13 @@ int kg_rfc3339_parse(const char *s, int64_t *out)
     time_t t = timegm(&tm);
     if (t == (time_t)-1 || tm.tm_mday != D) /* 2026-02-31 normalises */
         return KG_ERR_INVAL;
-    *out = (int64_t)t - offset;
+    /* Only what kg_rfc3339_format writes back as a time this parser
+     * reads: 1970-01-01T00:00:00Z to 9999-12-31T23:59:59Z. An offset can
+     * push a year-9999 time into the year 10000, or 1970 into 1969. */
+    int64_t v = (int64_t)t - offset;
+    if (v < 0 || v > KG_RFC3339_MAX)
+        return KG_ERR_INVAL;
+    *out = v;
     return 0;
 }
 
@@ -169,8 +175,8 @@ static bool parse_settings(json_t *js, kg_meeting_settings *s, char *why,
 }
 
 /* Applies the fields of a create/update body to m. */
-static bool parse_meeting(json_t *body, kg_meeting *m, bool create, char *why,
-                          size_t wlen)
+static bool parse_meeting(json_t *body, kg_meeting *m, bool create,
+                          int64_t now, char *why, size_t wlen)
 {
     static const char *const keys[] = {"title", "start", "duration",
                                        "settings", NULL};
@@ -199,6 +205,10 @@ static bool parse_meeting(json_t *body, kg_meeting *m, bool create, char *why,
         const char *t = json_string_value(start);
         if (!t || kg_rfc3339_parse(t, &m->start) != 0) {
             snprintf(why, wlen, "'start' must be an RFC 3339 time");
+            return false;
+        }
+        if (m->start > now + KG_MAX_AHEAD_S) {
+            snprintf(why, wlen, "'start' must be at most 5 years ahead");
             return false;
         }
     }
@@ -283,7 +293,7 @@ static void create_meeting(const kg_api *api, const kg_api_req *req,
     memset(&m, 0, sizeof(m));
     kg_meeting_settings_default(&m.settings);
     char why[128];
-    if (!parse_meeting(body, &m, true, why, sizeof(why))) {
+    if (!parse_meeting(body, &m, true, req->now, why, sizeof(why))) {
         json_decref(body);
         error(resp, 400, strstr(why, "unknown") ? "unknown_field"
                                                 : "bad_request",
@@ -327,7 +337,7 @@ static void update_meeting(const kg_api *api, const kg_api_req *req,
     if (!body)
         return;
     char why[128];
-    bool ok = parse_meeting(body, &m, false, why, sizeof(why));
+    bool ok = parse_meeting(body, &m, false, req->now, why, sizeof(why));
     json_decref(body);
     if (!ok) {
         error(resp, 400, strstr(why, "unknown") ? "unknown_field"

@@ -49,7 +49,9 @@ void kg_api_meetings(const kg_api *api, const kg_api_req *req,
 bool kg_api_is_admin(const kg_api *api, const char *authorization);
 
 /* RFC 3339 → Unix seconds ("2026-11-23T09:00:00Z", "+09:00" offsets,
- * optional fractional seconds). Returns 0 or KG_ERR_INVAL. */
+ * optional fractional seconds), 0 to KG_RFC3339_MAX (whatever is parsed
+ * can be formatted and parsed back). Returns 0 or KG_ERR_INVAL. */
+#define KG_RFC3339_MAX 253402300799LL /* 9999-12-31T23:59:59Z */
 int kg_rfc3339_parse(const char *s, int64_t *out);
 /* Unix seconds → "2026-11-23T09:00:00Z" (21 bytes with NUL). */
 void kg_rfc3339_format(int64_t t, char out[32]);

@@ -14,6 +14,8 @@
 #define KG_PIN_DEFAULT 8
 #define KG_TITLE_MAX 200
 #define KG_EARLY_JOIN_S 300    /* PIN released / joins open 5 min early */
+/* A meeting starts at most this far ahead of its creation or update. */
+#define KG_MAX_AHEAD_S (5LL * 366 * 86400)
 
 enum kg_share_policy { KG_SHARE_HOST = 0, KG_SHARE_ALL = 1 };
 

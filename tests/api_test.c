@@ -113,12 +113,21 @@ static void test_rfc3339(void **state)
     const char *bad[] = {"", "2030-01-01", "2030-01-01 10:00:00Z",
                          "2030-13-01T10:00:00Z", "2030-02-31T10:00:00Z",
                          "2030-01-01T10:00:00", "2030-01-01T10:00:00Zjunk",
-                         "2030-01-01T25:00:00Z", "2030-01-01T10:00:00+1:00"};
+                         "2030-01-01T25:00:00Z", "2030-01-01T10:00:00+1:00",
+                         /* read back, these would be another year */
+                         "9999-12-31T23:59:59-23:59",
+                         "1970-01-01T00:00:00+01:00"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         assert_int_equal(kg_rfc3339_parse(bad[i], &t), KG_ERR_INVAL);
     char out[32];
     kg_rfc3339_format(T0, out);
     assert_string_equal(out, "2030-01-01T10:00:00Z");
+    /* the ends of the range round-trip */
+    assert_int_equal(kg_rfc3339_parse("9999-12-31T23:59:59Z", &t), 0);
+    kg_rfc3339_format(t, out);
+    assert_string_equal(out, "9999-12-31T23:59:59Z");
+    assert_int_equal(kg_rfc3339_parse("1970-01-01T01:00:00+01:00", &t), 0);
+    assert_int_equal(t, 0);
 }
 
 static void test_auth_required(void **state)
@@ -167,6 +176,13 @@ static void test_validation(void **state)
          400, "bad_request"},
         {"{\"title\": \"x\", \"start\": \"tomorrow\", \"duration\": 600}", 400,
          "bad_request"},
+        /* more than 5 years after now (T0), and the year 10000 */
+        {"{\"title\": \"x\", \"start\": \"2035-06-01T10:00:00Z\", "
+         "\"duration\": 600}",
+         400, "bad_request"},
+        {"{\"title\": \"x\", \"start\": \"9999-12-31T23:59:59-23:59\", "
+         "\"duration\": 600}",
+         400, "bad_request"},
         {"{\"title\": \"x\", \"start\": \"2030-01-01T10:00:00Z\", "
          "\"duration\": 600, \"email\": \"a@b.c\"}",
          400, "unknown_field"},
