@@ -35,6 +35,8 @@ typedef struct opts {
     unsigned long workers;
     bool worker_threads;
     unsigned long loudest;
+    unsigned long ipv6_prefix;
+    unsigned long max_unjoined;
 } opts;
 
 static void usage(FILE *f)
@@ -62,7 +64,16 @@ static void usage(FILE *f)
             "  --node NAME            this server's name, told to clients "
             "(default: host name)\n"
             "  --max-participants N   participants on this server "
-            "(default 1000)\n"
+            "(default 1000); sockets\n"
+            "                         that have not joined hold no slot\n"
+            "  --max-unjoined N       sockets that have not joined yet, 10 s "
+            "each to do so\n"
+            "                         (default 1024); when full, the source "
+            "holding the\n"
+            "                         most gives way to one holding fewer\n"
+            "  --ipv6-prefix N        an IPv6 source is its /N for that and "
+            "for PIN\n"
+            "                         lock-outs, 1-128 (default 64)\n"
             "  --allow-legacy-srtp    also offer SRTP_AES128_CM_SHA1_80 "
             "(default off: AEAD GCM only)\n"
             "  --pin-digits N         digits of each meeting's PIN, 6-12 "
@@ -128,7 +139,7 @@ static int parse_opts(int argc, char **argv, opts *o)
 {
     enum { O_LISTEN = 256, O_UDP, O_PUBLIC, O_DATA, O_NODE, O_MAXP, O_LEGACY,
            O_VERSION, O_HELP, O_OPEN, O_DEMO, O_PIN, O_WWW, O_WORKERS,
-           O_WTHREADS, O_LOUDEST };
+           O_WTHREADS, O_LOUDEST, O_V6PREFIX, O_MAXUNJOINED };
     static const struct option longopts[] = {
         {"listen", required_argument, NULL, O_LISTEN},
         {"udp", required_argument, NULL, O_UDP},
@@ -136,6 +147,8 @@ static int parse_opts(int argc, char **argv, opts *o)
         {"data", required_argument, NULL, O_DATA},
         {"node", required_argument, NULL, O_NODE},
         {"max-participants", required_argument, NULL, O_MAXP},
+        {"ipv6-prefix", required_argument, NULL, O_V6PREFIX},
+        {"max-unjoined", required_argument, NULL, O_MAXUNJOINED},
         {"allow-legacy-srtp", no_argument, NULL, O_LEGACY},
         {"open-rooms", no_argument, NULL, O_OPEN},
         {"demo", no_argument, NULL, O_DEMO},
@@ -195,6 +208,23 @@ static int parse_opts(int argc, char **argv, opts *o)
             if (errno || *end || o->max_participants == 0 ||
                 o->max_participants > 100000) {
                 fprintf(stderr, "kaigi: --max-participants wants 1..100000\n");
+                return 2;
+            }
+            break;
+        case O_MAXUNJOINED:
+            errno = 0;
+            o->max_unjoined = strtoul(optarg, &end, 10);
+            if (errno || *end || o->max_unjoined < 1 ||
+                o->max_unjoined > 100000) {
+                fprintf(stderr, "kaigi: --max-unjoined wants 1..100000\n");
+                return 2;
+            }
+            break;
+        case O_V6PREFIX:
+            errno = 0;
+            o->ipv6_prefix = strtoul(optarg, &end, 10);
+            if (errno || *end || o->ipv6_prefix < 1 || o->ipv6_prefix > 128) {
+                fprintf(stderr, "kaigi: --ipv6-prefix wants 1..128\n");
                 return 2;
             }
             break;
@@ -328,6 +358,8 @@ int main(int argc, char **argv)
               .udp_port = 40000,
               .data_dir = "data",
               .max_participants = 1000,
+              .ipv6_prefix = 64,
+              .max_unjoined = KG_MAX_UNJOINED,
               .pin_digits = KG_PIN_DEFAULT,
               .www_dir = KG_WWW_DIR};
     if (gethostname(o.node, sizeof(o.node) - 1) != 0 || !o.node[0])
@@ -356,7 +388,9 @@ int main(int argc, char **argv)
                 .public_ip = o.public_ip,
                 .node = o.node,
                 .dtls_flags = o.legacy_srtp ? KG_DTLS_ALLOW_LEGACY_SRTP : 0,
-                .max_participants = o.max_participants},
+                .max_participants = o.max_participants,
+                .ipv6_prefix = (unsigned)o.ipv6_prefix,
+                .max_unjoined = o.max_unjoined},
     };
     char base_url[128];
     snprintf(base_url, sizeof(base_url), "http://%s%s%s:%u",

@@ -295,7 +295,7 @@ static bool rate_limited(kg_session *ss, kg_time now)
     kg_sfu *s = ss->sfu;
     char key[96];
     kg_time until = 0;
-    size_t n = rl_key(key, sizeof(key), "a", ss->peer);
+    size_t n = rl_key(key, sizeof(key), "a", ss->source);
     if (kg_ratelimit_check(s->rl_source, key, n, now, &until) != 0 ||
         kg_ratelimit_check(s->rl_strict, key, n, now, &until) != 0) {
         refuse_locked_out(ss, until, now);
@@ -326,7 +326,7 @@ static void credential_failed(kg_session *ss, const char *meeting,
     char key[96];
     kg_time until;
     s->pin_failures++;
-    size_t n = rl_key(key, sizeof(key), "a", ss->peer);
+    size_t n = rl_key(key, sizeof(key), "a", ss->source);
     if (kg_ratelimit_fail(s->rl_source, key, n, now, &until) != 0)
         s->lockouts_source++;
     if (under_attack(s, meeting, now) &&
@@ -432,7 +432,7 @@ static live *authenticate_join(kg_session *ss, json_t *msg, bool *host,
     }
     char key[96];
     kg_ratelimit_reset(s->rl_source, key,
-                       rl_key(key, sizeof(key), "a", ss->peer));
+                       rl_key(key, sizeof(key), "a", ss->source));
     *host = hk != NULL;
     live *lv = live_get(s, &m);
     if (!lv) {
@@ -458,6 +458,7 @@ void sfu_join_meeting(kg_session *ss, json_t *msg)
         return;
     }
     ss->live = lv;
+    sfu_mark_joined(ss);
     if (host)
         audit(s, lv, "host_joined", ss->name);
     if (jr.outcome == KG_JOIN_ADMITTED) {
@@ -700,6 +701,7 @@ static void on_policy_timer(uv_timer_t *t)
 {
     kg_sfu *s = t->data;
     kg_time now = sfu_wall_now();
+    sfu_expire_unjoined(s, now);
     live **pp = &s->lives;
     while (*pp) {
         live *lv = *pp;

@@ -387,8 +387,9 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason,
         lws_get_peer_simple(wsi, peer, sizeof(peer));
         c->session = kg_session_open(s->sfu, c, peer);
         if (!c->session) {
-            const char full[] = "{\"type\":\"error\",\"code\":\"room_full\","
-                                "\"message\":\"server is full\"}";
+            const char full[] = "{\"type\":\"error\",\"code\":\"busy\","
+                                "\"message\":\"too many connections are "
+                                "waiting to join; try again\"}";
             conn_send(c, full, sizeof(full) - 1);
             conn_close(c);
         }

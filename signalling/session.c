@@ -111,10 +111,6 @@ static sroom *room_find(kg_sfu *s, const char *name)
  * (created on demand) or NULL with *code set. */
 sroom *sfu_admit(kg_sfu *s, const char *room_name, const char **code)
 {
-    if (s->n_sessions > s->cfg.max_participants) {
-        *code = "room_full";
-        return NULL;
-    }
     sroom *r = room_find(s, room_name);
     if (r && r->n_members >= KG_ROOM_MAX_PARTICIPANTS) {
         *code = "room_full";
@@ -531,6 +527,13 @@ static void on_join(kg_session *ss, json_t *msg)
         sfu_send_error(ss, "already_joined", "this socket already joined");
         return;
     }
+    /* Only joined sessions hold participant slots (a socket that never
+     * joins cannot take one from a real participant). */
+    if (s->n_joined >= s->cfg.max_participants) {
+        sfu_send_error(ss, "room_full", "the server is full");
+        s->ops.close(ss->conn);
+        return;
+    }
     const char *name = json_string_value(json_object_get(msg, "name"));
     if (!name || !sfu_valid_nickname(name)) {
         sfu_send_error(ss, "bad_request",
@@ -566,6 +569,7 @@ static void on_join(kg_session *ss, json_t *msg)
         s->ops.close(ss->conn);
         return;
     }
+    sfu_mark_joined(ss);
     sfu_enter_room(ss, r);
 }
 
@@ -761,6 +765,8 @@ void kg_session_on_message(kg_session *ss, const char *text, size_t len)
 {
     json_error_t jerr;
     ss->sfu->messages++;
+    if (ss->closing)
+        return; /* evicted or past its join deadline: going away */
     if (len > KG_MAX_MESSAGE) {
         sfu_send_error(ss, "bad_json", "message over %d bytes", KG_MAX_MESSAGE);
         return;
@@ -791,15 +797,146 @@ void kg_session_on_message(kg_session *ss, const char *text, size_t len)
 
 /* --- lifetime ---------------------------------------------------------- */
 
+char *kg_source_key(const char *peer, unsigned v6_prefix, char *out,
+                    size_t cap)
+{
+    unsigned char a[16];
+    char text[INET6_ADDRSTRLEN];
+    if (!cap)
+        return out;
+    if (inet_pton(AF_INET, peer, a) == 1) {
+        snprintf(out, cap, "4:%s", peer);
+    } else if (inet_pton(AF_INET6, peer, a) == 1) {
+        static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0,
+                                                 0, 0, 0, 0, 0xff, 0xff};
+        if (memcmp(a, mapped, sizeof(mapped)) == 0) {
+            inet_ntop(AF_INET, a + 12, text, sizeof(text));
+            snprintf(out, cap, "4:%s", text);
+            return out;
+        }
+        unsigned bits = v6_prefix >= 1 && v6_prefix <= 128 ? v6_prefix : 64;
+        for (unsigned i = 0; i < 16; i++) {
+            unsigned keep = bits > i * 8 ? bits - i * 8 : 0;
+            if (keep < 8)
+                a[i] &= (unsigned char)(0xff00u >> keep);
+        }
+        inet_ntop(AF_INET6, a, text, sizeof(text));
+        snprintf(out, cap, "6:%s/%u", text, bits);
+    } else {
+        snprintf(out, cap, "%s", peer);
+    }
+    return out;
+}
+
+static uint64_t source_hash(const char *source)
+{
+    uint64_t h = 14695981039346656037ull; /* FNV-1a */
+    for (const char *c = source; *c; c++)
+        h = (h ^ (uint8_t)*c) * 1099511628211ull;
+    return h | 1; /* 0 marks an empty slot */
+}
+
+/* Unjoined sockets per source, one pass: counts and each one's oldest. */
+typedef struct src_count {
+    uint64_t hash;
+    size_t n;
+    kg_session *oldest;
+} src_count;
+
+static void close_unjoined(kg_session *ss, const char *code, const char *why)
+{
+    kg_sfu *s = ss->sfu;
+    ss->closing = true;
+    s->n_closing++;
+    sfu_send_error(ss, code, "%s", why);
+    s->ops.close(ss->conn);
+}
+
+/* The pool is full: closes the oldest unjoined socket of the source that
+ * holds the most, if it holds more than source would with one more.
+ * Returns whether a place was freed. */
+static bool evict_for(kg_sfu *s, const char *source, size_t pool)
+{
+    size_t cap = 2 * pool + 2;
+    src_count *t = calloc(cap, sizeof(*t));
+    if (!t)
+        return false;
+    src_count *top = NULL;
+    for (kg_session *o = s->sessions; o; o = o->next) {
+        if (o->joined || o->closing)
+            continue;
+        uint64_t h = source_hash(o->source);
+        size_t i = (size_t)(h % cap);
+        while (t[i].hash && t[i].hash != h)
+            i = (i + 1) % cap;
+        t[i].hash = h;
+        t[i].n++;
+        if (!t[i].oldest || o->opened <= t[i].oldest->opened)
+            t[i].oldest = o;
+        if (!top || t[i].n > top->n)
+            top = &t[i];
+    }
+    uint64_t mine = source_hash(source);
+    size_t own = 0;
+    for (size_t i = mine % cap; t[i].hash; i = (i + 1) % cap)
+        if (t[i].hash == mine) {
+            own = t[i].n;
+            break;
+        }
+    kg_session *victim = top && top->n > own + 1 ? top->oldest : NULL;
+    free(t);
+    if (!victim)
+        return false;
+    s->unjoined_evicted++;
+    close_unjoined(victim, "busy",
+                   "too many unjoined connections from your network");
+    return true;
+}
+
+/* Whether another unjoined socket from source may be kept. */
+static bool unjoined_fits(kg_sfu *s, const char *source)
+{
+    size_t pool = s->cfg.max_unjoined ? s->cfg.max_unjoined
+                                      : KG_MAX_UNJOINED;
+    if (s->n_sessions - s->n_joined - s->n_closing < pool)
+        return true;
+    return evict_for(s, source, pool);
+}
+
+void sfu_mark_joined(kg_session *ss)
+{
+    if (!ss->joined) {
+        ss->joined = true;
+        ss->sfu->n_joined++;
+    }
+}
+
+void sfu_expire_unjoined(kg_sfu *s, kg_time now)
+{
+    for (kg_session *ss = s->sessions; ss; ss = ss->next) {
+        if (ss->joined || ss->closing || now - ss->opened < KG_JOIN_DEADLINE)
+            continue;
+        s->join_timeouts++;
+        close_unjoined(ss, "join_timeout", "no join within the deadline");
+    }
+}
+
 kg_session *kg_session_open(kg_sfu *s, void *conn, const char *peer)
 {
-    if (s->n_sessions >= s->cfg.max_participants)
+    char source[64];
+    kg_source_key(peer ? peer : "", s->cfg.ipv6_prefix, source,
+                  sizeof(source));
+    if (!unjoined_fits(s, source)) {
+        s->unjoined_refused++;
         return NULL;
+    }
     kg_session *ss = calloc(1, sizeof(*ss));
     if (!ss)
         return NULL;
     ss->sfu = s;
     ss->conn = conn;
+    ss->opened = sfu_wall_now();
+    memcpy(ss->source, source, sizeof(source));
     snprintf(ss->peer, sizeof(ss->peer), "%s", peer ? peer : "");
     ss->num = ++s->next_num;
     ss->id[0] = 'p';
@@ -855,6 +992,10 @@ void kg_session_closed(kg_session *ss)
     if (*pp)
         *pp = ss->next;
     s->n_sessions--;
+    if (ss->joined)
+        s->n_joined--;
+    else if (ss->closing)
+        s->n_closing--;
     memset(ss, 0, sizeof(*ss)); /* wipes the ICE passwords */
     free(ss);
 }
@@ -1134,14 +1275,20 @@ json_t *kg_sfu_stats_json(kg_sfu *s)
         json_array_append_new(workers,
                               worker_json(s->workers[i], i, s->udp_port[i]));
     json_t *sig = json_pack(
-        "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "messages",
+        "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+        "messages",
         (json_int_t)s->messages, "errors", (json_int_t)s->errors, "joins",
         (json_int_t)s->joins, "sdp_errors", (json_int_t)s->sdp_errors,
         "credential_failures", (json_int_t)s->pin_failures,
         "lockouts_source", (json_int_t)s->lockouts_source, "lockouts_meeting",
         (json_int_t)s->lockouts_meeting, "sessions",
         (json_int_t)s->n_sessions, "srtp_profile_refused",
-        (json_int_t)s->srtp_profile_refused);
+        (json_int_t)s->srtp_profile_refused, "unjoined",
+        (json_int_t)(s->n_sessions - s->n_joined - s->n_closing),
+        "unjoined_refused",
+        (json_int_t)s->unjoined_refused, "unjoined_evicted",
+        (json_int_t)s->unjoined_evicted, "join_timeouts",
+        (json_int_t)s->join_timeouts);
     json_t *out = json_pack("{s:s, s:I, s:I, s:o, s:o}", "node", s->node,
                             "rooms", (json_int_t)rooms, "participants",
                             (json_int_t)s->n_sessions, "signalling", sig,

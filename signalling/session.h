@@ -45,7 +45,27 @@ typedef struct kg_sfu_config {
     bool worker_processes;           /* workers as child processes */
     unsigned loudest;                /* per room: forward the audio of the
                                         N loudest publishers; 0 = all */
+    /* Sockets that have not joined yet hold no participant slot; at most
+     * max_unjoined of them (0: KG_MAX_UNJOINED). When that pool is full,
+     * a socket from a source (an IPv4 address, or an IPv6 prefix of
+     * ipv6_prefix bits, 0: 64) takes the place of the oldest unjoined
+     * socket of the source that holds the most, if that source holds
+     * more than it would: a flood from a few sources cannot keep anyone
+     * else out. Each socket has KG_JOIN_DEADLINE to send a join that
+     * kaigi accepts (admitted or waiting). */
+    size_t max_unjoined;
+    unsigned ipv6_prefix;
 } kg_sfu_config;
+
+#define KG_MAX_UNJOINED 1024
+#define KG_JOIN_DEADLINE (10 * KG_SEC)
+
+/* The key that groups peer's connections and failures: "4:a.b.c.d" for
+ * IPv4 (and IPv4-mapped IPv6), "6:<prefix>/<bits>" for IPv6 masked to
+ * v6_prefix bits (1..128), the text itself if it is no address. Writes
+ * at most cap bytes with a NUL; returns out. */
+char *kg_source_key(const char *peer, unsigned v6_prefix, char *out,
+                    size_t cap);
 
 /* Creates the certificate and starts the media worker. Returns 0 or a
  * negative libuv/KG error (the UDP address in use, say); *out set on

@@ -80,6 +80,10 @@ struct kg_session {
     bool waiting;       /* in the waiting room: no transport at all */
     bool left;          /* sent 'leave': not a drop */
     char peer[64];      /* source address, memory only, for rate limits */
+    char source[64];    /* kg_source_key(peer): what limits group by */
+    bool joined;        /* a join was accepted (admitted or waiting) */
+    bool closing;       /* asked to close (the join deadline passed) */
+    kg_time opened;     /* wall clock of the WebSocket's start */
     bool mixed_audio;   /* join asked "audio": "mixed": m-line 0 carries
                            kaigi's minus-one mix, no audio track routes */
     int srtp_profile[2]; /* kg_srtp_profile of each connected transport,
@@ -130,6 +134,11 @@ struct kg_sfu {
     uint64_t messages, errors, joins, sdp_errors;
     uint64_t pin_failures, lockouts_source, lockouts_meeting;
     uint64_t srtp_profile_refused; /* transports with no profile in common */
+    size_t n_joined;               /* sessions with joined set */
+    size_t n_closing;              /* unjoined sessions asked to close */
+    uint64_t unjoined_refused;     /* sockets refused: the pool was full */
+    uint64_t unjoined_evicted;     /* closed to make room for another */
+    uint64_t join_timeouts;        /* sockets closed for not joining */
 };
 
 /* session.c */
@@ -143,6 +152,10 @@ const char *sfu_unknown_field(json_t *obj, const char *const *allowed);
 bool sfu_valid_nickname(const char *n);
 sroom *sfu_admit(kg_sfu *s, const char *room_name, const char **code);
 kg_time sfu_wall_now(void);
+/* ss's join was accepted: it now holds a participant slot. */
+void sfu_mark_joined(kg_session *ss);
+/* Closes sockets that did not join within KG_JOIN_DEADLINE. */
+void sfu_expire_unjoined(kg_sfu *s, kg_time now);
 kg_session *sfu_session_by_num(kg_sfu *s, uint64_t num);
 void sfu_enter_room(kg_session *ss, sroom *r);
 void sfu_leave_room(kg_session *ss);

@@ -11,6 +11,7 @@
 
 #include "codec/err.h"
 #include "signalling/ratelimit.h"
+#include "signalling/session.h"
 
 #define N 5
 #define WINDOW (10 * 60 * KG_SEC)
@@ -224,6 +225,38 @@ static void test_eviction_bounded(void **state)
     kg_ratelimit_del(rl);
 }
 
+/* The key lock-outs and the unjoined-socket caps count by: an IPv4
+ * address, or an IPv6 prefix (one /64 is an endless supply of fresh
+ * addresses). Documentation addresses, only ever text here. */
+static void test_source_key(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *peer;
+        unsigned bits;
+        const char *key;
+    } cases[] = {
+        {"192.0.2.7", 64, "4:192.0.2.7"},
+        {"::ffff:192.0.2.7", 64, "4:192.0.2.7"},
+        {"2001:db8:1:2:3:4:5:6", 64, "6:2001:db8:1:2::/64"},
+        {"2001:db8:1:2:ffff:ffff:ffff:ffff", 64, "6:2001:db8:1:2::/64"},
+        {"2001:db8:1:2:3:4:5:6", 48, "6:2001:db8:1::/48"},
+        {"2001:db8:1:2:3:4:5:6", 60, "6:2001:db8:1::/60"},
+        {"2001:db8:1:2:3:4:5:6", 128, "6:2001:db8:1:2:3:4:5:6/128"},
+        {"2001:db8:1:2:3:4:5:6", 0, "6:2001:db8:1:2::/64"},
+        {"::1", 64, "6:::/64"},
+        {"not an address", 64, "not an address"},
+        {"", 64, ""},
+    };
+    char out[64];
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        assert_string_equal(kg_source_key(cases[i].peer, cases[i].bits, out,
+                                          sizeof(out)),
+                            cases[i].key);
+    /* truncated, still a string */
+    assert_string_equal(kg_source_key("192.0.2.7", 64, out, 5), "4:19");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -233,6 +266,7 @@ int main(void)
         cmocka_unit_test(test_window_expiry),
         cmocka_unit_test(test_bad_args),
         cmocka_unit_test(test_eviction_bounded),
+        cmocka_unit_test(test_source_key),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
