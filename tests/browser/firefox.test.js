@@ -9,7 +9,7 @@
 //   room is on. Fumi and Chie wait with no peer connection and no inbound
 //   RTP; the host admits them; every page decodes every other page's video
 //   and audio (two samples 3 s apart), Firefox's page says its SRTP runs
-//   on AEAD_AES_256_GCM; the host removes Fumi, whose page shows
+//   on AEAD_AES_256_GCM and it sends two simulcast layers; the host removes Fumi, whose page shows
 //   "removed", and the Chromium pages stop receiving Fumi while they keep
 //   receiving each other.
 //
@@ -282,9 +282,9 @@ async function scenario(chromium, firefox, k, artifacts) {
   await m.checkEncryptionLabel(fumi);
   const out = await fumi.page.evaluate(() => window.kaigi.stats())
     .then((s) => s.outbound || []).catch(() => []);
-  check(out.some((o) => o.kind === 'video' && o.framesEncoded > 0) &&
-        out.some((o) => o.kind === 'audio'),
-  `Fumi (Firefox) publishes video and audio: ${out.map((o) =>
+  const layers = out.filter((o) => o.kind === 'video' && o.rid && o.framesEncoded > 0);
+  check(layers.length >= 2 && out.some((o) => o.kind === 'audio'),
+    `Fumi (Firefox) publishes audio and simulcast video (rids): ${out.map((o) =>
     `${o.kind}${o.rid ? `/${o.rid}` : ''}:${o.frameWidth}x${o.frameHeight}/${o.framesEncoded}`)
     .join(' ')}`);
   await m.shot(fumi, 'firefox-meeting.png', 'the meeting page in Firefox (Fumi)');
