@@ -2,9 +2,9 @@
 # apt-get (Debian 12, as root). Quiet when everything is there.
 kg_debs="gcc pkg-config meson ninja-build python3 clang libclang-rt-14-dev
 libuv1-dev libssl-dev libsrtp2-dev libopus-dev libvpx-dev libcmocka-dev
-libwebsockets-dev libjansson-dev libsqlite3-dev chromium"
-# The browser test (tests/browser) needs node (20 or later for its
-# playwright-core) and npm. Debian's nodejs and npm come in only when node
+libwebsockets-dev libjansson-dev libsqlite3-dev chromium firefox-esr"
+# The browser tests (tests/browser) need node (20 or later for their
+# playwright-core and puppeteer-core) and npm. Debian's nodejs and npm come in only when node
 # or npm is missing, so that a newer node installed another way is left
 # alone.
 kg_node_debs="nodejs npm"

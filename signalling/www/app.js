@@ -699,9 +699,10 @@
     return tr;
   }
 
-  /* Chromium 156 names the DTLS-SRTP profile as IANA's registry does
-   * ("SRTP_AEAD_AES_256_GCM"), older ones as RFC 7714's cipher
-   * ("AEAD_AES_256_GCM"): one name for both. */
+  /* Chromium 156 and Firefox ESR 153 name the DTLS-SRTP profile as
+   * IANA's registry does ("SRTP_AEAD_AES_256_GCM", in a "transport"
+   * stats entry), older ones as RFC 7714's cipher ("AEAD_AES_256_GCM"):
+   * one name for both. */
   function cipherName(c) {
     return c ? String(c).replace(/^SRTP_(AEAD_)/, '$1') : null;
   }

@@ -1190,6 +1190,18 @@ async function main() {
   return results.failed ? 1 : 0;
 }
 
+// tests/browser/firefox.test.js shares these helpers (and this file's
+// results, cleanups and children); required by it, this file runs nothing.
+module.exports = {
+  HOST, CHROMIUM, LAUNCH_ARGS, STEP_MS, MEDIA_MS, results, cleanups, children,
+  Abort, check, must, need, sleep, poll, elapsed, tail, cleanup, Kaigi,
+  openPage, screen, waitScreen, act, joinWithPin, joinAsHost, kaigiState,
+  checkNoMedia, isGcm256, videoFrames, audioPackets, checkEncryptionLabel,
+  hostListItem, admit, participantId, shot, loadPlaywright,
+  setArtifacts: (dir) => { artifacts = dir; },
+};
+if (require.main !== module) return;
+
 process.on('exit', () => {
   for (const c of children) {
     if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
