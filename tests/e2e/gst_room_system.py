@@ -320,6 +320,11 @@ class RoomSystem:
             if err:
                 self.idle(self.log, f"{w.get_name()}: remote {kind} "
                                     f"refused: {err}")
+                if w is self.pub:
+                    # webrtcbin publishes nothing now: end within a second
+                    # rather than at the deadline.
+                    self.rep["publish_refused"] = str(err)
+                    self.GLib.timeout_add(1000, self.quit)
                 return
             if kind == "answer":
                 self.rep["publish_answered"] = True

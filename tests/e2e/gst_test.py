@@ -170,8 +170,11 @@ def legacy_scenario(check, args, tmp):
     answer = sections(rsr.get("publish_answer"))
     check(offer == [("video", 9, False), ("audio", 0, True)],
           f"webrtcbin offers audio as a bundle-only section ({offer})")
+    took = ("refused it: " + rsr["publish_refused"]
+            if "publish_refused" in rsr else "took it")
     check(len(answer) == 2 and all(p != 0 for _, p, _ in answer),
-          f"kaigi accepts both sections ({answer})")
+          f"kaigi's answer accepts both sections ({answer}; webrtcbin "
+          f"{took})")
     check(rsr.get("states", {}).get("pub.final") == "connected" and
           rsr.get("states", {}).get("sub.final") == "connected",
           f"both webrtcbins connected ({rsr.get('states')})")
