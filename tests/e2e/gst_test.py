@@ -178,6 +178,12 @@ def legacy_scenario(check, args, tmp):
     check(rsr.get("states", {}).get("pub.final") == "connected" and
           rsr.get("states", {}).get("sub.final") == "connected",
           f"both webrtcbins connected ({rsr.get('states')})")
+    cands = rsr.get("candidates", [])
+    # "candidate:1 1 UDP 2015363327 127.0.0.1 41234 typ host"
+    addrs = sorted({c.split()[5] for c in cands if len(c.split()) > 5})
+    check(cands and addrs == ["127.0.0.1"],
+          f"webrtcbin gathers on 127.0.0.1 only ({len(cands)} candidates, "
+          f"addresses {addrs})")
     check(not rsr.get("errors"), f"no error to the room system "
                                  f"({rsr.get('errors')})")
     # alice decodes the room system
