@@ -122,6 +122,17 @@ def sections(sdp):
     return [tuple(s) for s in out]
 
 
+def stopped(check, k, rc, what):
+    """kaigi exits 0 on SIGTERM with nothing from the sanitizers (under
+    ASan a leak makes the exit status non-zero)."""
+    with open(os.path.join(k.tmp, "kaigi.log")) as f:
+        log = f.read()
+    bad = [w for w in ("AddressSanitizer", "LeakSanitizer", "runtime error")
+           if w in log]
+    check(rc == 0 and not bad, f"{what}: kaigi exits cleanly on SIGTERM "
+                               f"(status {rc}, sanitizer reports {bad})")
+
+
 def legacy_scenario(check, args, tmp):
     k = Kaigi(args.kaigi, tmp, ["--allow-legacy-srtp", "--workers", "1"])
     k.start()
@@ -164,7 +175,8 @@ def legacy_scenario(check, args, tmp):
         msgs = host.collect(1.0)
         host.close()
     finally:
-        k.stop()
+        rc = k.stop()
+    stopped(check, k, rc, "legacy")
     rs_id = rsr.get("participant")
     offer = sections(rsr.get("publish_offer"))
     answer = sections(rsr.get("publish_answer"))
@@ -254,7 +266,8 @@ def refused_scenario(check, args, tmp):
         print(f"  refusal scenario: {time.monotonic() - start:.1f} s")
         stats = k.call("GET", "/api/stats")[1] or {}
     finally:
-        k.stop()
+        rc = k.stop()
+    stopped(check, k, rc, "refusal")
     errs = [e for e in rsr.get("errors", [])
             if e.get("code") == "srtp_profile_unsupported"]
     err = errs[0] if errs else {}
