@@ -352,6 +352,7 @@ class RoomSystem:
             return
         self.sub.emit("set-local-description", answer, self.Gst.Promise.new())
         self.rep["subscribe_answers"] += 1
+        self.rep["subscribe_answer"] = answer.sdp.as_text()
         self.idle(self.ws.send, {"type": "subscribe_answer",
                                  "version": version,
                                  "sdp": answer.sdp.as_text()})
