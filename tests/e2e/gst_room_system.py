@@ -144,9 +144,9 @@ class RoomSystem:
         if self.rep["closed_at_s"] is None:
             self.rep["closed_at_s"] = self.now()
             self.log(f"signalling closed: {why}")
-        # After a refusal there is nothing left to wait for.
-        if self.rep["errors"]:
-            self.GLib.timeout_add(300, self.quit)
+        # Without signalling there is nothing left to wait for (kaigi
+        # closes both transports with the socket).
+        self.GLib.timeout_add(300, self.quit)
 
     def on_message(self, msg):
         t = msg.get("type")
