@@ -177,7 +177,13 @@ def legacy_scenario(check, args, tmp):
     finally:
         rc = k.stop()
     stopped(check, k, rc, "legacy")
-    rs_id = rsr.get("participant")
+    check_signalling(check, rsr)
+    check_media(check, rsr, ar, alice.returncode)
+    check_kaigi_view(check, snap or {}, ar, msgs)
+
+
+def check_signalling(check, rsr):
+    """What webrtcbin offered, what kaigi answered, what connected."""
     offer = sections(rsr.get("publish_offer"))
     answer = sections(rsr.get("publish_answer"))
     check(offer == [("video", 9, False), ("audio", 0, True)],
@@ -198,10 +204,12 @@ def legacy_scenario(check, args, tmp):
           f"addresses {addrs})")
     check(not rsr.get("errors"), f"no error to the room system "
                                  f"({rsr.get('errors')})")
-    # alice decodes the room system
-    got = ar.get("remotes", {}).get(rs_id or "?", {})
-    check(alice.returncode == 0,
-          f"kaigi-client exits 0 ({alice.returncode})")
+
+
+def check_media(check, rsr, ar, alice_rc):
+    """alice and the room system decode each other."""
+    got = ar.get("remotes", {}).get(rsr.get("participant") or "?", {})
+    check(alice_rc == 0, f"kaigi-client exits 0 ({alice_rc})")
     check(got.get("video_frames_decoded", 0) >= MIN_VIDEO and
           got.get("video_resolution", {}).get("width") == 320 and
           got.get("video_resolution", {}).get("height") == 240,
@@ -224,8 +232,11 @@ def legacy_scenario(check, args, tmp):
           f"the room system decodes alice's {ALICE_HZ} Hz audio "
           f"({heard.get('audio_buffers')} buffers, tone "
           f"{heard.get('tone_share')})")
-    # kaigi's view
-    snap = snap or {}
+
+
+def check_kaigi_view(check, snap, ar, msgs):
+    """kaigi's room stats (snap: by name) and the host's attendee list
+    (msgs: what the host's socket got)."""
     prs, pal = snap.get(RS_NAME, {}), snap.get("alice", {})
     check(prs.get("srtp_profile") == {"publish": "AES_CM_128_HMAC_SHA1_80",
                                       "subscribe": "AES_CM_128_HMAC_SHA1_80"},
