@@ -2,18 +2,19 @@
 # apt-get (Debian 12, as root). Quiet when everything is there.
 kg_debs="gcc pkg-config meson ninja-build python3 clang libclang-rt-14-dev
 libuv1-dev libssl-dev libsrtp2-dev libopus-dev libvpx-dev libcmocka-dev
-libwebsockets-dev libjansson-dev libsqlite3-dev chromium firefox-esr"
+libwebsockets-dev libjansson-dev libsqlite3-dev chromium"
 # The browser tests (tests/browser) need node (20 or later for their
 # playwright-core and puppeteer-core) and npm. Debian's nodejs and npm come in only when node
 # or npm is missing, so that a newer node installed another way is left
 # alone.
 kg_node_debs="nodejs npm"
 
-# Only tools/test needs these: Debian's Janus, so that the comparison
+# Only tools/test needs these: Debian's Firefox ESR (the second browser
+# test), Debian's Janus, so that the comparison
 # test (tests/e2e/janus_compare_test.py) runs instead of skipping, and
 # GStreamer's webrtcbin with Debian's python3-gi, the third-party client
 # of tests/e2e/gst_test.py (run with /usr/bin/python3).
-kg_test_debs="janus python3-gi gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0
+kg_test_debs="firefox-esr janus python3-gi gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0
 gir1.2-gst-plugins-bad-1.0 gir1.2-nice-0.1 gstreamer1.0-nice
 gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad"
 
