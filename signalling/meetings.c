@@ -318,6 +318,25 @@ static bool under_attack(kg_sfu *s, const char *meeting, kg_time now)
     return kg_ratelimit_check(s->rl_meeting, key, n, now, &until) != 0;
 }
 
+/* A source was just locked out until until: the operator's log names it
+ * (operators need it to block; never the credential tried), the
+ * meeting's audit counts it (no address there). */
+static void note_lockout(kg_session *ss, const char *meeting, bool known,
+                         kg_time until, kg_time now)
+{
+    kg_sfu *s = ss->sfu;
+    s->lockouts_source++;
+    fprintf(stderr,
+            "kaigi: lock-out: %s (source %s) for %llu s after failed "
+            "credentials%s%s\n",
+            ss->peer, ss->source,
+            (unsigned long long)((until - now + KG_SEC - 1) / KG_SEC),
+            known ? " for meeting " : "", known ? meeting : "");
+    if (known)
+        kg_store_audit(s->store, meeting, "locked_out", NULL,
+                       (int64_t)(now / KG_SEC));
+}
+
 /* Counts a failed credential and refuses the join. */
 static void credential_failed(kg_session *ss, const char *meeting,
                               kg_time now)
@@ -325,17 +344,29 @@ static void credential_failed(kg_session *ss, const char *meeting,
     kg_sfu *s = ss->sfu;
     char key[96];
     kg_time until;
+    kg_meeting m;
+    bool known = meeting && kg_store_meeting_get(s->store, meeting, &m) == 0;
     s->pin_failures++;
+    if (known)
+        kg_store_audit(s->store, meeting, "credential_failed", NULL,
+                       (int64_t)(now / KG_SEC));
     size_t n = rl_key(key, sizeof(key), "a", ss->source);
     if (kg_ratelimit_fail(s->rl_source, key, n, now, &until) != 0)
-        s->lockouts_source++;
+        note_lockout(ss, meeting, known, until, now);
     if (under_attack(s, meeting, now) &&
         kg_ratelimit_fail(s->rl_strict, key, n, now, &until) != 0)
-        s->lockouts_source++;
+        note_lockout(ss, meeting, known, until, now);
     if (meeting) {
         n = rl_key(key, sizeof(key), "m", meeting);
         if (kg_ratelimit_fail(s->rl_meeting, key, n, now, &until) != 0) {
             s->lockouts_meeting++;
+            if (known) {
+                fprintf(stderr, "kaigi: meeting %s is under attack: %s\n",
+                        meeting, "many failed credentials from several "
+                                 "sources; each gets one try for a while");
+                kg_store_audit(s->store, meeting, "under_attack", NULL,
+                               (int64_t)(now / KG_SEC));
+            }
             for (live *lv = s->lives; lv; lv = lv->next) {
                 if (strcmp(lv->m.id, meeting) == 0)
                     to_host(s, lv,

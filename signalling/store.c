@@ -1242,6 +1242,8 @@ static bool valid_event(const char *event)
     static const char *const events[] = {
         "created", "host_joined", "admitted", "denied", "removed",
         "locked",  "unlocked",    "ended",    "joined", "left",
+        /* failed credentials: counted per meeting, no address kept */
+        "credential_failed", "locked_out", "under_attack",
     };
     for (size_t i = 0; event && i < KG_ARRAY_LEN(events); i++) {
         if (strcmp(event, events[i]) == 0)

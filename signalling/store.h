@@ -123,7 +123,8 @@ int kg_store_invite_spend(kg_store *st, const char *token,
 
 /* Appends to the audit log: event is one of "created", "host_joined",
  * "admitted", "denied", "removed", "locked", "unlocked", "ended",
- * "joined", "left"; nickname may be NULL. */
+ * "joined", "left", "credential_failed", "locked_out", "under_attack";
+ * nickname may be NULL. */
 int kg_store_audit(kg_store *st, const char *meeting_id, const char *event,
                    const char *nickname, int64_t now);
 

@@ -376,6 +376,24 @@ def test_brute_force(check, args, k, tmp, m):
     sig = stats["signalling"]
     check(sig["credential_failures"] >= 5 and sig["lockouts_source"] >= 1,
           "failures and lock-outs are counted")
+    # The meeting's audit counts them, with no address; the operator's
+    # log names the address locked out, never a PIN tried.
+    st, body = k.call("GET", f"/api/meetings/{m['id']}/audit")
+    events = [e["event"] for e in (body or {}).get("events", [])]
+    text = json.dumps(body)
+    check(events.count("credential_failed") == 5 and
+          events.count("locked_out") == 1 and "127.0.0" not in text,
+          f"the audit counts 5 failures and 1 lock-out, no address "
+          f"({events.count('credential_failed')}, "
+          f"{events.count('locked_out')})")
+    with open(os.path.join(k.tmp, "kaigi.log")) as f:
+        log = f.read()
+    lines = [ln for ln in log.splitlines()
+             if "lock-out" in ln and "127.0.0.2" in ln]
+    guesses = [f"{i:08d}" for i in range(7)] + [info["pin"]]
+    check(len(lines) == 1 and m["id"] in lines[0] and
+          not any(g in log for g in guesses),
+          f"kaigi's log names the address locked out, no PIN ({lines})")
 
 
 def test_distributed_storm(check, args, k, tmp):
