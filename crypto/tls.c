@@ -4,6 +4,7 @@
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 #include "codec/err.h"
 
@@ -62,4 +63,16 @@ int kg_tls_client_trust_system(void *ssl_ctx)
         return KG_ERR_CRYPTO;
     }
     return 0;
+}
+
+int kg_tls_verify_failure(const void *ssl, char *buf, size_t cap)
+{
+    if (!ssl)
+        return 0;
+    long v = SSL_get_verify_result(ssl);
+    if (v == X509_V_OK)
+        return 0;
+    snprintf(buf, cap, "the server's certificate is not trusted: %s",
+             X509_verify_cert_error_string(v));
+    return 1;
 }

@@ -24,4 +24,11 @@ int kg_tls_server_load(void *ssl_ctx, const char *cert_file,
  * KG_ERR_CRYPTO. */
 int kg_tls_client_trust_system(void *ssl_ctx);
 
+/* After a failed handshake on the client connection ssl (an OpenSSL SSL
+ * as void *, NULL allowed): if the server's certificate did not verify,
+ * writes "the server's certificate is not trusted: REASON" (OpenSSL's
+ * words: "unable to get local issuer certificate", "hostname mismatch")
+ * into buf and returns 1; otherwise returns 0 and leaves buf alone. */
+int kg_tls_verify_failure(const void *ssl, char *buf, size_t cap);
+
 #endif
