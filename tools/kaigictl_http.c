@@ -227,6 +227,11 @@ int kctl_http_request(const kctl_url *url, const char *ca,
     ci.port = url->port;
     ci.path = path;
     ci.host = url->hostport;
+    /* lws 4.1 checks the server's certificate against the Host value with
+     * ":port" cut off, which leaves "[::1]" for an IPv6 literal: give it
+     * the bare address to match the certificate's IP entry. */
+    if (url->tls && strchr(url->host, ':'))
+        ci.host = url->host;
     ci.method = method;
     /* lws follows redirects by default and would send the Authorization
      * header along to wherever Location points: a 3xx is an answer. */
