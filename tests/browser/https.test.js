@@ -140,6 +140,7 @@ async function run(pw, kaigiBin, tmp, children) {
   ], { stdio: ['ignore', log, log] });
   fs.closeSync(log);
   children.push(kaigi);
+  const exited = new Promise((resolve) => kaigi.on('exit', (code, sig) => resolve({ code, sig })));
   const up = await poll(async () => {
     if (kaigi.exitCode !== null) throw new Error(`kaigi exited with ${kaigi.exitCode}`);
     const r = await call(origin, pki.ca, 'GET', '/api/stats');
@@ -195,6 +196,8 @@ async function run(pw, kaigiBin, tmp, children) {
   } finally {
     await browser.close();
     kaigi.kill('SIGTERM');
+    const ex = await Promise.race([exited, sleep(15000).then(() => ({ code: 'still running' }))]);
+    check(ex.code === 0, `kaigi exits cleanly on SIGTERM (${JSON.stringify(ex)})`);
   }
 }
 
