@@ -330,6 +330,25 @@ def test_tls(check, args, tmp, pki):
         with open(os.path.join(tmp, "kaigi-tls.log")) as f:
             check("certificate reloaded" in f.read(),
                   "kaigi logged the reload")
+
+        # A renewal caught half-written: A's certificate with B's key.
+        # kaigi must keep serving B rather than a pair that cannot work.
+        install(pki["a_full"], pki["b_key"], cert, key)
+        k.proc.send_signal(signal.SIGHUP)
+        logged, end = False, time.monotonic() + 5
+        while not logged and time.monotonic() < end:
+            with open(os.path.join(tmp, "kaigi-tls.log")) as f:
+                logged = "certificate not reloaded" in f.read()
+            if not logged:
+                time.sleep(0.05)
+        check(logged, "a mismatched pair on SIGHUP is refused with a log line")
+        try:
+            now = peer_cert(k, "localhost")
+        except OSError as e:  # ssl.SSLError too: kaigi lost its cert
+            now = e
+        check(now == pki["b_der"],
+              "after the refused reload: still certificate B"
+              + ("" if isinstance(now, bytes) else f" ({now})"))
     finally:
         check(k.stop() == 0, "kaigi (TLS) exits cleanly")
 
