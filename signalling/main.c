@@ -37,6 +37,7 @@ typedef struct opts {
     unsigned long loudest;
     const char *tls_cert;
     const char *tls_key;
+    const char *public_url;
 } opts;
 
 static void usage(FILE *f)
@@ -55,6 +56,10 @@ static void usage(FILE *f)
             "privkey.pem); after a\n"
             "                         renewal, SIGHUP loads both again "
             "without a restart\n"
+            "  --public-url URL       the address people open, for the "
+            "links kaigi makes\n"
+            "                         (https://meet.example.org; default: "
+            "from --listen)\n"
             "  --udp ADDR:PORT        media (ICE/DTLS/SRTP) UDP address "
             "of worker 0; worker i\n"
             "                         uses PORT + i "
@@ -139,7 +144,7 @@ static int parse_opts(int argc, char **argv, opts *o)
 {
     enum { O_LISTEN = 256, O_UDP, O_PUBLIC, O_DATA, O_NODE, O_MAXP, O_LEGACY,
            O_VERSION, O_HELP, O_OPEN, O_DEMO, O_PIN, O_WWW, O_WORKERS,
-           O_WTHREADS, O_LOUDEST, O_TLS_CERT, O_TLS_KEY };
+           O_WTHREADS, O_LOUDEST, O_TLS_CERT, O_TLS_KEY, O_PUBLIC_URL };
     static const struct option longopts[] = {
         {"listen", required_argument, NULL, O_LISTEN},
         {"udp", required_argument, NULL, O_UDP},
@@ -159,6 +164,7 @@ static int parse_opts(int argc, char **argv, opts *o)
         {"loudest", required_argument, NULL, O_LOUDEST},
         {"tls-cert", required_argument, NULL, O_TLS_CERT},
         {"tls-key", required_argument, NULL, O_TLS_KEY},
+        {"public-url", required_argument, NULL, O_PUBLIC_URL},
         {NULL, 0, NULL, 0},
     };
     int c;
@@ -258,6 +264,21 @@ static int parse_opts(int argc, char **argv, opts *o)
         case O_TLS_KEY:
             o->tls_key = optarg;
             break;
+        case O_PUBLIC_URL: {
+            /* goes into links as is: scheme, host, no path, nothing odd */
+            size_t n = strlen(optarg);
+            bool tls = strncmp(optarg, "https://", 8) == 0;
+            size_t host = tls ? 8 : 7;
+            if ((!tls && strncmp(optarg, "http://", 7) != 0) || n <= host ||
+                n >= 120 || strchr(optarg + host, '/') ||
+                strcspn(optarg, " \"'<>?#&\\") != n) {
+                fprintf(stderr, "kaigi: --public-url wants "
+                                "https://HOST[:PORT], got '%s'\n", optarg);
+                return 2;
+            }
+            o->public_url = optarg;
+            break;
+        }
         case O_VERSION:
             printf("kaigi 0.1.0\n");
             return 0;
@@ -408,6 +429,10 @@ int main(int argc, char **argv)
     snprintf(base_url, sizeof(base_url), "%s://%s%s%s:%u",
              o.tls_cert ? "https" : "http", strchr(o.listen_ip, ':') ? "[" : "", o.listen_ip,
              strchr(o.listen_ip, ':') ? "]" : "", o.listen_port);
+    char listen_url[128];
+    snprintf(listen_url, sizeof(listen_url), "%s", base_url);
+    if (o.public_url)
+        snprintf(base_url, sizeof(base_url), "%s", o.public_url);
     cfg.sfu.data_dir = o.data_dir;
     cfg.sfu.workers = (unsigned)o.workers;
     cfg.sfu.worker_processes = !o.worker_threads;
@@ -434,7 +459,7 @@ int main(int argc, char **argv)
     uv_signal_start(&g_sigterm, on_signal, SIGTERM);
     printf("kaigi: listening on %s/ (WebSocket /ws), media udp %s:%u "
            "(%lu worker %s), node %s, data in %s\n",
-           base_url, o.udp_ip, o.udp_port, o.workers,
+           listen_url, o.udp_ip, o.udp_port, o.workers,
            o.worker_threads ? "threads" : "processes", o.node, o.data_dir);
     if (o.demo && print_demo(kg_server_store(g_server), base_url) != 0)
         fprintf(stderr, "kaigi: could not create the demo meeting\n");

@@ -97,7 +97,7 @@ class Server:
     """kaigi on host (127.0.0.1 or ::1), TLS if cert is given."""
 
     def __init__(self, binary, tmp, name, host, cert=None, key=None,
-                 ca=None):
+                 ca=None, extra=()):
         self.host, self.ca = host, ca
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self.port = free_port(family, host)
@@ -114,6 +114,7 @@ class Server:
                "--node", "tls"]
         if self.tls:
             cmd += ["--tls-cert", cert, "--tls-key", key]
+        cmd += list(extra)
         self.proc = subprocess.Popen(cmd, stdout=self.log,
                                      stderr=subprocess.STDOUT)
         end = time.monotonic() + 15
@@ -370,14 +371,19 @@ def v6_join(args, tmp, server, name, ca):
 
 
 def test_ipv6(check, args, tmp, pki):
+    # --public-url only names the server in links; nothing connects there.
     k = Server(args[0], tmp, "kaigi-tls6", "::1", pki["a_full"],
-               pki["a_key"], pki["ca"])
+               pki["a_key"], pki["ca"],
+               extra=["--public-url", "https://meet.example.org"])
     try:
         rc, m, err = kaigictl(args, k, "meeting", "create", "--title",
                               "v6", "--start", "now", "--duration", "1h",
                               ca=pki["ca"])
         check(rc == 0 and m and len(m.get("id", "")) == 11,
               f"kaigictl https://[::1] meeting create ({rc} {err})")
+        link = (m or {}).get("host_link", "")
+        check(link.startswith("https://meet.example.org/?meeting="),
+              f"links name --public-url ({link.split('&')[0]})")
         check(peer_cert(k, "::1") == pki["a_der"],
               "TLS on [::1] with the certificate for ::1")
         check(v6_join(args, tmp, k, "v6tls", pki["ca"]),
