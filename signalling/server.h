@@ -27,9 +27,12 @@ typedef struct kg_server_config {
     kg_sfu_config sfu; /* loop is filled in by kg_server_new */
 } kg_server_config;
 
-/* Checks that the HTTP port can be bound, starts the media worker and
- * the HTTP/WebSocket server. On failure returns a negative code and
- * writes a one-line reason to err. */
+/* Checks that the HTTP port can be bound (and, with TLS, that the
+ * certificate and key load and match), starts the media worker and the
+ * HTTP/WebSocket server. On failure returns a negative code and writes a
+ * one-line reason to err; *out is then NULL, except when lws started but
+ * did not set up TLS (KG_ERR_CRYPTO): then close it with
+ * kg_server_close, run the loop and kg_server_finish. */
 int kg_server_new(kg_server **out, const kg_server_config *cfg, char *err,
                   size_t errlen);
 
