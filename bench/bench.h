@@ -159,7 +159,8 @@ void kb_result_merge(kb_result *into, const kb_result *from);
 
 /* --- the bench process of the real-stack clients (bench_client.c) --------*/
 typedef struct kb_client_plan {
-    const char *ws_url;
+    const char *ws_url;     /* ws:// or wss:// */
+    const char *ca;         /* wss://: PEM CA file; NULL: system store */
     const char *janus_url;  /* non-NULL: Janus's REST API instead (--janus) */
     const char *media_ip;   /* the clients' UDP sockets; NULL: 127.0.0.1 */
     unsigned first, count;  /* global client indexes [first, first+count) */

@@ -529,7 +529,8 @@ static void on_start(uv_timer_t *timer)
             continue;
         }
         h.user = c;
-        c->ws = kc_ws_new(&p->loop, p->plan->ws_url, "127.0.0.1", &h);
+        c->ws = kc_ws_new(&p->loop, p->plan->ws_url, "127.0.0.1",
+                           p->plan->ca, &h);
         if (!c->ws)
             kb_client_fail(c, "cannot open the WebSocket%s", "");
     }

@@ -32,6 +32,7 @@
 typedef struct opts {
     const char *kaigi;
     const char *server;
+    const char *ca; /* --ca: PEM CA for a wss:// --server */
     const char *janus; /* --janus: Janus VideoRoom's REST API URL */
     const char *media_ip; /* --media-ip: the clients' UDP address */
     long pid;
@@ -75,6 +76,9 @@ static void usage(FILE *f)
             "       kaigi-bench --janus http://127.0.0.1:PORT/janus --pid PID "
             "[same options]\n"
             "\n"
+            "  --ca FILE          with --server wss://127.0.0.1:PORT/ws: "
+            "trust only this\n"
+            "                     PEM CA (default: the system's)\n"
             "  --kaigi PATH       start this kaigi on free 127.0.0.1 ports "
             "(--open-rooms,\n"
             "                     a temporary --data) and stop it at the end\n"
@@ -140,6 +144,7 @@ static int parse_opts(int argc, char **argv, opts *o)
     static const struct option longs[] = {
         {"kaigi", required_argument, NULL, 'k'},
         {"server", required_argument, NULL, 's'},
+        {"ca", required_argument, NULL, 'C'},
         {"janus", required_argument, NULL, 'J'},
         {"media-ip", required_argument, NULL, 'M'},
         {"pid", required_argument, NULL, 'p'},
@@ -164,6 +169,7 @@ static int parse_opts(int argc, char **argv, opts *o)
         switch (c) {
         case 'k': o->kaigi = optarg; break;
         case 's': o->server = optarg; break;
+        case 'C': o->ca = optarg; break;
         case 'J': o->janus = optarg; break;
         case 'M': o->media_ip = optarg; break;
         case 'p': ok = num(optarg, 1, 4194304, &v); o->pid = (long)v; break;
@@ -198,9 +204,10 @@ static int parse_opts(int argc, char **argv, opts *o)
         usage(stderr);
         return 2;
     }
-    if (o->server && strncmp(o->server, "ws://127.0.0.1:", 15) != 0) {
-        fprintf(stderr, "kaigi-bench: --server must be ws://127.0.0.1:PORT/ws "
-                        "(loopback only)\n");
+    if (o->server && strncmp(o->server, "ws://127.0.0.1:", 15) != 0 &&
+        strncmp(o->server, "wss://127.0.0.1:", 16) != 0) {
+        fprintf(stderr, "kaigi-bench: --server must be "
+                        "ws[s]://127.0.0.1:PORT/ws (loopback only)\n");
         return 2;
     }
     if (o->janus && strncmp(o->janus, "http://127.0.0.1:", 17) != 0) {
@@ -625,6 +632,7 @@ static int kaigi_run(const opts *o, const char *url, long pid, run_report *rep)
          * kaigi, which sees only sockets. */
         unsigned first = total * i / n, last = total * (i + 1) / n;
         plans[i] = (kb_client_plan){.ws_url = url,
+                                    .ca = o->ca,
                                     .janus_url = o->janus,
                                     .media_ip = o->media_ip,
                                     .first = first,

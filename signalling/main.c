@@ -37,6 +37,9 @@ typedef struct opts {
     unsigned long loudest;
     unsigned long ipv6_prefix;
     unsigned long max_unjoined;
+    const char *tls_cert;
+    const char *tls_key;
+    const char *public_url;
 } opts;
 
 static void usage(FILE *f)
@@ -45,7 +48,20 @@ static void usage(FILE *f)
             "usage: kaigi [options]\n"
             "\n"
             "  --listen ADDR:PORT     HTTP and WebSocket (/ws) address "
-            "(default 127.0.0.1:8080)\n"
+            "(default 127.0.0.1:8080;\n"
+            "                         IPv6 as [::]:443 or [::1]:8080)\n"
+            "  --tls-cert FILE        serve HTTPS and WSS (no plain HTTP) "
+            "with this PEM\n"
+            "                         certificate chain, leaf first "
+            "(certbot's fullchain.pem)\n"
+            "  --tls-key FILE         its PEM private key (certbot's "
+            "privkey.pem); after a\n"
+            "                         renewal, SIGHUP loads both again "
+            "without a restart\n"
+            "  --public-url URL       the address people open, for the "
+            "links kaigi makes\n"
+            "                         (https://meet.example.org; default: "
+            "from --listen)\n"
             "  --udp ADDR:PORT        media (ICE/DTLS/SRTP) UDP address "
             "of worker 0; worker i\n"
             "                         uses PORT + i "
@@ -139,7 +155,8 @@ static int parse_opts(int argc, char **argv, opts *o)
 {
     enum { O_LISTEN = 256, O_UDP, O_PUBLIC, O_DATA, O_NODE, O_MAXP, O_LEGACY,
            O_VERSION, O_HELP, O_OPEN, O_DEMO, O_PIN, O_WWW, O_WORKERS,
-           O_WTHREADS, O_LOUDEST, O_V6PREFIX, O_MAXUNJOINED };
+           O_WTHREADS, O_LOUDEST, O_V6PREFIX, O_MAXUNJOINED, O_TLS_CERT,
+           O_TLS_KEY, O_PUBLIC_URL };
     static const struct option longopts[] = {
         {"listen", required_argument, NULL, O_LISTEN},
         {"udp", required_argument, NULL, O_UDP},
@@ -159,6 +176,9 @@ static int parse_opts(int argc, char **argv, opts *o)
         {"version", no_argument, NULL, O_VERSION},
         {"help", no_argument, NULL, O_HELP},
         {"loudest", required_argument, NULL, O_LOUDEST},
+        {"tls-cert", required_argument, NULL, O_TLS_CERT},
+        {"tls-key", required_argument, NULL, O_TLS_KEY},
+        {"public-url", required_argument, NULL, O_PUBLIC_URL},
         {NULL, 0, NULL, 0},
     };
     int c;
@@ -269,6 +289,27 @@ static int parse_opts(int argc, char **argv, opts *o)
                 return 2;
             }
             break;
+        case O_TLS_CERT:
+            o->tls_cert = optarg;
+            break;
+        case O_TLS_KEY:
+            o->tls_key = optarg;
+            break;
+        case O_PUBLIC_URL: {
+            /* goes into links as is: scheme, host, no path, nothing odd */
+            size_t n = strlen(optarg);
+            bool tls = strncmp(optarg, "https://", 8) == 0;
+            size_t host = tls ? 8 : 7;
+            if ((!tls && strncmp(optarg, "http://", 7) != 0) || n <= host ||
+                n >= 120 || strchr(optarg + host, '/') ||
+                strcspn(optarg, " \"'<>?#&\\") != n) {
+                fprintf(stderr, "kaigi: --public-url wants "
+                                "https://HOST[:PORT], got '%s'\n", optarg);
+                return 2;
+            }
+            o->public_url = optarg;
+            break;
+        }
         case O_VERSION:
             printf("kaigi 0.1.0\n");
             return 0;
@@ -280,6 +321,10 @@ static int parse_opts(int argc, char **argv, opts *o)
             return 2;
         }
     }
+    if (!o->tls_cert != !o->tls_key) {
+        fprintf(stderr, "kaigi: --tls-cert and --tls-key go together\n");
+        return 2;
+    }
     if (optind < argc) {
         fprintf(stderr, "kaigi: unexpected argument '%s'\n", argv[optind]);
         usage(stderr);
@@ -289,7 +334,23 @@ static int parse_opts(int argc, char **argv, opts *o)
 }
 
 static kg_server *g_server;
-static uv_signal_t g_sigint, g_sigterm;
+static uv_signal_t g_sigint, g_sigterm, g_sighup;
+
+/* SIGHUP: an ACME client renewed the certificate. Meetings go on; the
+ * next handshakes get the new one. */
+static void on_sighup(uv_signal_t *h, int signum)
+{
+    (void)h;
+    (void)signum;
+    char err[256] = "";
+    int rc = g_server ? kg_server_reload_tls(g_server, err, sizeof(err))
+                      : KG_ERR_INVAL;
+    if (rc == 0)
+        fprintf(stderr, "kaigi: SIGHUP, TLS certificate reloaded\n");
+    else
+        fprintf(stderr, "kaigi: SIGHUP, certificate not reloaded: %s\n",
+                err[0] ? err : kg_strerror(rc));
+}
 
 static void on_signal(uv_signal_t *h, int signum)
 {
@@ -297,6 +358,7 @@ static void on_signal(uv_signal_t *h, int signum)
     fprintf(stderr, "kaigi: signal %d, shutting down\n", signum);
     uv_close((uv_handle_t *)&g_sigint, NULL);
     uv_close((uv_handle_t *)&g_sigterm, NULL);
+    uv_close((uv_handle_t *)&g_sighup, NULL);
     if (g_server)
         kg_server_close(g_server);
 }
@@ -372,6 +434,10 @@ int main(int argc, char **argv)
     if (make_data_dir(o.data_dir) != 0)
         return 1;
     signal(SIGPIPE, SIG_IGN);
+    /* Ignored until the reload handler is in place, and for good in the
+     * media workers (they inherit it): a SIGHUP sent to the process
+     * group must not stop a meeting. */
+    signal(SIGHUP, SIG_IGN);
 
     uv_loop_t *loop = uv_default_loop();
     struct sockaddr_storage udp;
@@ -384,6 +450,8 @@ int main(int argc, char **argv)
         .listen_ip = o.listen_ip,
         .listen_port = o.listen_port,
         .www_dir = o.www_dir,
+        .tls_cert = o.tls_cert,
+        .tls_key = o.tls_key,
         .sfu = {.udp_addr = (struct sockaddr *)&udp,
                 .public_ip = o.public_ip,
                 .node = o.node,
@@ -393,9 +461,13 @@ int main(int argc, char **argv)
                 .max_unjoined = o.max_unjoined},
     };
     char base_url[128];
-    snprintf(base_url, sizeof(base_url), "http://%s%s%s:%u",
-             strchr(o.listen_ip, ':') ? "[" : "", o.listen_ip,
+    snprintf(base_url, sizeof(base_url), "%s://%s%s%s:%u",
+             o.tls_cert ? "https" : "http", strchr(o.listen_ip, ':') ? "[" : "", o.listen_ip,
              strchr(o.listen_ip, ':') ? "]" : "", o.listen_port);
+    char listen_url[128];
+    snprintf(listen_url, sizeof(listen_url), "%s", base_url);
+    if (o.public_url)
+        snprintf(base_url, sizeof(base_url), "%s", o.public_url);
     cfg.sfu.data_dir = o.data_dir;
     cfg.sfu.workers = (unsigned)o.workers;
     cfg.sfu.worker_processes = !o.worker_threads;
@@ -407,15 +479,22 @@ int main(int argc, char **argv)
     rc = kg_server_new(&g_server, &cfg, err, sizeof(err));
     if (rc != 0) {
         fprintf(stderr, "kaigi: %s\n", err[0] ? err : kg_strerror(rc));
+        if (g_server) { /* started, then refused: close it cleanly */
+            kg_server_close(g_server);
+            uv_run(loop, UV_RUN_DEFAULT);
+            kg_server_finish(g_server);
+        }
         return 1;
     }
     uv_signal_init(loop, &g_sigint);
+    uv_signal_init(loop, &g_sighup);
+    uv_signal_start(&g_sighup, on_sighup, SIGHUP);
     uv_signal_init(loop, &g_sigterm);
     uv_signal_start(&g_sigint, on_signal, SIGINT);
     uv_signal_start(&g_sigterm, on_signal, SIGTERM);
     printf("kaigi: listening on %s/ (WebSocket /ws), media udp %s:%u "
            "(%lu worker %s), node %s, data in %s\n",
-           base_url, o.udp_ip, o.udp_port, o.workers,
+           listen_url, o.udp_ip, o.udp_port, o.workers,
            o.worker_threads ? "threads" : "processes", o.node, o.data_dir);
     if (o.demo && print_demo(kg_server_store(g_server), base_url) != 0)
         fprintf(stderr, "kaigi: could not create the demo meeting\n");

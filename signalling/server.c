@@ -14,6 +14,7 @@
 #include <uv.h>
 
 #include "codec/err.h"
+#include "crypto/tls.h"
 #include "signalling/api.h"
 #include "signalling/stats.h"
 
@@ -48,7 +49,13 @@ struct kg_server {
     char www[512];
     struct lws_context *ctx;
     kg_sfu *sfu;
+    void *ssl_ctx; /* the vhost's OpenSSL SSL_CTX with TLS on, else NULL */
 };
+
+/* With TLS on, browsers are told to come back over https only (a year,
+ * the usual HSTS lifetime; no includeSubDomains: kaigi does not own the
+ * rest of the domain). */
+#define HSTS_HEADER "strict-transport-security: max-age=31536000\r\n"
 
 /* The browser client's files (signalling/www): name → MIME type. Only
  * these are served; nothing else on disk is reachable. */
@@ -167,6 +174,11 @@ static void ws_receive(conn *c, const void *in, size_t len)
 
 /* --- HTTP ------------------------------------------------------------ */
 
+static kg_server *server_of(struct lws *wsi)
+{
+    return lws_context_user(lws_get_context(wsi));
+}
+
 static int http_respond(struct lws *wsi, conn *c, unsigned status,
                         const char *type, const char *body, size_t len)
 {
@@ -180,6 +192,14 @@ static int http_respond(struct lws *wsi, conn *c, unsigned status,
                                     "content-security-policy:",
                                     (const unsigned char *)csp,
                                     (int)strlen(csp), &p, end))
+        return 1;
+    static const char hsts[] = "max-age=31536000";
+    if (server_of(wsi)->ssl_ctx &&
+        lws_add_http_header_by_name(wsi,
+                                    (const unsigned char *)
+                                    "strict-transport-security:",
+                                    (const unsigned char *)hsts,
+                                    (int)strlen(hsts), &p, end))
         return 1;
     if (lws_finalize_write_http_header(wsi, start, &p, end))
         return 1;
@@ -279,14 +299,24 @@ static int http_request(struct lws *wsi, conn *c, kg_server *s,
             continue;
         char path[640];
         snprintf(path, sizeof(path), "%s/%s", s->www, www_files[i].file);
-        static const char headers[] =
-            "content-security-policy: default-src 'self'; "
-            "img-src 'self' data: blob:; media-src 'self' blob:\r\n"
-            "x-content-type-options: nosniff\r\n"
-            "referrer-policy: no-referrer\r\n"
-            "cache-control: no-store\r\n";
-        int n = lws_serve_http_file(wsi, path, www_files[i].mime, headers,
-                                    (int)sizeof(headers) - 1);
+        /* connect-src falls back to default-src 'self', which lets the
+         * page open its WebSocket to its own origin only: ws: over http,
+         * wss: over https (CSP Level 3 matches 'self' across the
+         * upgrade, as Chromium and Firefox do). */
+#define PAGE_HEADERS                                                    \
+    "content-security-policy: default-src 'self'; "                    \
+    "img-src 'self' data: blob:; media-src 'self' blob:\r\n"           \
+    "x-content-type-options: nosniff\r\n"                              \
+    "referrer-policy: no-referrer\r\n"                                 \
+    "cache-control: no-store\r\n"
+        static const char headers[] = PAGE_HEADERS;
+        static const char headers_tls[] = PAGE_HEADERS HSTS_HEADER;
+#undef PAGE_HEADERS
+        bool tls = s->ssl_ctx != NULL;
+        int n = lws_serve_http_file(wsi, path, www_files[i].mime,
+                                    tls ? headers_tls : headers,
+                                    (int)(tls ? sizeof(headers_tls)
+                                              : sizeof(headers)) - 1);
         if (n < 0 || (n > 0 && lws_http_transaction_completed(wsi)))
             return -1;
         return 0;
@@ -357,6 +387,15 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason,
     conn *c = user;
     struct lws_context *ctx = lws_get_context(wsi);
     kg_server *s = ctx ? lws_context_user(ctx) : NULL;
+
+    /* lws made the vhost's SSL_CTX and loaded --tls-cert/--tls-key into
+     * it: keep it, SIGHUP loads the renewed files into the same one.
+     * Here user is the SSL_CTX, not a conn. */
+    if (reason == LWS_CALLBACK_OPENSSL_LOAD_EXTRA_SERVER_VERIFY_CERTS) {
+        if (s)
+            s->ssl_ctx = user;
+        return 0;
+    }
 
     /* lws calls some reasons (CLOSED_HTTP for a connection that closed
      * before sending a request) with no per-connection state: nothing of
@@ -493,6 +532,24 @@ int kg_server_new(kg_server **out, const kg_server_config *cfg, char *err,
     info.foreign_loops = loops;
     info.user = s;
     info.pt_serv_buf_size = 8192;
+    if (cfg->tls_cert) {
+        /* lws would only log why the files are bad: check them first. */
+        rc = kg_tls_server_load(NULL, cfg->tls_cert, cfg->tls_key, err,
+                                errlen);
+        if (rc != 0) {
+            kg_sfu_del(s->sfu);
+            free(s);
+            return rc;
+        }
+        /* A plain-HTTP request to this port is refused (lws closes it),
+         * so no API answer, token or page ever goes out in clear. */
+        info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+        info.ssl_cert_filepath = cfg->tls_cert;
+        info.ssl_private_key_filepath = cfg->tls_key;
+        /* HTTP/1.1 only: the WebSocket is an HTTP/1.1 upgrade, which the
+         * clients and every browser do; lws's HTTP/2 is not needed. */
+        info.alpn = "http/1.1";
+    }
     /* lws clears s->ctx once the context is wholly gone: with a foreign
      * loop that is only after the loop has run its handles' close
      * callbacks (see kg_server_finish). */
@@ -505,8 +562,24 @@ int kg_server_new(kg_server **out, const kg_server_config *cfg, char *err,
         free(s);
         return KG_ERR_IO;
     }
+    if (cfg->tls_cert && !s->ssl_ctx) {
+        /* without it SIGHUP could not reload: refuse to start */
+        snprintf(err, errlen, "libwebsockets did not set up TLS");
+        *out = s; /* the caller closes it as after a run */
+        return KG_ERR_CRYPTO;
+    }
     *out = s;
     return 0;
+}
+
+int kg_server_reload_tls(kg_server *s, char *err, size_t errlen)
+{
+    if (!s->ssl_ctx) {
+        snprintf(err, errlen, "TLS is off (no --tls-cert)");
+        return KG_ERR_INVAL;
+    }
+    return kg_tls_server_load(s->ssl_ctx, s->cfg.tls_cert, s->cfg.tls_key,
+                              err, errlen);
 }
 
 void kg_server_close(kg_server *s)

@@ -238,7 +238,20 @@ static void test_url(void **state)
     assert_string_equal(u.prefix, "/kaigi");
     assert_string_equal(u.hostport, "[::1]:18480");
 
-    assert_int_equal(kctl_url_parse("https://kaigi.example", &u),
+    assert_int_equal(kctl_url_parse("https://kaigi.example", &u), 0);
+    assert_true(u.tls);
+    assert_string_equal(u.host, "kaigi.example");
+    assert_int_equal(u.port, 443);
+    assert_string_equal(u.hostport, "kaigi.example:443");
+    assert_int_equal(kctl_url_parse("https://[::1]:8443/k/", &u), 0);
+    assert_true(u.tls);
+    assert_string_equal(u.host, "::1");
+    assert_int_equal(u.port, 8443);
+    assert_string_equal(u.prefix, "/k");
+    assert_int_equal(kctl_url_parse("http://h", &u), 0);
+    assert_false(u.tls);
+    assert_int_equal(u.port, 80);
+    assert_int_equal(kctl_url_parse("ftp://kaigi.example", &u),
                      KG_ERR_UNSUPPORTED);
     assert_int_equal(kctl_url_parse("ws://127.0.0.1:8080/ws", &u),
                      KG_ERR_UNSUPPORTED);
@@ -562,6 +575,22 @@ static void test_args_refuses(void **state)
                      KG_ERR_INVAL);
 }
 
+static void test_loopback(void **state)
+{
+    (void)state;
+    static const char *const yes[] = {"127.0.0.1", "127.1.2.3", "::1",
+                                      "0:0:0:0:0:0:0:1", "localhost",
+                                      "LocalHost"};
+    for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++)
+        assert_true(kctl_host_is_loopback(yes[i]));
+    static const char *const no[] = {"192.0.2.1", "10.0.0.1", "128.0.0.1",
+                                     "::", "::2", "::ffff:127.0.0.1",
+                                     "kaigi.example", "localhost.example",
+                                     "127.0.0.1.example", ""};
+    for (size_t i = 0; i < sizeof no / sizeof no[0]; i++)
+        assert_false(kctl_host_is_loopback(no[i]));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -574,6 +603,7 @@ int main(void)
         cmocka_unit_test(test_time_relative),
         cmocka_unit_test(test_duration),
         cmocka_unit_test(test_url),
+        cmocka_unit_test(test_loopback),
         cmocka_unit_test(test_secret_and_id),
         cmocka_unit_test(test_args_create),
         cmocka_unit_test(test_args_other_verbs),

@@ -457,7 +457,11 @@ static void usage(FILE *f)
         "  --meeting ID --host-key KEY  a scheduled meeting, as its host\n"
         "  --room R                     an ad-hoc room (kaigi --open-rooms)\n"
         "options:\n"
-        "  --server URL       signalling URL (default ws://127.0.0.1:8080/ws)\n"
+        "  --server URL       signalling URL (default ws://127.0.0.1:8080/ws;\n"
+        "                     wss://HOST:PORT/ws for a kaigi with TLS)\n"
+        "  --ca FILE          trust only this PEM CA for wss:// (default:\n"
+        "                     the system's trusted CAs); the certificate\n"
+        "                     must also name the URL's host\n"
         "  --name N           display name (required)\n"
         "  --duration S       seconds to publish (default 10)\n"
         "  --report FILE|-    where to write the JSON report (default -)\n"
@@ -643,6 +647,7 @@ static int take_opt(int c, kc_opts *o, double *nums)
                                     &o->handover_at);
     case 'D': return parse_remb_drop(o, optarg);
     case 'B': o->bind = optarg; return numeric_ip(optarg);
+    case 'c': o->ca = optarg; return 0;
     case 'H': return add_holds(o, optarg);
     case 'F': return parse_num(optarg, 0, 86400, &o->hold_for);
     case 'd': return parse_num(optarg, 0.1, 86400, &o->duration);
@@ -689,6 +694,7 @@ static int parse_args(int argc, char **argv, kc_opts *o)
         {"hold", required_argument, NULL, 'H'},
         {"hold-for", required_argument, NULL, 'F'},
         {"bind", required_argument, NULL, 'B'},
+        {"ca", required_argument, NULL, 'c'},
         {"screen", no_argument, NULL, 'C'},
         {"mixed-audio", no_argument, NULL, 'X'},
         {"expect-tones", required_argument, NULL, 'Q'},
@@ -828,7 +834,8 @@ static int setup(kc_app *app)
     kg_time wd = (kg_time)(app->opts.duration * 1e9) + KC_WATCHDOG_SLACK;
     uv_timer_start(&app->watchdog, on_watchdog, wd / KG_MS, 0);
     kc_ws_handler h = {app, ws_message, ws_event};
-    app->ws = kc_ws_new(app->loop, app->opts.server, app->opts.bind, &h);
+    app->ws = kc_ws_new(app->loop, app->opts.server, app->opts.bind,
+                        app->opts.ca, &h);
     if (!app->ws) {
         kc_fail(app, 1, "join failed: cannot connect to %s", app->opts.server);
         finish(app);

@@ -68,6 +68,7 @@ typedef struct kc_opts {
     /* Numeric IP every socket (WebSocket and UDP) binds to; NULL: the
      * address the kernel picks toward the server. */
     const char *bind;
+    const char *ca; /* --ca: PEM CA file for wss://, NULL = system store */
     bool screen; /* also publish a screen-share video track */
     bool simulcast;         /* the camera as 3 layers (ssrc-group:SIM) */
     unsigned max_recv_kbps; /* REMB we send as a receiver; 0 = no cap */

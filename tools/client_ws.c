@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "crypto/tls.h"
+
 /* The protocol allows 65,536-byte messages; anything longer is a broken
  * server, and the client stops listening to it. */
 #define MAX_MESSAGE 65536
@@ -33,15 +35,18 @@ struct kc_ws {
     char host[256];
     char path[512];
     char iface[64]; /* numeric local address, "" for any */
+    char ca[512]; /* --ca: the only CA trusted; "" for the system's */
     int port;
+    bool tls; /* wss:// */
 };
 
 int kc_ws_parse_url(const char *url, char *host, size_t host_cap, int *port,
                     char *path, size_t path_cap)
 {
-    if (strncmp(url, "ws://", 5) != 0)
+    bool tls = strncmp(url, "wss://", 6) == 0;
+    if (!tls && strncmp(url, "ws://", 5) != 0)
         return -1;
-    const char *p = url + 5, *end;
+    const char *p = url + (tls ? 6 : 5), *end;
     if (*p == '[') { /* IPv6 literal */
         end = strchr(p, ']');
         if (!end)
@@ -56,7 +61,7 @@ int kc_ws_parse_url(const char *url, char *host, size_t host_cap, int *port,
     memcpy(host, p, hl);
     host[hl] = '\0';
     p = end + (*end == ']');
-    *port = 80;
+    *port = tls ? 443 : 80;
     if (*p == ':') {
         char *e;
         long v = strtol(p + 1, &e, 10);
@@ -138,6 +143,13 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason,
     if (!ws || ws->dead)
         return lws_callback_http_dummy(wsi, reason, user, in, len);
     switch (reason) {
+    case LWS_CALLBACK_OPENSSL_LOAD_EXTRA_CLIENT_VERIFY_CERTS:
+        /* user is the client SSL_CTX. lws itself trusts only --ca
+         * (client_ssl_ca_filepath); without it, the system's store. */
+        if (!ws->ca[0] && kg_tls_client_trust_system(user) != 0)
+            fprintf(stderr, "kaigi-client: cannot read the system's "
+                            "trusted certificates\n");
+        return 0;
     case LWS_CALLBACK_CLIENT_ESTABLISHED:
         ws->open = true;
         ws->h.on_event(ws->h.user, KC_WS_OPEN, "");
@@ -149,9 +161,16 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason,
         return 0;
     case LWS_CALLBACK_CLIENT_WRITEABLE:
         return on_writable(ws, wsi);
-    case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
-        report_closed(ws, in ? (const char *)in : "connection error");
+    case LWS_CALLBACK_CLIENT_CONNECTION_ERROR: {
+        /* lws's own words for a refused certificate are an OpenSSL
+         * error code: say which check failed instead. */
+        char why[200];
+        if (kg_tls_verify_failure(lws_get_ssl(wsi), why, sizeof why))
+            report_closed(ws, why);
+        else
+            report_closed(ws, in ? (const char *)in : "connection error");
         return 0;
+    }
     case LWS_CALLBACK_CLIENT_CLOSED:
         report_closed(ws, "closed");
         return 0;
@@ -182,6 +201,10 @@ static int connect_ws(kc_ws *ws)
     cc.ietf_version_or_minus_one = -1;
     cc.local_protocol_name = protocols[0].name;
     cc.pwsi = &ws->wsi;
+    /* wss://: the server's chain must verify against the trusted CAs and
+     * name the host we asked for (lws checks both unless told not to). */
+    if (ws->tls)
+        cc.ssl_connection = LCCSCF_USE_SSL;
     /* lws binds the socket to iface before connecting; a numeric address
      * is taken as is when no interface has that name. */
     if (ws->iface[0])
@@ -190,7 +213,7 @@ static int connect_ws(kc_ws *ws)
 }
 
 kc_ws *kc_ws_new(uv_loop_t *loop, const char *url, const char *bind_ip,
-                 const kc_ws_handler *h)
+                 const char *ca_file, const kc_ws_handler *h)
 {
     kc_ws *ws = calloc(1, sizeof(*ws));
     if (!ws || !(ws->rx = malloc(MAX_MESSAGE + 1))) {
@@ -200,10 +223,16 @@ kc_ws *kc_ws_new(uv_loop_t *loop, const char *url, const char *bind_ip,
     ws->h = *h;
     if (kc_ws_parse_url(url, ws->host, sizeof(ws->host), &ws->port, ws->path,
                         sizeof(ws->path)) < 0) {
-        fprintf(stderr, "kaigi-client: --server must be ws://host:port/path, "
-                        "got '%s'\n", url);
+        fprintf(stderr, "kaigi-client: --server must be "
+                        "ws[s]://host:port/path, got '%s'\n", url);
         goto fail;
     }
+    ws->tls = strncmp(url, "wss://", 6) == 0;
+    if (ca_file && strlen(ca_file) >= sizeof(ws->ca)) {
+        fprintf(stderr, "kaigi-client: --ca path too long\n");
+        goto fail;
+    }
+    snprintf(ws->ca, sizeof(ws->ca), "%s", ca_file ? ca_file : "");
     if (bind_ip && strlen(bind_ip) >= sizeof(ws->iface)) {
         fprintf(stderr, "kaigi-client: bad local address '%s'\n", bind_ip);
         goto fail;
@@ -216,6 +245,11 @@ kc_ws *kc_ws_new(uv_loop_t *loop, const char *url, const char *bind_ip,
     info.port = CONTEXT_PORT_NO_LISTEN;
     info.protocols = protocols;
     info.options = LWS_SERVER_OPTION_LIBUV;
+    if (ws->tls) {
+        info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+        if (ws->ca[0])
+            info.client_ssl_ca_filepath = ws->ca;
+    }
     info.foreign_loops = ws->loops;
     info.user = ws;
     /* lws clears ws->ctx once the context is wholly gone: with a foreign

@@ -25,17 +25,21 @@ typedef struct kc_ws_handler {
     void (*on_event)(void *user, enum kc_ws_event ev, const char *detail);
 } kc_ws_handler;
 
-/* Splits "ws://host:port/path" (port defaults to 80, path to "/"; IPv6
+/* Splits "ws://host:port/path" or "wss://..." (port defaults to 80 or
+ * 443, path to "/"; IPv6
  * hosts in brackets). host and path receive NUL-terminated copies.
  * Returns 0, or -1 for an unsupported or malformed URL. */
 int kc_ws_parse_url(const char *url, char *host, size_t host_cap, int *port,
                     char *path, size_t path_cap);
 
 /* Creates the lws context on loop and starts connecting to url, from
- * the numeric local address bind_ip (NULL: any). Returns NULL with a
+ * the numeric local address bind_ip (NULL: any). A wss:// server must
+ * present a certificate for its host name that chains to ca_file (PEM),
+ * or with ca_file NULL to the system's trusted CAs; a failed check
+ * closes with the reason in KC_WS_CLOSED's detail. Returns NULL with a
  * message on stderr if the URL or the context is bad. */
 kc_ws *kc_ws_new(uv_loop_t *loop, const char *url, const char *bind_ip,
-                 const kc_ws_handler *h);
+                 const char *ca_file, const kc_ws_handler *h);
 
 /* Queues a text message (copied). Returns 0, or -1 when the socket is not
  * open or memory ran out. */

@@ -39,10 +39,14 @@ static const char usage_text[] =
     "        now, or +30s / +5m / +2h / +1h30m from now\n"
     "  DUR   seconds (1800) or 30m / 1h / 1h30m; 60 s to 24 h\n"
     "\n"
-    "  --server URL   kaigi's address (default " KCTL_DEFAULT_SERVER ")\n"
+    "  --server URL   kaigi's address (default " KCTL_DEFAULT_SERVER ");\n"
+    "                 https://HOST[:PORT] for kaigi with --tls-cert; plain\n"
+    "                 http:// is refused unless HOST is a loopback address\n"
     "  --token TOKEN  admin token; else DIR/admin.token (--data, default\n"
     "                 ./" KCTL_DEFAULT_DATA "), else $KAIGI_TOKEN\n"
     "  --host-key KEY act as the meeting's host instead of as admin\n"
+    "  --ca FILE      for an https:// server: trust only this PEM CA\n"
+    "                 (default: the system's trusted CAs)\n"
     "  --json         print the server's JSON as it came\n"
     "  --watch [S]    clear the screen and refresh every S seconds\n"
     "                 (default 2) until Ctrl-C; stops after an hour\n";
@@ -478,8 +482,8 @@ static int run(const kctl_cmd *cmd, const kctl_url *url, const char *auth)
     }
     kctl_http_resp resp;
     char err[256];
-    int r = kctl_http_request(url, method, path, auth, body, TIMEOUT_MS,
-                              &resp, err, sizeof err);
+    int r = kctl_http_request(url, cmd->ca, method, path, auth, body,
+                              TIMEOUT_MS, &resp, err, sizeof err);
     free(body);
     if (r < 0) {
         fprintf(stderr, "kaigictl: cannot talk to kaigi at %s: %s\n",
@@ -543,8 +547,18 @@ int main(int argc, char **argv)
     int r = kctl_url_parse(cmd.server, &url);
     if (r < 0) {
         fprintf(stderr, "kaigictl: --server %s: %s\n", cmd.server,
-                r == KG_ERR_UNSUPPORTED ? "only http:// is supported"
-                                        : "not an http://HOST[:PORT] URL");
+                r == KG_ERR_UNSUPPORTED ? "only http:// and https:// are "
+                                          "supported"
+                                        : "not an http[s]://HOST[:PORT] URL");
+        return EXIT_USAGE;
+    }
+    /* Every request carries the admin token or a host key: in clear
+     * text only to this host. Checked before anything is resolved or
+     * sent. */
+    if (!url.tls && !kctl_host_is_loopback(url.host)) {
+        fprintf(stderr, "kaigictl: refusing to send the admin token over "
+                        "plain http:// to %s (not a loopback address): use "
+                        "https://\n", url.host);
         return EXIT_USAGE;
     }
     char auth[KCTL_SECRET_MAX + 16];

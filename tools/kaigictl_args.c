@@ -1,6 +1,9 @@
 /* kaigictl: times, durations, URLs and the command line, with no I/O. */
 #include "tools/kaigictl_args.h"
 
+#include <arpa/inet.h>
+#include <strings.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -234,12 +237,13 @@ int kctl_span_format(int64_t secs, char *buf, size_t cap)
 int kctl_url_parse(const char *url, kctl_url *out)
 {
     memset(out, 0, sizeof *out);
-    if (strncmp(url, "http://", 7) != 0)
+    out->tls = strncmp(url, "https://", 8) == 0;
+    if (!out->tls && strncmp(url, "http://", 7) != 0)
         return strstr(url, "://") ? KG_ERR_UNSUPPORTED : KG_ERR_INVAL;
     for (const char *c = url; *c; c++)
         if ((unsigned char)*c <= 0x20 || *c == 0x7f)
             return KG_ERR_INVAL;
-    const char *p = url + 7, *end;
+    const char *p = url + (out->tls ? 8 : 7), *end;
     bool v6 = *p == '[';
     if (v6) {
         end = strchr(p, ']');
@@ -257,7 +261,7 @@ int kctl_url_parse(const char *url, kctl_url *out)
     if (v6 && strspn(out->host, "0123456789abcdefABCDEF:.") != hl)
         return KG_ERR_INVAL;
     p = end + v6;
-    out->port = 80;
+    out->port = out->tls ? 443 : 80;
     if (*p == ':') {
         p++;
         int n = 0;
@@ -282,6 +286,20 @@ int kctl_url_parse(const char *url, kctl_url *out)
     snprintf(out->hostport, sizeof out->hostport, v6 ? "[%s]:%d" : "%s:%d",
              out->host, out->port);
     return 0;
+}
+
+bool kctl_host_is_loopback(const char *host)
+{
+    unsigned char a[16];
+    if (inet_pton(AF_INET, host, a) == 1)
+        return a[0] == 127;
+    if (inet_pton(AF_INET6, host, a) == 1) {
+        static const unsigned char one[16] = {[15] = 1};
+        return memcmp(a, one, sizeof one) == 0;
+    }
+    /* a name: only "localhost", which resolvers keep on the host
+     * (RFC 6761 6.3); any other name could lead anywhere */
+    return strcasecmp(host, "localhost") == 0;
 }
 
 bool kctl_secret_ok(const char *s)
@@ -317,7 +335,7 @@ bool kctl_id_ok(const char *s)
 enum opt_id {
     O_SERVER, O_TOKEN, O_DATA, O_JSON, O_HELP, O_TITLE, O_START, O_DURATION,
     O_WAITING_ROOM, O_JOIN_BEFORE_HOST, O_SCREEN_SHARE, O_CHAT,
-    O_ALLOW_RENAME, O_HOST_KEY, O_COUNT, O_WATCH, O_COUNT_OF_OPTS
+    O_ALLOW_RENAME, O_HOST_KEY, O_COUNT, O_WATCH, O_CA, O_COUNT_OF_OPTS
 };
 
 static const struct opt {
@@ -341,6 +359,7 @@ static const struct opt {
     [O_HOST_KEY] = {"host-key", true, V_HOST},
     [O_COUNT] = {"count", true, V(KCTL_INVITE)},
     [O_WATCH] = {"watch", true, V(KCTL_ROOMS) | V(KCTL_STATS)},
+    [O_CA] = {"ca", true, V_ALL},
 };
 
 static const struct verb {
@@ -553,6 +572,7 @@ int kctl_args_parse(int argc, char **argv, int64_t now, kctl_cmd *out,
     out->json = val[O_JSON] != NULL;
     out->server = val[O_SERVER] ? val[O_SERVER] : KCTL_DEFAULT_SERVER;
     out->token = val[O_TOKEN];
+    out->ca = val[O_CA];
     out->data = val[O_DATA] ? val[O_DATA] : KCTL_DEFAULT_DATA;
     if (out->help)
         return 0;

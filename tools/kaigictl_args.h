@@ -55,20 +55,26 @@ int kctl_time_parse(const char *s, int64_t now, char *buf, size_t cap);
  * KCTL_DURATION_MIN..KCTL_DURATION_MAX. Returns 0 or KG_ERR_INVAL. */
 int kctl_duration_parse(const char *s, int64_t *out);
 
-/* The server to talk to, from "http://HOST[:PORT][/PREFIX]". HOST may be a
+/* The server to talk to, from "http[s]://HOST[:PORT][/PREFIX]". HOST may be a
  * bracketed IPv6 literal; PREFIX (without a trailing '/') goes before
  * "/api/..." when kaigi sits behind a path on a proxy. */
 typedef struct kctl_url {
     char host[256];   /* without brackets */
     char hostport[264]; /* for the Host header: "host:port" / "[v6]:port" */
-    int port;
+    int port;         /* default 80, or 443 for https */
+    bool tls;         /* https:// */
     char prefix[256]; /* "" or "/something" */
 } kctl_url;
 
-/* Parses url into *out. Returns 0; KG_ERR_UNSUPPORTED for https:// (and
- * any other scheme), KG_ERR_INVAL for a malformed URL (no host, bad port,
+/* Parses url into *out. Returns 0; KG_ERR_UNSUPPORTED for a scheme other
+ * than http:// and https://, KG_ERR_INVAL for a malformed URL (no host, bad port,
  * a query, fragment, userinfo or control byte). */
 int kctl_url_parse(const char *url, kctl_url *out);
+
+/* Whether host (a kctl_url's, without brackets) is a loopback address:
+ * 127.0.0.0/8, ::1, or the name "localhost". Only those may be sent the
+ * admin token or a host key over plain http://. */
+bool kctl_host_is_loopback(const char *host);
 
 /* A secret that goes into an Authorization header: 1..KCTL_SECRET_MAX
  * visible ASCII bytes (0x21..0x7e), so that it cannot smuggle a header.
@@ -111,6 +117,7 @@ typedef struct kctl_settings {
 typedef struct kctl_cmd {
     const char *server;
     const char *token;    /* --token, NULL if not given */
+    const char *ca;       /* --ca FILE for https://, NULL: system store */
     const char *data;     /* --data, KCTL_DEFAULT_DATA if not given */
     bool json;
     bool help;            /* -h/--help: print usage, exit 0 */
@@ -127,7 +134,7 @@ typedef struct kctl_cmd {
 } kctl_cmd;
 
 /* Parses argv[1..argc-1] (argv[0] is the program). Global options
- * (--server, --token, --data, --json, --help) may come before or after the
+ * (--server, --token, --data, --ca, --json, --help) may come before or after the
  * command; "--opt value" and "--opt=value" both work. --watch takes an
  * optional value: "--watch=5", or "--watch 5" when the next argument is
  * all digits; alone it means KCTL_WATCH_DEFAULT (1..KCTL_WATCH_MAX). now is the time

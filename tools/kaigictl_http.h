@@ -16,17 +16,19 @@ typedef struct kctl_http_resp {
     size_t len;
 } kctl_http_resp;
 
-/* Sends method path to url with, if non-NULL, "Authorization: auth" and a
+/* Sends method path to url with (https: over TLS, the server's
+ * certificate checked against the PEM CA file ca, or with ca NULL the
+ * system's trusted CAs, and against url->host), if non-NULL, "Authorization: auth" and a
  * JSON body ("Content-Type: application/json"), and waits up to
  * timeout_ms for the whole answer. On success fills *out (free with
  * kctl_http_resp_free) and returns 0, whatever the HTTP status. Returns
  * KG_ERR_IO (could not connect, connection lost), KG_ERR_TIMEOUT,
  * KG_ERR_FULL (body over KCTL_HTTP_MAX_BODY) or KG_ERR_NOMEM, with one
  * sentence in err. auth is never written to err or any log. */
-int kctl_http_request(const kctl_url *url, const char *method,
-                      const char *path, const char *auth, const char *body,
-                      int timeout_ms, kctl_http_resp *out, char *err,
-                      size_t errcap);
+int kctl_http_request(const kctl_url *url, const char *ca,
+                      const char *method, const char *path, const char *auth,
+                      const char *body, int timeout_ms, kctl_http_resp *out,
+                      char *err, size_t errcap);
 
 void kctl_http_resp_free(kctl_http_resp *r);
 
