@@ -172,6 +172,7 @@ static void local_sdp(kg_session *ss, const kg_ice_creds *creds,
     out->fingerprint = kg_dtls_cert_fingerprint(s->cert);
     out->cand_ip = s->public_ip;
     out->cand_port = s->udp_port[ss->worker];
+    out->tcp_port = s->tcp_port[ss->worker];
     out->sess_id = ss->sdp_sess_id;
     out->sess_version = version;
 }
@@ -951,7 +952,10 @@ static int start_workers(kg_sfu *s, const kg_sfu_config *cfg)
                                .user = s,
                                .index = i,
                                .process = cfg->worker_processes,
-                               .loudest = cfg->loudest};
+                               .loudest = cfg->loudest,
+                               .tcp_port = cfg->tcp_port > 0
+                                               ? cfg->tcp_port + (int)i
+                                               : cfg->tcp_port};
         int rc = kg_worker_start(&s->workers[i], &wc);
         if (rc != 0) {
             while (s->n_workers > 0)
@@ -960,6 +964,13 @@ static int start_workers(kg_sfu *s, const kg_sfu_config *cfg)
         }
         s->n_workers++;
         struct sockaddr_storage bound;
+        kg_worker_tcp_addr(s->workers[i], &bound);
+        s->tcp_port[i] =
+            bound.ss_family == AF_INET6
+                ? ntohs(((struct sockaddr_in6 *)&bound)->sin6_port)
+            : bound.ss_family == AF_INET
+                ? ntohs(((struct sockaddr_in *)&bound)->sin_port)
+                : 0;
         kg_worker_local_addr(s->workers[i], &bound);
         if (bound.ss_family == AF_INET6) {
             s->udp_port[i] = ntohs(((struct sockaddr_in6 *)&bound)->sin6_port);

@@ -45,6 +45,8 @@ typedef struct kg_sfu_config {
     bool worker_processes;           /* workers as child processes */
     unsigned loudest;                /* per room: forward the audio of the
                                         N loudest publishers; 0 = all */
+    int tcp_port;                    /* ICE-TCP: KG_TCP_SAME_PORT, 0 off,
+                                        else worker i listens on it + i */
 } kg_sfu_config;
 
 /* Creates the certificate and starts the media worker. Returns 0 or a
