@@ -726,6 +726,7 @@ static void counters_add(kg_part_counters *sum, const kg_part_counters *c)
     sum->nacks_sent += c->nacks_sent;
     sum->nack_recovered += c->nack_recovered;
     sum->nack_given_up += c->nack_given_up;
+    sum->tcp_tx_dropped += c->tcp_tx_dropped;
 }
 
 static void cmd_leave(kg_worker *w, const kg_worker_cmd *c)

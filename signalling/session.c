@@ -1087,6 +1087,12 @@ static json_t *worker_json(kg_worker *wk, unsigned index, uint16_t port)
     W(mix_late);
     W(mix_cpu_ns);
     W(rtx_limited);
+    W(tcp_accepted);
+    W(tcp_open);
+    W(tcp_refused);
+    W(tcp_timeouts);
+    W(tcp_bad_stream);
+    W(tcp_tx_dropped);
 #undef W
     /* Per bucket (not cumulative), bounds in microseconds; the last
      * count is everything above the last bound. */
