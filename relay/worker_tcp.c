@@ -355,9 +355,8 @@ static int listen_on(const struct sockaddr *a)
     if (fd < 0)
         return -errno;
     int on = 1;
+    /* [::] listens dual-stack, as the UDP socket on [::] receives */
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
-    if (a->sa_family == AF_INET6)
-        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on));
     socklen_t alen = a->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
                                               : sizeof(struct sockaddr_in);
     if (bind(fd, a, alen) < 0 || listen(fd, 128) < 0) {

@@ -1042,13 +1042,15 @@ struct kg_store *kg_sfu_store(kg_sfu *s)
     return s->store;
 }
 
-static json_t *worker_json(kg_worker *wk, unsigned index, uint16_t port)
+static json_t *worker_json(kg_worker *wk, unsigned index, uint16_t port,
+                           uint16_t tcp_port)
 {
     kg_worker_stats w;
     kg_worker_get_stats(wk, &w);
     json_t *media = json_object();
     json_object_set_new(media, "index", json_integer(index));
     json_object_set_new(media, "udp_port", json_integer(port));
+    json_object_set_new(media, "tcp_port", json_integer(tcp_port));
 #define W(field) json_object_set_new(media, #field, json_integer((json_int_t)w.field))
     W(rx_datagrams);
     W(rx_bytes);
@@ -1117,7 +1119,8 @@ json_t *kg_sfu_stats_json(kg_sfu *s)
     json_t *workers = json_array();
     for (unsigned i = 0; i < s->n_workers; i++)
         json_array_append_new(workers,
-                              worker_json(s->workers[i], i, s->udp_port[i]));
+                              worker_json(s->workers[i], i, s->udp_port[i],
+                                          s->tcp_port[i]));
     json_t *sig = json_pack(
         "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "messages",
         (json_int_t)s->messages, "errors", (json_int_t)s->errors, "joins",
