@@ -262,7 +262,9 @@ def stall_run(args, tmp, with_staller):
     dropped = 0
     try:
         names = ["alice", "bob", "carol"]
-        plan = [(n, 2, []) for n in names]
+        # Everyone publishes only once all four are in: the stall then
+        # falls inside the publishing time of every sender.
+        plan = [(n, 3, []) for n in names]
         procs = start_clients(args, tmp, k, plan, ["--tcp"])
         # A fourth client in both runs, so that both load the machine the
         # same; only in the second does it stop reading.
