@@ -10,8 +10,10 @@ libwebsockets-dev libjansson-dev libsqlite3-dev chromium"
 kg_node_debs="nodejs npm"
 
 # Only tools/test needs these: Debian's Janus, so that the comparison
-# test (tests/e2e/janus_compare_test.py) runs instead of skipping.
-kg_test_debs="janus"
+# test (tests/e2e/janus_compare_test.py) runs instead of skipping; ip and
+# nft, so that the ICE-TCP browser test (tests/browser/tcp.test.js) can
+# make its network namespace and drop UDP in it.
+kg_test_debs="janus iproute2 nftables"
 
 # kg_install_deps [test]: with "test", the test-only packages too.
 kg_install_deps() {
