@@ -135,7 +135,7 @@ def frames_between(fail, reports, names, label, min_share=0.8):
 
 def closed_within(s, seconds):
     """True if the peer closes (EOF or reset) within seconds."""
-    s.settimeout(0.2)
+    s.settimeout(min(0.2, seconds))
     end = time.monotonic() + seconds
     while time.monotonic() < end:
         try:
