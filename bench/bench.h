@@ -167,6 +167,7 @@ typedef struct kb_client_plan {
     unsigned participants;  /* per room: client i is in room i / P */
     unsigned video_kbps;
     bool sync_keys;         /* every client's keyframes at once */
+    bool tcp;               /* --tcp: media over ICE-TCP (kaigi only) */
     kg_time start, ws, we;  /* joins begin; steady window */
 } kb_client_plan;
 

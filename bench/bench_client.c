@@ -49,8 +49,63 @@ void kb_client_fail(kb_client *c, const char *fmt, const char *detail)
 
 /* --- transports -------------------------------------------------------- */
 
+/* A TCP write the socket did not take at once. */
+typedef struct tcp_wreq {
+    uv_write_t req;
+    uint8_t data[];
+} tcp_wreq;
+
+static void on_tcp_written(uv_write_t *req, int status)
+{
+    (void)status;
+    free(req->data);
+}
+
+/* One packet behind its RFC 4571 length; what the socket does not take
+ * now is queued in order (up to 1 MiB, then packets are dropped). */
+static void tcp_send(kb_transport *t, const uint8_t *pkt, size_t len)
+{
+    uint8_t hdr[KG_FRAME_HDR];
+    if (!t->tcp_up || kg_frame_header(hdr, len) != 0)
+        return;
+    uv_stream_t *s = (uv_stream_t *)&t->tcp_h;
+    size_t total = len + KG_FRAME_HDR, done = 0;
+    size_t queued = uv_stream_get_write_queue_size(s);
+    if (queued == 0) {
+        uv_buf_t b[2] = {uv_buf_init((char *)hdr, KG_FRAME_HDR),
+                         uv_buf_init((char *)pkt, (unsigned)len)};
+        int n = uv_try_write(s, b, 2);
+        if (n < 0 && n != UV_EAGAIN)
+            return;
+        done = n > 0 ? (size_t)n : 0;
+        if (done == total)
+            return;
+    } else if (queued > (1u << 20)) {
+        return;
+    }
+    tcp_wreq *w = malloc(sizeof(*w) + total - done);
+    if (!w)
+        return;
+    uint8_t all[KG_FRAME_HDR + 2048];
+    if (total > sizeof(all)) {
+        free(w);
+        return;
+    }
+    memcpy(all, hdr, KG_FRAME_HDR);
+    memcpy(all + KG_FRAME_HDR, pkt, len);
+    memcpy(w->data, all + done, total - done);
+    w->req.data = w;
+    uv_buf_t b = uv_buf_init((char *)w->data, (unsigned)(total - done));
+    if (uv_write(&w->req, s, &b, 1, on_tcp_written) < 0)
+        free(w);
+}
+
 static void send_raw(kb_transport *t, const uint8_t *pkt, size_t len)
 {
+    if (t->tcp) {
+        tcp_send(t, pkt, len);
+        return;
+    }
     uv_buf_t b = uv_buf_init((char *)pkt, (unsigned)len);
     /* UDP: a full socket buffer drops the datagram, as a network would. */
     (void)uv_udp_try_send(&t->udp, &b, 1, (const struct sockaddr *)&t->remote);
@@ -133,12 +188,51 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 
 static void send_due_media(kb_proc *p);
 
+static void on_packet(kb_transport *t, uint8_t *pkt, size_t nread,
+                      const struct sockaddr *addr);
+
 static void on_recv(uv_udp_t *udp, ssize_t nread, const uv_buf_t *buf,
                     const struct sockaddr *addr, unsigned flags)
 {
     kb_transport *t = udp->data;
-    if (nread <= 0 || !addr || !t->peer || (flags & UV_UDP_PARTIAL))
+    if (nread <= 0 || !addr || !t->peer || (flags & UV_UDP_PARTIAL) ||
+        t->tcp)
         return;
+    on_packet(t, (uint8_t *)buf->base, (size_t)nread, addr);
+}
+
+static void on_tcp_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    kb_transport *t = s->data;
+    if (nread < 0) {
+        uv_read_stop(s);
+        t->tcp_up = false;
+        kb_client_fail(t->c, "TCP: %s", uv_strerror((int)nread));
+        return;
+    }
+    uint8_t *in = (uint8_t *)buf->base;
+    size_t left = (size_t)nread;
+    while (left > 0 && t->peer) {
+        size_t used, n;
+        uint8_t *pkt;
+        int rc = kg_framer_feed(&t->rx, in, left, &used, &pkt, &n);
+        in += used;
+        left -= used;
+        if (rc < 0) {
+            uv_read_stop(s);
+            t->tcp_up = false;
+            kb_client_fail(t->c, "TCP framing: %s", kg_strerror(rc));
+            return;
+        }
+        if (rc == 0)
+            break;
+        on_packet(t, pkt, n, (const struct sockaddr *)&t->remote);
+    }
+}
+
+static void on_packet(kb_transport *t, uint8_t *pkt, size_t nread,
+                      const struct sockaddr *addr)
+{
     kg_time now = uv_hrtime();
     /* Sending comes first: one poll can hand this loop hundreds of
      * datagrams, and media due meanwhile would leave late and bunched. */
@@ -148,7 +242,6 @@ static void on_recv(uv_udp_t *udp, ssize_t nread, const uv_buf_t *buf,
         now = uv_hrtime();
     }
     size_t out_len = 0;
-    uint8_t *pkt = (uint8_t *)buf->base;
     if (pkt[0] < 4 && answer_check(t, pkt, (size_t)nread, addr))
         return;
     int rc = kg_client_peer_recv(t->peer, pkt, (size_t)nread, now, &out_len);
@@ -190,6 +283,39 @@ static int transport_open(kb_client *c, kb_transport *t)
     return 0;
 }
 
+static void on_tcp_connect(uv_connect_t *req, int status)
+{
+    kb_transport *t = req->data;
+    if (status < 0) {
+        kb_client_fail(t->c, "TCP connect: %s", uv_strerror(status));
+        return;
+    }
+    if (!t->open)
+        return;
+    t->tcp_up = true;
+    uv_tcp_nodelay(&t->tcp_h, 1);
+    uv_read_start((uv_stream_t *)&t->tcp_h, on_alloc, on_tcp_read);
+    service(t);
+}
+
+/* --tcp: connects from the transport's address to kaigi's candidate. */
+static int tcp_start(kb_transport *t)
+{
+    kg_framer_init(&t->rx);
+    if (uv_tcp_init(&t->c->proc->loop, &t->tcp_h) < 0)
+        return KG_ERR_IO;
+    t->tcp_h.data = t;
+    t->tcp_conn.data = t;
+    struct sockaddr_in local = *(struct sockaddr_in *)&t->local_addr;
+    local.sin_port = 0;
+    if (uv_tcp_bind(&t->tcp_h, (const struct sockaddr *)&local, 0) < 0 ||
+        uv_tcp_connect(&t->tcp_conn, &t->tcp_h,
+                       (const struct sockaddr *)&t->remote,
+                       on_tcp_connect) < 0)
+        return KG_ERR_IO;
+    return 0;
+}
+
 /* Starts t toward the transport an SDP from kaigi describes. */
 static int transport_start(kb_transport *t, const kg_sdp *sdp)
 {
@@ -205,13 +331,18 @@ static int transport_start(kb_transport *t, const kg_sdp *sdp)
     strcpy(remote.ufrag, tr->ice_ufrag);
     strcpy(remote.pwd, tr->ice_pwd);
     memset(&t->remote, 0, sizeof(t->remote));
-    if (uv_ip4_addr(tr->cand_ip, tr->cand_port,
+    t->tcp = t->c->proc->plan->tcp;
+    if (t->tcp && !tr->tcp_port)
+        return KG_ERR_UNSUPPORTED; /* --tcp, but no TCP candidate */
+    if (uv_ip4_addr(tr->cand_ip, t->tcp ? tr->tcp_port : tr->cand_port,
                     (struct sockaddr_in *)&t->remote) < 0)
         return KG_ERR_UNSUPPORTED; /* the bench is 127.0.0.1 only */
     t->peer = kg_client_peer_new(t->c->proc->dtls, &t->local, &remote,
                                  tr->fingerprint, uv_hrtime());
     if (!t->peer)
         return KG_ERR_NOMEM;
+    if (t->tcp && tcp_start(t) < 0)
+        return KG_ERR_IO;
     service(t);
     return 0;
 }
@@ -232,6 +363,10 @@ static void transport_close(kb_transport *t)
             send_raw(t, buf, (size_t)n);
     }
     t->open = false;
+    if (t->tcp && t->peer) {
+        t->tcp_up = false;
+        uv_close((uv_handle_t *)&t->tcp_h, NULL);
+    }
     uv_udp_recv_stop(&t->udp);
     uv_close((uv_handle_t *)&t->udp, NULL);
     uv_close((uv_handle_t *)&t->timer, NULL);

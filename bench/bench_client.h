@@ -13,6 +13,7 @@
 #include "bench/bench.h"
 #include "crypto/dtls.h"
 #include "relay/client_peer.h"
+#include "relay/framing.h"
 #include "relay/ice.h"
 #include "tools/client_ws.h"
 
@@ -28,6 +29,11 @@ typedef struct kb_transport {
     struct sockaddr_storage local_addr, remote;
     kg_client_peer *peer;
     kg_time connected_at; /* 0 until CONNECTED */
+    /* --tcp: the connection to kaigi's passive TCP candidate */
+    bool tcp, tcp_up;
+    uv_tcp_t tcp_h;
+    uv_connect_t tcp_conn;
+    kg_framer rx;
 } kb_transport;
 
 typedef struct kb_client {

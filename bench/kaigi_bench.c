@@ -39,6 +39,7 @@ typedef struct opts {
     unsigned rooms, participants, processes, video_kbps;
     double duration, warmup;
     bool json, ceiling, sync_keys;
+    bool tcp; /* --tcp: the clients' media over ICE-TCP */
     double max_loss, max_p99; /* < 0: no threshold */
 } opts;
 
@@ -109,7 +110,10 @@ static void usage(FILE *f)
             "  --sync-keyframes   every client's keyframes on the same frame "
             "interval (the\n"
             "                     worst burst; by default each has its own "
-            "phase)\n",
+            "phase)\n"
+            "  --tcp              the clients' media over ICE-TCP (RFC 6544,"
+            " kaigi's\n"
+            "                     passive TCP candidate) instead of UDP\n",
             KB_MAX_PARTICIPANTS);
 }
 
@@ -159,6 +163,7 @@ static int parse_opts(int argc, char **argv, opts *o)
         {"max-p99-ms", required_argument, NULL, 'T'},
         {"ceiling", no_argument, NULL, 'c'},
         {"sync-keyframes", no_argument, NULL, 'K'},
+        {"tcp", no_argument, NULL, 1001},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -190,6 +195,7 @@ static int parse_opts(int argc, char **argv, opts *o)
         case 'T': ok = num(optarg, 0, 1e6, &o->max_p99); break;
         case 'c': o->ceiling = true; break;
         case 'K': o->sync_keys = true; break;
+        case 1001: o->tcp = true; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -640,6 +646,7 @@ static int kaigi_run(const opts *o, const char *url, long pid, run_report *rep)
                                     .participants = o->participants,
                                     .video_kbps = o->video_kbps,
                                     .sync_keys = o->sync_keys,
+                                    .tcp = o->tcp,
                                     .start = start,
                                     .ws = ws,
                                     .we = we};

@@ -54,8 +54,11 @@ static void on_events(uv_async_t *a)
 void wk_tx_flush(kg_worker *w)
 {
     unsigned done = 0;
-    if (w->tx_n == 0 || w->udp_fd < 0)
+    if (w->tx_n == 0 || w->udp_fd < 0) {
+        if (w->tcp_dirty)
+            wk_tcp_flush_all(w);
         goto out;
+    }
     while (done < w->tx_n) {
         int n = sendmmsg(w->udp_fd, w->tx_msg + done, w->tx_n - done, 0);
         if (n < 0) {
@@ -73,6 +76,8 @@ void wk_tx_flush(kg_worker *w)
         }
         done += (unsigned)n;
     }
+    if (w->tcp_dirty)
+        wk_tcp_flush_all(w);
     int64_t now = 0;
     for (unsigned i = 0; i < w->tx_n; i++) {
         if (!w->tx_stamp[i])
@@ -120,6 +125,29 @@ void wk_send_to(kg_worker *w, const struct sockaddr_storage *to,
     wk_tx_commit(w, to, len);
 }
 
+/* Sends buf to t's media path (UDP address or TCP connection). */
+void wk_send_t(kg_worker *w, wtransport *t, const uint8_t *buf, size_t len)
+{
+    if (t->tcp) {
+        if (!wk_tcp_queue(w, t->tcp, buf, len))
+            t->part->c.tcp_tx_dropped++;
+        return;
+    }
+    wk_send_to(w, &t->addr, buf, len);
+}
+
+const char *kg_proto_name(int proto)
+{
+    switch (proto) {
+    case KG_PROTO_UDP:
+        return "udp";
+    case KG_PROTO_TCP:
+        return "tcp";
+    default:
+        return "none";
+    }
+}
+
 /* Sends whatever DTLS has queued for t. */
 static void flush_dtls(kg_worker *w, wtransport *t)
 {
@@ -128,7 +156,7 @@ static void flush_dtls(kg_worker *w, wtransport *t)
         if (n <= 0)
             break;
         if (t->has_addr)
-            wk_send_to(w, &t->addr, w->tx, (size_t)n);
+            wk_send_t(w, t, w->tx, (size_t)n);
     }
 }
 
@@ -157,7 +185,9 @@ static void transport_set_addr(kg_worker *w, wtransport *t,
 {
     uint8_t key[KG_MAP_KEY_MAX];
     size_t klen;
-    if (t->has_addr) {
+    if (t->tcp) /* ICE moved it from its TCP connection to UDP */
+        wk_tcp_conn_close(w, t->tcp);
+    if (t->has_addr && !t->tcp) {
         klen = kg_map_addr_key((const struct sockaddr *)&t->addr, key);
         if (kg_map_get(&w->by_addr, key, klen) == t)
             kg_map_del(&w->by_addr, key, klen);
@@ -176,6 +206,7 @@ static void transport_set_addr(kg_worker *w, wtransport *t,
 static void transport_del(kg_worker *w, wtransport *t)
 {
     uint8_t key[KG_MAP_KEY_MAX];
+    wk_tcp_forget_transport(w, t); /* closes its connections */
     if (t->has_addr) {
         size_t klen = kg_map_addr_key((const struct sockaddr *)&t->addr, key);
         if (kg_map_get(&w->by_addr, key, klen) == t)
@@ -275,7 +306,7 @@ static void forward_rtp(kg_worker *w, wtransport *t, kg_track *tr,
         w->st.rtp_forwarded++;
         sub->c.packets_out++;
         sub->c.bytes_out += out_len;
-        wk_tx_commit(w, &st->addr, out_len);
+        wk_tx_commit_t(w, st, out_len);
     }
 }
 
@@ -460,6 +491,64 @@ static void handle_stun(kg_worker *w, wtransport *t, const uint8_t *pkt,
     }
 }
 
+/* A DTLS, SRTP or SRTCP packet from t's validated path (a UDP address
+ * or a TCP connection): the demux after STUN, the same for both. stamp:
+ * the packet's receive time (kg_delay_clock's clock). */
+void wk_on_packet(kg_worker *w, wtransport *t, uint8_t *pkt, size_t len,
+                  int64_t stamp, kg_time now)
+{
+    uint8_t b0 = len ? pkt[0] : 0xff;
+    if (b0 >= 20 && b0 <= 63)
+        handle_dtls(w, t, pkt, len, now);
+    else if (b0 >= 128 && b0 <= 191) {
+        w->fwd_stamp = stamp;
+        handle_srtp(w, t, pkt, len, now);
+        w->fwd_stamp = 0;
+    } else {
+        w->st.malformed++;
+        t->part->c.malformed++;
+    }
+}
+
+/* A STUN message on a TCP connection: as handle_stun, with the
+ * connection in place of the source address. A valid check
+ * authenticates the connection (it may stay past its deadline and gets
+ * its send ring); one that selects it makes it the transport's path. */
+void wk_handle_stun_tcp(kg_worker *w, wtcp *c, const uint8_t *pkt,
+                        size_t len, kg_time now)
+{
+    kg_stun_msg msg;
+    if (kg_stun_parse(pkt, len, &msg) != 0) {
+        w->st.malformed++;
+        return;
+    }
+    wtransport *t = c->t;
+    if (!t) {
+        char ufrag[KG_ICE_UFRAG_LEN + 1];
+        if (msg.type != KG_STUN_BINDING_REQUEST ||
+            kg_ice_username_local(&msg, ufrag, sizeof(ufrag)) != 0 ||
+            !(t = kg_map_get(&w->by_ufrag, ufrag, strlen(ufrag)))) {
+            w->st.unknown_source++;
+            return;
+        }
+    }
+    bool selected = false;
+    ssize_t n = kg_peer_on_stun(&t->peer, pkt, len, &msg,
+                                (const struct sockaddr *)&c->peer, now, w->tx,
+                                sizeof(w->tx), &selected);
+    if (n < 0) {
+        w->st.stun_bad++;
+        return;
+    }
+    w->st.stun_ok++;
+    if (!c->t)
+        wk_tcp_authenticate(w, c, t);
+    if (selected)
+        wk_tcp_select(w, c, t);
+    if (n > 0 && !wk_tcp_queue(w, c, w->tx, (size_t)n))
+        t->part->c.tcp_tx_dropped++;
+}
+
 /* stamp: the datagram's kernel receive time (kg_delay_clock's clock). */
 static void on_datagram(kg_worker *w, uint8_t *pkt, size_t len,
                         const struct sockaddr *from, int64_t stamp)
@@ -481,16 +570,7 @@ static void on_datagram(kg_worker *w, uint8_t *pkt, size_t len,
         w->st.unknown_source++;
         return;
     }
-    if (b0 >= 20 && b0 <= 63)
-        handle_dtls(w, t, pkt, len, now);
-    else if (b0 >= 128 && b0 <= 191) {
-        w->fwd_stamp = stamp;
-        handle_srtp(w, t, pkt, len, now);
-        w->fwd_stamp = 0;
-    } else {
-        w->st.malformed++;
-        t->part->c.malformed++;
-    }
+    wk_on_packet(w, t, pkt, len, stamp, now);
 }
 
 /* Up to RX_ROUNDS recvmmsg calls of RX_BATCH datagrams each; what one
@@ -668,6 +748,7 @@ static void counters_add(kg_part_counters *sum, const kg_part_counters *c)
     sum->nacks_sent += c->nacks_sent;
     sum->nack_recovered += c->nack_recovered;
     sum->nack_given_up += c->nack_given_up;
+    sum->tcp_tx_dropped += c->tcp_tx_dropped;
 }
 
 static void cmd_leave(kg_worker *w, const kg_worker_cmd *c)
@@ -771,6 +852,7 @@ void wk_worker_shutdown(kg_worker *w)
     uv_close((uv_handle_t *)&w->udp_poll, wk_close_cb);
     close(w->udp_fd);
     w->udp_fd = -1;
+    wk_tcp_close_all(w);
     uv_close((uv_handle_t *)&w->tick, wk_close_cb);
     uv_close((uv_handle_t *)&w->flush_check, wk_close_cb);
     uv_close((uv_handle_t *)&w->cmd_async, wk_close_cb);
@@ -949,6 +1031,9 @@ static void part_record(wpart *p, kg_time now, kg_part_stats *o)
         const wtransport *t = p->t[role];
         o->dtls_state[role] = t ? kg_peer_state_name(t->peer.state) : "none";
         o->srtp_profile[role] = t ? (int)t->peer.profile : 0;
+        o->proto[role] = !t || !t->has_addr ? KG_PROTO_NONE
+                         : t->tcp           ? KG_PROTO_TCP
+                                            : KG_PROTO_UDP;
     }
     part_rates(p, now, o);
     part_tracks(p, o);
@@ -1031,6 +1116,7 @@ static void on_tick(uv_timer_t *timer)
         }
     }
     wk_nack_tick(w, now);
+    wk_tcp_tick(w, now);
     struct timespec cpu;
     if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu) == 0)
         w->st.cpu_ns = (uint64_t)cpu.tv_sec * KG_SEC + (uint64_t)cpu.tv_nsec;
@@ -1118,6 +1204,15 @@ static int worker_init_loop(kg_worker *w)
         return rc;
     }
     w->udp_poll.data = w;
+    rc = wk_tcp_open(w);
+    if (rc < 0) {
+        uv_close((uv_handle_t *)&w->udp_poll, NULL);
+        uv_run(&w->loop, UV_RUN_NOWAIT);
+        close(w->udp_fd);
+        w->udp_fd = -1;
+        uv_loop_close(&w->loop);
+        return rc;
+    }
     /* Whatever timers or commands queued leaves at the end of each loop
      * iteration. */
     uv_check_init(&w->loop, &w->flush_check);
@@ -1173,6 +1268,7 @@ int kg_worker_start(kg_worker **out, const kg_worker_config *cfg)
     w->cfg = *cfg;
     w->fd = -1;
     w->udp_fd = -1;
+    w->tcp_fd = -1;
     pthread_mutex_init(&w->lock, NULL);
     int rc = cfg->process ? wk_start_process(w) : wk_worker_setup(w);
     if (rc < 0) {
@@ -1292,6 +1388,19 @@ int kg_worker_get_parts(kg_worker *w, kg_part_stats **out, size_t *n)
         }
         free(a); /* it grew meanwhile: try again */
     }
+}
+
+int kg_worker_tcp_addr(kg_worker *w, struct sockaddr_storage *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (w->proc) {
+        *out = w->tcp_local;
+        return 0;
+    }
+    socklen_t len = sizeof(*out);
+    if (w->tcp_fd >= 0)
+        getsockname(w->tcp_fd, (struct sockaddr *)out, &len);
+    return 0;
 }
 
 int kg_worker_local_addr(kg_worker *w, struct sockaddr_storage *out)

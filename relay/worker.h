@@ -17,6 +17,13 @@
 
 enum kg_role { KG_ROLE_PUBLISH = 0, KG_ROLE_SUBSCRIBE = 1 };
 
+/* What a transport's media path runs on: nothing selected yet, a UDP
+ * address, or an RFC 4571-framed TCP connection (ICE-TCP). */
+enum kg_proto { KG_PROTO_NONE = 0, KG_PROTO_UDP = 1, KG_PROTO_TCP = 2 };
+
+/* "none", "udp" or "tcp". */
+const char *kg_proto_name(int proto);
+
 enum kg_cmd_type {
     KG_CMD_JOIN,      /* participant enters room */
     KG_CMD_TRANSPORT, /* add a transport for participant/role */
@@ -103,6 +110,13 @@ typedef struct kg_worker_stats {
     uint64_t mix_late;      /* packets too late for the jitter buffer */
     uint64_t mix_cpu_ns;    /* worker CPU spent in mixer ticks */
     uint64_t rtx_limited;  /* NACKed packets over a receiver's budget */
+    /* ICE-TCP (RFC 6544, relay/worker_tcp.c): connections accepted, open
+     * now, refused (over the cap on unauthenticated ones), closed for
+     * sending no valid STUN check in time, closed for bad framing or
+     * for a first packet that is not STUN; packets not queued because a
+     * connection's send buffer was full (its receiver is too slow). */
+    uint64_t tcp_accepted, tcp_open, tcp_refused, tcp_timeouts;
+    uint64_t tcp_bad_stream, tcp_tx_dropped;
     /* Per datagram sent because an SRTP/SRTCP datagram came in (forwards,
      * resends, feedback): kernel receive timestamp of that datagram to
      * the sendmmsg that sent this one. */
@@ -153,6 +167,8 @@ typedef struct kg_part_counters {
     uint64_t nacks_sent;     /* sequence numbers kaigi NACKed to it */
     uint64_t nack_recovered; /* missing packets that arrived after all */
     uint64_t nack_given_up;  /* missing packets kaigi stopped asking for */
+    /* Packets for it that its TCP connection's full send buffer refused */
+    uint64_t tcp_tx_dropped;
 } kg_part_counters;
 
 /* A participant's snapshot, made on the worker once a second.
@@ -169,6 +185,7 @@ typedef struct kg_part_stats {
     const char *dtls_state[2]; /* by enum kg_role: static strings,
                                   "none" without a transport */
     int srtp_profile[2];       /* kg_srtp_profile, by enum kg_role */
+    int proto[2];              /* enum kg_proto, by enum kg_role */
     unsigned tracks_published, tracks_subscribed;
     bool muted;
     unsigned n_tracks;
@@ -186,8 +203,14 @@ typedef struct kg_part_stats {
 
 typedef void (*kg_worker_event_fn)(void *user, const kg_worker_event *ev);
 
+#define KG_TCP_SAME_PORT (-1)
+
 typedef struct kg_worker_config {
     const struct sockaddr *udp_addr; /* where to bind the media socket */
+    /* ICE-TCP listener on the UDP address: 0 none; KG_TCP_SAME_PORT the
+     * UDP socket's port number (any free port if that one is taken and
+     * the UDP port was the kernel's choice); else that port. */
+    int tcp_port;
     kg_dtls_cert *cert;              /* borrowed */
     unsigned dtls_flags;             /* KG_DTLS_ALLOW_LEGACY_SRTP */
     uv_loop_t *signal_loop;          /* events are delivered here */
@@ -232,5 +255,9 @@ int kg_worker_get_parts(kg_worker *w, kg_part_stats **out, size_t *n);
 
 /* The bound UDP address (after start). */
 int kg_worker_local_addr(kg_worker *w, struct sockaddr_storage *out);
+
+/* The bound TCP listening address (after start); out->ss_family is 0
+ * when the worker has no TCP listener. Returns 0. */
+int kg_worker_tcp_addr(kg_worker *w, struct sockaddr_storage *out);
 
 #endif

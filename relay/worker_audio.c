@@ -134,7 +134,7 @@ static void mix_send(kg_worker *w, const kg_mix_out *o)
     w->st.mix_packets++;
     p->c.packets_out++;
     p->c.bytes_out += len;
-    wk_tx_commit(w, &st->addr, len);
+    wk_tx_commit_t(w, st, len);
 }
 
 static void on_mix_timer(uv_timer_t *timer)

@@ -25,7 +25,7 @@ static void sc_send_plis(kg_worker *w, kg_track *tr, kg_time now)
             continue;
         w->st.pli_sent++;
         pub->c.pli_sent++;
-        wk_send_to(w, &t->addr, w->tx, len);
+        wk_send_t(w, t, w->tx, len);
     }
 }
 
@@ -49,7 +49,7 @@ static void sc_publisher_remb(kg_worker *w, kg_track *tr, kg_time now)
         return;
     size_t len = (size_t)n;
     if (kg_peer_protect(&t->peer, w->tx, &len, sizeof(w->tx), true) == 0)
-        wk_send_to(w, &t->addr, w->tx, len);
+        wk_send_t(w, t, w->tx, len);
 }
 
 /* One packet of a simulcast layer: each connected receiver of the track
@@ -95,7 +95,7 @@ void wk_forward_simulcast(kg_worker *w, kg_track *tr,
         w->st.rtp_forwarded++;
         sub->c.packets_out++;
         sub->c.bytes_out += out_len;
-        wk_tx_commit(w, &st->addr, out_len);
+        wk_tx_commit_t(w, st, out_len);
     }
     sc_send_plis(w, tr, now);
     if (tr->sc->last_remb == 0 ||
@@ -189,7 +189,7 @@ void wk_request_keyframe(kg_worker *w, kg_track *tr, kg_time now,
     tr->last_keyframe_request = now;
     w->st.pli_sent++;
     pub->c.pli_sent++;
-    wk_send_to(w, &t->addr, w->tx, len);
+    wk_send_t(w, t, w->tx, len);
 }
 
 /* A receiver just became able to decode: ask for keyframes of every video
@@ -230,7 +230,7 @@ static void rtcp_send(kg_worker *w, wtransport *t, size_t len)
 {
     if (kg_peer_protect(&t->peer, w->tx, &len, sizeof(w->tx), true) != 0)
         return;
-    wk_send_to(w, &t->addr, w->tx, len);
+    wk_send_t(w, t, w->tx, len);
 }
 
 /* Writes out the SRs gathered in w->rtcp_senders, as many compound
@@ -443,7 +443,7 @@ static void nack_upstream(kg_worker *w, kg_track *tr, kg_time now)
     if (kg_peer_protect(&t->peer, w->tx, &out_len, sizeof(w->tx), true) != 0)
         return;
     pub->c.nacks_sent += n;
-    wk_send_to(w, &t->addr, w->tx, out_len);
+    wk_send_t(w, t, w->tx, out_len);
 }
 
 /* Before a publisher's video packet is routed: notes it for NACKs and
@@ -502,7 +502,7 @@ static void nack_resend(kg_worker *w, wtransport *st, kg_track *tr,
     st->part->c.retransmits++;
     st->part->c.packets_out++;
     st->part->c.bytes_out += len;
-    wk_tx_commit(w, &st->addr, len);
+    wk_tx_commit_t(w, st, len);
 }
 
 /* A receiver's generic NACK (RFC 4585 6.2.1) on its subscribe transport:

@@ -33,6 +33,7 @@
 #include "crypto/random.h"
 #include "crypto/srtp.h"
 #include "relay/delay.h"
+#include "relay/framing.h"
 #include "relay/map.h"
 #include "relay/nack.h"
 #include "relay/peer.h"
@@ -73,6 +74,35 @@
 #define RTCP_MTU 1200
 
 typedef struct wpart wpart;
+typedef struct wtcp wtcp;
+
+/* ICE-TCP (relay/worker_tcp.c). Unauthenticated connections (no valid
+ * STUN check yet) hold only their framer and are capped and timed:
+ * TCP_UNAUTH_MAX at once per worker, TCP_AUTH_DEADLINE each. An
+ * authenticated one gets a send ring of TCP_TXQ bytes; what does not fit
+ * is dropped and counted, the worker never waits for a slow reader. */
+#define TCP_UNAUTH_MAX 64
+#define TCP_AUTH_DEADLINE (5 * KG_SEC)
+#define TCP_TXQ (128 * 1024)
+#define TCP_SNDBUF (64 * 1024)
+#define TCP_ACCEPT_BATCH 16
+
+struct wtcp {
+    kg_worker *w;
+    int fd;
+    uv_poll_t poll;
+    struct wtransport *t; /* after a valid check: its transport */
+    struct sockaddr_storage peer;
+    kg_time deadline; /* while unauthenticated: closed then */
+    bool closing;
+    bool want_write; /* the poll watches writability too */
+    bool dirty;      /* on the worker's list of rings to flush */
+    wtcp *prev, *next;   /* every connection of the worker */
+    wtcp *dprev, *dnext; /* the list to flush */
+    uint8_t *txq; /* TCP_TXQ-byte ring, allocated on authentication */
+    size_t tx_head, tx_len;
+    kg_framer rx;
+};
 
 /* Messages between a worker process and its parent, over a SOCK_SEQPACKET
  * socketpair (each send is one message). Commands go down as bare
@@ -86,19 +116,22 @@ typedef struct wmsg_hdr {
 typedef struct wmsg_started {
     int rc; /* 0, or why the child could not start (UDP bind...) */
     struct sockaddr_storage addr;
+    struct sockaddr_storage tcp_addr; /* family 0: no TCP listener */
 } wmsg_started;
 #define PARTS_PER_MSG 16
 #define WMSG_MAX (sizeof(wmsg_hdr) + PARTS_PER_MSG * sizeof(kg_part_stats))
 
-typedef struct wtransport {
+typedef struct wtransport wtransport;
+struct wtransport {
     kg_peer peer;
     wpart *part;
     enum kg_role role;
     bool has_addr;
     struct sockaddr_storage addr;
+    wtcp *tcp; /* media path over this TCP connection, NULL: UDP addr */
     bool connected_reported;
     kg_time next_rtcp; /* its next SR/RR compound, 0: not scheduled */
-} wtransport;
+};
 
 struct wpart {
     uint64_t id;
@@ -132,6 +165,12 @@ struct kg_worker {
     uv_loop_t loop;
     int udp_fd;          /* the media socket, non-blocking */
     uv_poll_t udp_poll;  /* its readability, on the worker loop */
+    int tcp_fd;          /* the ICE-TCP listener, -1: none */
+    uv_poll_t tcp_poll;
+    wtcp *tcp_conns;     /* open connections */
+    wtcp *tcp_dirty;     /* connections with queued bytes to send */
+    unsigned tcp_unauth; /* connections without a valid check yet */
+    struct sockaddr_storage tcp_local; /* parent side: the child's */
     uv_async_t cmd_async;  /* on the worker loop */
     uv_async_t ev_async;   /* on the signalling loop */
     uv_timer_t tick;
@@ -216,7 +255,34 @@ void wk_send_to(kg_worker *w, const struct sockaddr_storage *to,
 void wk_tx_commit(kg_worker *w, const struct sockaddr_storage *to,
                   size_t len);
 void wk_tx_flush(kg_worker *w);
+void wk_send_t(kg_worker *w, struct wtransport *t, const uint8_t *buf,
+               size_t len);
+void wk_on_packet(kg_worker *w, struct wtransport *t, uint8_t *pkt,
+                  size_t len, int64_t stamp, kg_time now);
+void wk_handle_stun_tcp(kg_worker *w, wtcp *c, const uint8_t *pkt,
+                        size_t len, kg_time now);
+int wk_tcp_open(kg_worker *w);
+void wk_tcp_close_all(kg_worker *w);
+void wk_tcp_tick(kg_worker *w, kg_time now);
+void wk_tcp_flush_all(kg_worker *w);
+bool wk_tcp_queue(kg_worker *w, wtcp *c, const uint8_t *pkt, size_t len);
+void wk_tcp_authenticate(kg_worker *w, wtcp *c, struct wtransport *t);
+void wk_tcp_select(kg_worker *w, wtcp *c, struct wtransport *t);
+void wk_tcp_forget_transport(kg_worker *w, struct wtransport *t);
+void wk_tcp_conn_close(kg_worker *w, wtcp *c);
 uint8_t *wk_tx_slot(kg_worker *w);
+
+/* Queues the slot from wk_tx_slot() with len bytes for t's media path:
+ * its UDP address (the send batch), or its TCP connection's ring. */
+static inline void wk_tx_commit_t(kg_worker *w, wtransport *t, size_t len)
+{
+    if (t->tcp) {
+        if (!wk_tcp_queue(w, t->tcp, w->tx_data[w->tx_n], len))
+            t->part->c.tcp_tx_dropped++;
+        return;
+    }
+    wk_tx_commit(w, &t->addr, len);
+}
 kg_time wk_worker_now(void);
 int wk_worker_setup(kg_worker *w);
 void wk_worker_shutdown(kg_worker *w);

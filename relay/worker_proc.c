@@ -176,6 +176,9 @@ static void child_main(kg_worker *w, int fd, pid_t parent)
     if (st.rc == 0) {
         socklen_t len = sizeof(st.addr);
         getsockname(w->udp_fd, (struct sockaddr *)&st.addr, &len);
+        len = sizeof(st.tcp_addr);
+        if (w->tcp_fd >= 0)
+            getsockname(w->tcp_fd, (struct sockaddr *)&st.tcp_addr, &len);
     }
     /* The first message, on an empty socket: a plain blocking send. */
     wmsg_hdr h = {.type = WMSG_STARTED, .count = 1, .total = 1};
@@ -285,6 +288,7 @@ static int wait_started(kg_worker *w)
     if (h.type != WMSG_STARTED)
         return KG_ERR_IO;
     w->local = st.addr;
+    w->tcp_local = st.tcp_addr;
     return st.rc;
 }
 

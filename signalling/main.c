@@ -17,6 +17,7 @@
 #include "signalling/api.h"
 #include "signalling/server.h"
 #include "signalling/store.h"
+#include "relay/worker.h"
 
 typedef struct opts {
     char listen_ip[64];
@@ -24,6 +25,7 @@ typedef struct opts {
     char udp_ip[64];
     uint16_t udp_port;
     const char *public_ip;
+    int tcp_port; /* KG_TCP_SAME_PORT, 0 off, or a port */
     const char *data_dir;
     char node[64];
     bool legacy_srtp;
@@ -65,7 +67,12 @@ static void usage(FILE *f)
             "  --udp ADDR:PORT        media (ICE/DTLS/SRTP) UDP address "
             "of worker 0; worker i\n"
             "                         uses PORT + i "
-            "(default 127.0.0.1:40000)\n"
+            "(default 127.0.0.1:40000; IPv6 as [::1]:PORT)\n"
+            "  --tcp PORT|off         ICE-TCP (RFC 6544, passive) on the "
+            "--udp address:\n"
+            "                         worker i listens on PORT + i (default: "
+            "each worker's\n"
+            "                         UDP port number); off: UDP only\n"
             "  --workers N            media workers, each with its "
             "own loop and port\n"
             "                         (default: the number of cores)\n"
@@ -156,7 +163,7 @@ static int parse_opts(int argc, char **argv, opts *o)
     enum { O_LISTEN = 256, O_UDP, O_PUBLIC, O_DATA, O_NODE, O_MAXP, O_LEGACY,
            O_VERSION, O_HELP, O_OPEN, O_DEMO, O_PIN, O_WWW, O_WORKERS,
            O_WTHREADS, O_LOUDEST, O_V6PREFIX, O_MAXUNJOINED, O_TLS_CERT,
-           O_TLS_KEY, O_PUBLIC_URL };
+           O_TLS_KEY, O_PUBLIC_URL, O_TCP };
     static const struct option longopts[] = {
         {"listen", required_argument, NULL, O_LISTEN},
         {"udp", required_argument, NULL, O_UDP},
@@ -179,6 +186,7 @@ static int parse_opts(int argc, char **argv, opts *o)
         {"tls-cert", required_argument, NULL, O_TLS_CERT},
         {"tls-key", required_argument, NULL, O_TLS_KEY},
         {"public-url", required_argument, NULL, O_PUBLIC_URL},
+        {"tcp", required_argument, NULL, O_TCP},
         {NULL, 0, NULL, 0},
     };
     int c;
@@ -201,6 +209,20 @@ static int parse_opts(int argc, char **argv, opts *o)
                 return 2;
             }
             break;
+        case O_TCP: {
+            errno = 0;
+            unsigned long p = strtoul(optarg, &end, 10);
+            if (strcmp(optarg, "off") == 0) {
+                o->tcp_port = 0;
+            } else if (errno || *end || !optarg[0] || p < 1 || p > 65535) {
+                fprintf(stderr, "kaigi: --tcp wants PORT (1-65535) or off, "
+                                "got '%s'\n", optarg);
+                return 2;
+            } else {
+                o->tcp_port = (int)p;
+            }
+            break;
+        }
         case O_PUBLIC: {
             unsigned char tmp[16];
             if (inet_pton(strchr(optarg, ':') ? AF_INET6 : AF_INET, optarg,
@@ -418,6 +440,7 @@ int main(int argc, char **argv)
               .listen_port = 8080,
               .udp_ip = "127.0.0.1",
               .udp_port = 40000,
+              .tcp_port = KG_TCP_SAME_PORT,
               .data_dir = "data",
               .max_participants = 1000,
               .ipv6_prefix = 64,
@@ -475,6 +498,7 @@ int main(int argc, char **argv)
     cfg.sfu.base_url = base_url;
     cfg.sfu.pin_digits = o.pin_digits;
     cfg.sfu.loudest = (unsigned)o.loudest;
+    cfg.sfu.tcp_port = o.tcp_port;
     char err[256] = "";
     rc = kg_server_new(&g_server, &cfg, err, sizeof(err));
     if (rc != 0) {
@@ -492,9 +516,15 @@ int main(int argc, char **argv)
     uv_signal_init(loop, &g_sigterm);
     uv_signal_start(&g_sigint, on_signal, SIGINT);
     uv_signal_start(&g_sigterm, on_signal, SIGTERM);
-    printf("kaigi: listening on %s/ (WebSocket /ws), media udp %s:%u "
-           "(%lu worker %s), node %s, data in %s\n",
-           listen_url, o.udp_ip, o.udp_port, o.workers,
+    char tcp[16] = "off";
+    if (o.tcp_port == KG_TCP_SAME_PORT)
+        snprintf(tcp, sizeof(tcp), "same port");
+    else if (o.tcp_port > 0)
+        snprintf(tcp, sizeof(tcp), "%d", o.tcp_port);
+    printf("kaigi: listening on %s/ (WebSocket /ws), media udp %s%s%s:%u "
+           "tcp %s (%lu worker %s), node %s, data in %s\n",
+           listen_url, strchr(o.udp_ip, ':') ? "[" : "", o.udp_ip,
+           strchr(o.udp_ip, ':') ? "]" : "", o.udp_port, tcp, o.workers,
            o.worker_threads ? "threads" : "processes", o.node, o.data_dir);
     if (o.demo && print_demo(kg_server_store(g_server), base_url) != 0)
         fprintf(stderr, "kaigi: could not create the demo meeting\n");

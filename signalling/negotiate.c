@@ -55,6 +55,7 @@ static int begin(kg_sdp *out, const kg_sdp_local *local, bool lite,
     if (local->cand_ip && local->cand_ip[0]) {
         COPY_STR(t->cand_ip, local->cand_ip);
         t->cand_port = local->cand_port;
+        t->tcp_port = local->tcp_port;
     }
     t->setup = setup;
     out->sess_id = local->sess_id;

@@ -296,6 +296,7 @@ enum {
     SEEN_FID = 1u << 8,
     SEEN_SIM = 1u << 9,
     SEEN_SIMULCAST = 1u << 10,
+    SEEN_TCAND = 1u << 11,
 };
 
 struct parser {
@@ -793,6 +794,21 @@ static int a_candidate(struct parser *p, span name, span v)
         parse_num(prio, UINT32_MAX, &nprio) ||
         parse_num(port, 65535, &nport))
         return KG_ERR_MALFORMED;
+    if (ncomp == 1 && span_ieq(transport, "tcp") && span_eq(type, "host") &&
+        !(p->mseen & SEEN_TCAND)) {
+        /* RFC 6544: "tcptype passive" among the extensions; an active
+         * one (port 9) or a simultaneous-open one is of no use to kaigi's
+         * clients, which only connect. */
+        span k, val;
+        while (next_tok(&v, &k) && next_tok(&v, &val)) {
+            if (span_eq(k, "tcptype") && span_eq(val, "passive") && nport) {
+                p->m->transport.tcp_port = (uint16_t)nport;
+                p->mseen |= SEEN_TCAND;
+                break;
+            }
+        }
+        return 0;
+    }
     if (ncomp != 1 || !span_ieq(transport, "udp") || !span_eq(type, "host") ||
         (p->mseen & SEEN_CAND))
         return 0;
@@ -1050,7 +1066,7 @@ static bool tfield_equal(const kg_sdp_transport *a, const kg_sdp_transport *b,
         return a->setup == b->setup;
     default:
         return strcmp(a->cand_ip, b->cand_ip) == 0 &&
-               a->cand_port == b->cand_port;
+               a->cand_port == b->cand_port && a->tcp_port == b->tcp_port;
     }
 }
 
@@ -1073,6 +1089,7 @@ static void tfield_copy(kg_sdp_transport *dst, const kg_sdp_transport *src,
     default:
         memcpy(dst->cand_ip, src->cand_ip, sizeof dst->cand_ip);
         dst->cand_port = src->cand_port;
+        dst->tcp_port = src->tcp_port;
         break;
     }
 }
@@ -1402,10 +1419,19 @@ static void write_media(struct out *o, const kg_sdp_media *m)
     }
     const bool all[TF_COUNT] = {true, true, true, true, true};
     write_transport(o, t, all);
+    /* The TCP candidate's priority is RFC 6544 4.2's for a passive host
+     * candidate (type preference 126, local preference 2^13 x 4 + 8191),
+     * below the UDP one's (local preference 65535): a client that can
+     * reach both prefers UDP, TCP is the fallback. */
     if (t->cand_ip[0])
-        put(o, "a=candidate:1 1 udp 2130706431 %s %u typ host\r\n"
-               "a=end-of-candidates\r\n",
+        put(o, "a=candidate:1 1 udp 2130706431 %s %u typ host\r\n",
             t->cand_ip, t->cand_port);
+    if (t->cand_ip[0] && t->tcp_port)
+        put(o, "a=candidate:2 1 tcp 2124414975 %s %u typ host "
+               "tcptype passive\r\n",
+            t->cand_ip, t->tcp_port);
+    if (t->cand_ip[0])
+        put(o, "a=end-of-candidates\r\n");
     if (m->mid[0])
         put(o, "a=mid:%s\r\n", m->mid);
     if (m->bundle_only)

@@ -82,6 +82,10 @@ typedef struct kg_sdp_transport {
     enum kg_sdp_setup setup;
     char cand_ip[64]; /* first host candidate (UDP), "" if none */
     uint16_t cand_port;
+    /* A passive TCP host candidate (RFC 6544) on cand_ip: its port, 0 if
+     * none. Parsed: the first "tcp ... typ host tcptype passive" one on
+     * the same address as the UDP candidate. */
+    uint16_t tcp_port;
 } kg_sdp_transport;
 
 typedef struct kg_sdp_media {
@@ -226,6 +230,7 @@ typedef struct kg_sdp_local {
     const char *fingerprint; /* sha-256 hex with colons */
     const char *cand_ip;     /* address to advertise (--public-ip) */
     uint16_t cand_port;
+    uint16_t tcp_port;       /* its ICE-TCP port, 0: no TCP candidate */
     uint64_t sess_id;
     uint64_t sess_version;
 } kg_sdp_local;

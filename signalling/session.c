@@ -168,6 +168,7 @@ static void local_sdp(kg_session *ss, const kg_ice_creds *creds,
     out->fingerprint = kg_dtls_cert_fingerprint(s->cert);
     out->cand_ip = s->public_ip;
     out->cand_port = s->udp_port[ss->worker];
+    out->tcp_port = s->tcp_port[ss->worker];
     out->sess_id = ss->sdp_sess_id;
     out->sess_version = version;
 }
@@ -1124,7 +1125,10 @@ static int start_workers(kg_sfu *s, const kg_sfu_config *cfg)
                                .user = s,
                                .index = i,
                                .process = cfg->worker_processes,
-                               .loudest = cfg->loudest};
+                               .loudest = cfg->loudest,
+                               .tcp_port = cfg->tcp_port > 0
+                                               ? cfg->tcp_port + (int)i
+                                               : cfg->tcp_port};
         int rc = kg_worker_start(&s->workers[i], &wc);
         if (rc != 0) {
             while (s->n_workers > 0)
@@ -1133,6 +1137,13 @@ static int start_workers(kg_sfu *s, const kg_sfu_config *cfg)
         }
         s->n_workers++;
         struct sockaddr_storage bound;
+        kg_worker_tcp_addr(s->workers[i], &bound);
+        s->tcp_port[i] =
+            bound.ss_family == AF_INET6
+                ? ntohs(((struct sockaddr_in6 *)&bound)->sin6_port)
+            : bound.ss_family == AF_INET
+                ? ntohs(((struct sockaddr_in *)&bound)->sin_port)
+                : 0;
         kg_worker_local_addr(s->workers[i], &bound);
         if (bound.ss_family == AF_INET6) {
             s->udp_port[i] = ntohs(((struct sockaddr_in6 *)&bound)->sin6_port);
@@ -1204,13 +1215,15 @@ struct kg_store *kg_sfu_store(kg_sfu *s)
     return s->store;
 }
 
-static json_t *worker_json(kg_worker *wk, unsigned index, uint16_t port)
+static json_t *worker_json(kg_worker *wk, unsigned index, uint16_t port,
+                           uint16_t tcp_port)
 {
     kg_worker_stats w;
     kg_worker_get_stats(wk, &w);
     json_t *media = json_object();
     json_object_set_new(media, "index", json_integer(index));
     json_object_set_new(media, "udp_port", json_integer(port));
+    json_object_set_new(media, "tcp_port", json_integer(tcp_port));
 #define W(field) json_object_set_new(media, #field, json_integer((json_int_t)w.field))
     W(rx_datagrams);
     W(rx_bytes);
@@ -1249,6 +1262,12 @@ static json_t *worker_json(kg_worker *wk, unsigned index, uint16_t port)
     W(mix_late);
     W(mix_cpu_ns);
     W(rtx_limited);
+    W(tcp_accepted);
+    W(tcp_open);
+    W(tcp_refused);
+    W(tcp_timeouts);
+    W(tcp_bad_stream);
+    W(tcp_tx_dropped);
 #undef W
     /* Per bucket (not cumulative), bounds in microseconds; the last
      * count is everything above the last bound. */
@@ -1273,7 +1292,8 @@ json_t *kg_sfu_stats_json(kg_sfu *s)
     json_t *workers = json_array();
     for (unsigned i = 0; i < s->n_workers; i++)
         json_array_append_new(workers,
-                              worker_json(s->workers[i], i, s->udp_port[i]));
+                              worker_json(s->workers[i], i, s->udp_port[i],
+                                          s->tcp_port[i]));
     json_t *sig = json_pack(
         "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
         "messages",

@@ -55,6 +55,8 @@ typedef struct kg_sfu_config {
      * kaigi accepts (admitted or waiting). */
     size_t max_unjoined;
     unsigned ipv6_prefix;
+    int tcp_port;                    /* ICE-TCP: KG_TCP_SAME_PORT, 0 off,
+                                        else worker i listens on it + i */
 } kg_sfu_config;
 
 #define KG_MAX_UNJOINED 1024

@@ -115,6 +115,7 @@ struct kg_sfu {
     char public_ip[64];
     char node[64];
     uint16_t udp_port[KG_MAX_WORKERS]; /* worker i's media port */
+    uint16_t tcp_port[KG_MAX_WORKERS]; /* its ICE-TCP port, 0: none */
     kg_dtls_cert *cert;
     kg_worker *workers[KG_MAX_WORKERS];
     unsigned n_workers;

@@ -255,6 +255,10 @@ static json_t *participant_json(const kg_session *ss, const kg_part_stats *p)
         by_role(kg_srtp_profile_name((kg_srtp_profile)p->srtp_profile[0]),
                 kg_srtp_profile_name((kg_srtp_profile)p->srtp_profile[1])));
     SET("dtls_state", by_role(p->dtls_state[0], p->dtls_state[1]));
+    /* "udp" or "tcp" (ICE-TCP), "none" before ICE picked a path */
+    SET("protocol", by_role(kg_proto_name(p->proto[0]),
+                            kg_proto_name(p->proto[1])));
+    SET("tcp_tx_dropped", JI(p->c.tcp_tx_dropped));
     SET("tracks_published", JI(p->tracks_published));
     SET("tracks_subscribed", JI(p->tracks_subscribed));
     SET("muted", json_boolean(p->muted));
@@ -611,6 +615,22 @@ static const struct worker_family {
     {"kaigi_worker_retransmits_limited_total", "counter",
      "NACKed packets not resent: over the receiver's 1,000/s budget.",
      WST(rtx_limited)},
+    {"kaigi_worker_tcp_accepted_total", "counter",
+     "ICE-TCP connections accepted.", WST(tcp_accepted)},
+    {"kaigi_worker_tcp_open", "gauge", "ICE-TCP connections open.",
+     WST(tcp_open)},
+    {"kaigi_worker_tcp_refused_total", "counter",
+     "ICE-TCP connections refused: too many without a valid STUN check.",
+     WST(tcp_refused)},
+    {"kaigi_worker_tcp_timeouts_total", "counter",
+     "ICE-TCP connections closed: no valid STUN check within 5 s.",
+     WST(tcp_timeouts)},
+    {"kaigi_worker_tcp_bad_stream_total", "counter",
+     "ICE-TCP connections closed for bad RFC 4571 framing or non-STUN first.",
+     WST(tcp_bad_stream)},
+    {"kaigi_worker_tcp_tx_dropped_total", "counter",
+     "Packets dropped: an ICE-TCP connection's send buffer was full.",
+     WST(tcp_tx_dropped)},
 };
 
 static void room_metrics(buf *b, const room_agg *aggs, size_t n_rooms)

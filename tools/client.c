@@ -481,8 +481,15 @@ static void usage(FILE *f)
         "                     (default 120)\n"
         "  --garbage PPS      also send PPS malformed datagrams/s to kaigi's\n"
         "                     media port while publishing (a test aid)\n"
+        "  --tcp              media over ICE-TCP (RFC 6544/4571) to kaigi's\n"
+        "                     passive TCP candidate instead of UDP\n"
+        "  --tcp-stall S      with --tcp: stop reading the subscribe\n"
+        "                     connection S s after it connects (a test aid:\n"
+        "                     a receiver too slow for its stream)\n"
         "  --bind IP          local address (numeric IPv4/IPv6) of every\n"
-        "                     socket: the WebSocket and all UDP\n"
+        "                     socket: the WebSocket (when the server's\n"
+        "                     address is of the same family) and the\n"
+        "                     media (UDP, or TCP with --tcp)\n"
         "  --screen           also publish a screen share (a second VP8\n"
         "                     track, 320x180, marked \"screen\")\n"
         "  --simulcast        publish the camera as 3 layers (160x90,\n"
@@ -648,6 +655,8 @@ static int take_opt(int c, kc_opts *o, double *nums)
     case 'D': return parse_remb_drop(o, optarg);
     case 'B': o->bind = optarg; return numeric_ip(optarg);
     case 'c': o->ca = optarg; return 0;
+    case 1001: o->tcp = true; return 0;
+    case 1002: return parse_num(optarg, 0.1, 86400, &o->tcp_stall);
     case 'H': return add_holds(o, optarg);
     case 'F': return parse_num(optarg, 0, 86400, &o->hold_for);
     case 'd': return parse_num(optarg, 0.1, 86400, &o->duration);
@@ -713,6 +722,8 @@ static int parse_args(int argc, char **argv, kc_opts *o)
         {"simulcast-rid", no_argument, NULL, 'I'},
         {"max-layer", required_argument, NULL, 'J'},
         {"amplitude", required_argument, NULL, 'a'},
+        {"tcp", no_argument, NULL, 1001},
+        {"tcp-stall", required_argument, NULL, 1002},
         {NULL, 0, NULL, 0},
     };
     /* tone, seed, video kbps, wait remotes, garbage, max recv kbps,
@@ -834,8 +845,16 @@ static int setup(kc_app *app)
     kg_time wd = (kg_time)(app->opts.duration * 1e9) + KC_WATCHDOG_SLACK;
     uv_timer_start(&app->watchdog, on_watchdog, wd / KG_MS, 0);
     kc_ws_handler h = {app, ws_message, ws_event};
-    app->ws = kc_ws_new(app->loop, app->opts.server, app->opts.bind,
-                        app->opts.ca, &h);
+    /* --bind of the other family than the server's signalling address
+     * (media on ::1, the WebSocket on 127.0.0.1) binds the media only. */
+    struct sockaddr_storage toward;
+    pick_bind_addr(app->opts.server, &toward);
+    const char *ws_bind = app->opts.bind &&
+                                  toward.ss_family == app->bind_addr.ss_family
+                              ? app->opts.bind
+                              : NULL;
+    app->ws = kc_ws_new(app->loop, app->opts.server, ws_bind, app->opts.ca,
+                        &h);
     if (!app->ws) {
         kc_fail(app, 1, "join failed: cannot connect to %s", app->opts.server);
         finish(app);

@@ -17,6 +17,7 @@
 #include "codec/vp8.h"
 #include "crypto/dtls.h"
 #include "relay/client_peer.h"
+#include "relay/framing.h"
 #include "relay/ice.h"
 #include "relay/room.h"
 #include "relay/rtcp_report.h"
@@ -69,6 +70,8 @@ typedef struct kc_opts {
      * address the kernel picks toward the server. */
     const char *bind;
     const char *ca; /* --ca: PEM CA file for wss://, NULL = system store */
+    bool tcp;         /* --tcp: media over ICE-TCP */
+    double tcp_stall; /* --tcp-stall: seconds, 0 = never */
     bool screen; /* also publish a screen-share video track */
     bool simulcast;         /* the camera as 3 layers (ssrc-group:SIM) */
     unsigned max_recv_kbps; /* REMB we send as a receiver; 0 = no cap */
@@ -105,6 +108,16 @@ typedef struct kc_transport {
     struct sockaddr_storage local_addr;
     struct sockaddr_storage remote;
     kg_client_peer *peer; /* NULL until the remote SDP is known */
+    /* --tcp: the connection to kaigi's TCP candidate, RFC 4571 framed */
+    bool tcp;
+    bool tcp_open;  /* the handle is initialised (close it) */
+    bool tcp_up;    /* connected */
+    uv_tcp_t tcp_h;
+    uv_connect_t tcp_conn;
+    uv_timer_t stall_timer;
+    bool stalled;
+    kg_framer rx;
+    uint64_t tcp_dropped; /* packets our own full write queue refused */
     enum kg_client_peer_state last_state;
     kg_srtp_profile profile;
     char cipher[64];

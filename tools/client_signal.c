@@ -229,6 +229,16 @@ static int start_toward(kc_transport *t, const kg_sdp *sdp)
         return KG_ERR_UNSUPPORTED;
     strcpy(remote.ufrag, tr->ice_ufrag);
     strcpy(remote.pwd, tr->ice_pwd);
+    if (t->app->opts.tcp) {
+        if (!tr->tcp_port) {
+            fprintf(stderr, "kaigi-client: --tcp, but kaigi's SDP has no "
+                            "passive TCP candidate\n");
+            return KG_ERR_UNSUPPORTED;
+        }
+        t->tcp = true;
+        return kc_transport_start(t, &remote, tr->fingerprint, tr->cand_ip,
+                                  tr->tcp_port);
+    }
     return kc_transport_start(t, &remote, tr->fingerprint, tr->cand_ip,
                               tr->cand_port);
 }

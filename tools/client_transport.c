@@ -1,7 +1,9 @@
 /* kaigi-client's media transports: the I/O around kg_client_peer. This
- * file owns the UDP sockets and their timers; all protocol work happens in
- * the sans-IO peer. */
+ * file owns the UDP sockets (or, with --tcp, the TCP connections, RFC 4571
+ * framed) and their timers; all protocol work happens in the sans-IO
+ * peer, which sees the same packets either way. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "tools/client.h"
@@ -35,8 +37,76 @@ static bool same_addr(const struct sockaddr *a, const struct sockaddr_storage *b
            memcmp(&x->sin6_addr, &y->sin6_addr, 16) == 0;
 }
 
+/* A write the socket did not take at once: its bytes, in order. */
+typedef struct tcp_wreq {
+    uv_write_t req;
+    kc_transport *t;
+    size_t len;
+    uint8_t data[];
+} tcp_wreq;
+
+/* What our own queue may hold for a slow connection before packets are
+ * dropped, as a full UDP socket would drop them. */
+#define TCP_QUEUE_MAX (1 << 20)
+
+static void on_tcp_written(uv_write_t *req, int status)
+{
+    (void)status;
+    free(req->data);
+}
+
+/* One packet behind its 2-byte length; never blocks. */
+static void tcp_send(kc_transport *t, const uint8_t *pkt, size_t len)
+{
+    uint8_t hdr[KG_FRAME_HDR];
+    if (!t->tcp_up || kg_frame_header(hdr, len) != 0)
+        return;
+    uv_stream_t *s = (uv_stream_t *)&t->tcp_h;
+    size_t total = len + KG_FRAME_HDR, done = 0;
+    size_t queued = uv_stream_get_write_queue_size(s);
+    if (queued == 0) {
+        uv_buf_t b[2] = {uv_buf_init((char *)hdr, KG_FRAME_HDR),
+                         uv_buf_init((char *)pkt, (unsigned)len)};
+        int n = uv_try_write(s, b, 2);
+        if (n < 0 && n != UV_EAGAIN)
+            return;
+        done = n > 0 ? (size_t)n : 0;
+        if (done == total) {
+            t->bytes_out += len;
+            return;
+        }
+    } else if (queued > TCP_QUEUE_MAX) {
+        t->tcp_dropped++;
+        return;
+    }
+    /* The rest (all of it, or what a partial write left) in order. */
+    tcp_wreq *w = malloc(sizeof(*w) + total - done);
+    if (!w)
+        return; /* the stream is now cut mid-packet: kaigi will close it */
+    w->t = t;
+    w->len = total - done;
+    size_t off = 0;
+    if (done < KG_FRAME_HDR) {
+        memcpy(w->data, hdr + done, KG_FRAME_HDR - done);
+        off = KG_FRAME_HDR - done;
+        memcpy(w->data + off, pkt, len);
+    } else {
+        memcpy(w->data, pkt + (done - KG_FRAME_HDR), total - done);
+    }
+    w->req.data = w;
+    uv_buf_t b = uv_buf_init((char *)w->data, (unsigned)w->len);
+    if (uv_write(&w->req, s, &b, 1, on_tcp_written) < 0)
+        free(w);
+    else
+        t->bytes_out += len;
+}
+
 static void send_raw(kc_transport *t, const uint8_t *pkt, size_t len)
 {
+    if (t->tcp) {
+        tcp_send(t, pkt, len);
+        return;
+    }
     uv_buf_t b = uv_buf_init((char *)pkt, (unsigned)len);
     /* UDP: a full socket buffer drops the datagram, as the network would. */
     int rc = uv_udp_try_send(&t->udp, &b, 1, (const struct sockaddr *)&t->remote);
@@ -94,18 +164,9 @@ static void on_timer(uv_timer_t *timer)
     service(timer->data);
 }
 
-static void on_recv(uv_udp_t *udp, ssize_t nread, const uv_buf_t *buf,
-                    const struct sockaddr *addr, unsigned flags)
+/* One packet from kaigi, from the UDP socket or off the TCP stream. */
+static void deliver(kc_transport *t, uint8_t *pkt, size_t nread)
 {
-    kc_transport *t = udp->data;
-    if (nread > 0 && !t->app->joined) /* cannot happen: no socket yet */
-        t->app->meeting.media_while_waiting++;
-    if (nread <= 0 || !addr || !t->peer || (flags & UV_UDP_PARTIAL))
-        return;
-    /* One candidate pair: anything not from the server's address is noise. */
-    if (!same_addr(addr, &t->remote))
-        return;
-    uint8_t *pkt = (uint8_t *)buf->base;
     if (t == &t->app->sub_t && kc_nack_recv_drop(t->app, pkt, (size_t)nread))
         return;
     kg_time now = kc_now();
@@ -116,6 +177,114 @@ static void on_recv(uv_udp_t *udp, ssize_t nread, const uv_buf_t *buf,
     else if (rc == KG_CLIENT_PEER_RTCP && t->on_rtcp)
         t->on_rtcp(t, pkt, out_len, now);
     service(t);
+}
+
+static void on_recv(uv_udp_t *udp, ssize_t nread, const uv_buf_t *buf,
+                    const struct sockaddr *addr, unsigned flags)
+{
+    kc_transport *t = udp->data;
+    if (nread > 0 && !t->app->joined) /* cannot happen: no socket yet */
+        t->app->meeting.media_while_waiting++;
+    if (nread <= 0 || !addr || !t->peer || (flags & UV_UDP_PARTIAL) || t->tcp)
+        return;
+    /* One candidate pair: anything not from the server's address is noise. */
+    if (!same_addr(addr, &t->remote))
+        return;
+    deliver(t, (uint8_t *)buf->base, (size_t)nread);
+}
+
+static void on_tcp_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    kc_transport *t = s->data;
+    if (nread < 0) {
+        fprintf(stderr, "kaigi-client: %s transport: TCP %s\n", t->label,
+                uv_strerror((int)nread));
+        uv_read_stop(s);
+        t->tcp_up = false;
+        return;
+    }
+    uint8_t *in = (uint8_t *)buf->base;
+    size_t left = (size_t)nread;
+    while (left > 0 && t->peer) {
+        size_t used, n;
+        uint8_t *pkt;
+        int rc = kg_framer_feed(&t->rx, in, left, &used, &pkt, &n);
+        in += used;
+        left -= used;
+        if (rc < 0) {
+            fprintf(stderr, "kaigi-client: %s transport: bad framing: %s\n",
+                    t->label, kg_strerror(rc));
+            uv_read_stop(s);
+            t->tcp_up = false;
+            return;
+        }
+        if (rc == 0)
+            break;
+        deliver(t, pkt, n);
+    }
+}
+
+/* --tcp-stall: this receiver stops reading; kaigi's send buffer for it
+ * fills and kaigi must drop rather than wait. */
+static void on_stall(uv_timer_t *timer)
+{
+    kc_transport *t = timer->data;
+    if (!t->tcp_up)
+        return;
+    fprintf(stderr, "kaigi-client: %s transport: no longer reading (--tcp-stall)\n",
+            t->label);
+    t->stalled = true;
+    uv_read_stop((uv_stream_t *)&t->tcp_h);
+}
+
+static void on_tcp_connect(uv_connect_t *req, int status)
+{
+    kc_transport *t = req->data;
+    if (status < 0) {
+        fprintf(stderr, "kaigi-client: %s transport: TCP connect: %s\n",
+                t->label, uv_strerror(status));
+        return;
+    }
+    if (!t->handles_open)
+        return;
+    t->tcp_up = true;
+    uv_tcp_nodelay(&t->tcp_h, 1);
+    uv_read_start((uv_stream_t *)&t->tcp_h, on_alloc, on_tcp_read);
+    if (t->app->opts.tcp_stall > 0 && t == &t->app->sub_t)
+        uv_timer_start(&t->stall_timer, on_stall,
+                       (uint64_t)(t->app->opts.tcp_stall * 1000), 0);
+    service(t);
+}
+
+/* --tcp: connects from the transport's local address (its port chosen
+ * by the kernel) to kaigi's passive candidate. */
+static int tcp_start(kc_transport *t)
+{
+    kg_framer_init(&t->rx);
+    if (uv_tcp_init(t->app->loop, &t->tcp_h) < 0)
+        return KG_ERR_IO;
+    uv_timer_init(t->app->loop, &t->stall_timer);
+    t->tcp_open = true;
+    t->tcp_h.data = t;
+    t->stall_timer.data = t;
+    t->tcp_conn.data = t;
+    struct sockaddr_storage local = t->local_addr;
+    if (local.ss_family == AF_INET6)
+        ((struct sockaddr_in6 *)&local)->sin6_port = 0;
+    else
+        ((struct sockaddr_in *)&local)->sin_port = 0;
+    if (uv_tcp_bind(&t->tcp_h, (const struct sockaddr *)&local, 0) < 0)
+        return KG_ERR_IO;
+    if (t->app->opts.tcp_stall > 0 && t == &t->app->sub_t) {
+        /* a small window, so that kaigi's side fills soon */
+        int size = 16 * 1024;
+        uv_recv_buffer_size((uv_handle_t *)&t->tcp_h, &size);
+    }
+    if (uv_tcp_connect(&t->tcp_conn, &t->tcp_h,
+                       (const struct sockaddr *)&t->remote,
+                       on_tcp_connect) < 0)
+        return KG_ERR_IO;
+    return 0;
 }
 
 int kc_transport_open(kc_app *app, kc_transport *t, const char *label,
@@ -165,6 +334,11 @@ int kc_transport_start(kc_transport *t, const kg_ice_creds *remote,
     if (!t->peer)
         return KG_ERR_NOMEM;
     t->last_state = KG_CLIENT_PEER_ICE;
+    if (t->tcp) {
+        int rc = tcp_start(t);
+        if (rc < 0)
+            return rc;
+    }
     service(t);
     return 0;
 }
@@ -215,6 +389,11 @@ void kc_transport_close(kc_transport *t)
             send_raw(t, buf, (size_t)n);
     }
     t->handles_open = false;
+    if (t->tcp_open) {
+        t->tcp_up = false;
+        uv_close((uv_handle_t *)&t->tcp_h, NULL);
+        uv_close((uv_handle_t *)&t->stall_timer, NULL);
+    }
     uv_udp_recv_stop(&t->udp);
     uv_close((uv_handle_t *)&t->udp, NULL);
     uv_close((uv_handle_t *)&t->timer, NULL);

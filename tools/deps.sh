@@ -10,13 +10,16 @@ libwebsockets-dev libjansson-dev libsqlite3-dev chromium"
 kg_node_debs="nodejs npm"
 
 # Only tools/test needs these: Debian's Firefox ESR (the second browser
-# test), Debian's Janus, so that the comparison
-# test (tests/e2e/janus_compare_test.py) runs instead of skipping, and
-# GStreamer's webrtcbin with Debian's python3-gi, the third-party client
-# of tests/e2e/gst_test.py (run with /usr/bin/python3).
-kg_test_debs="firefox-esr janus python3-gi gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0
-gir1.2-gst-plugins-bad-1.0 gir1.2-nice-0.1 gstreamer1.0-nice
-gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad"
+# test); Debian's Janus, so that the comparison test
+# (tests/e2e/janus_compare_test.py) runs instead of skipping; GStreamer's
+# webrtcbin with Debian's python3-gi, the third-party client of
+# tests/e2e/gst_test.py (run with /usr/bin/python3); ip and nft, so that
+# the ICE-TCP browser test (tests/browser/tcp.test.js) can make its
+# network namespace and drop UDP in it.
+kg_test_debs="firefox-esr janus python3-gi gir1.2-gstreamer-1.0
+gir1.2-gst-plugins-base-1.0 gir1.2-gst-plugins-bad-1.0 gir1.2-nice-0.1
+gstreamer1.0-nice gstreamer1.0-plugins-base gstreamer1.0-plugins-good
+gstreamer1.0-plugins-bad iproute2 nftables"
 
 # kg_install_deps [test]: with "test", the test-only packages too.
 kg_install_deps() {
