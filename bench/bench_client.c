@@ -20,6 +20,7 @@
 #include "relay/stun.h"
 #include "signalling/sdp.h"
 #include "tools/client_ws.h"
+#include "tools/frame_send.h"
 #include "bench/bench_client.h"
 
 #define SEND_BURST 32   /* control datagrams per service call */
@@ -49,55 +50,12 @@ void kb_client_fail(kb_client *c, const char *fmt, const char *detail)
 
 /* --- transports -------------------------------------------------------- */
 
-/* A TCP write the socket did not take at once. */
-typedef struct tcp_wreq {
-    uv_write_t req;
-    uint8_t data[];
-} tcp_wreq;
-
-static void on_tcp_written(uv_write_t *req, int status)
-{
-    (void)status;
-    free(req->data);
-}
-
-/* One packet behind its RFC 4571 length; what the socket does not take
- * now is queued in order (up to 1 MiB, then packets are dropped). */
+/* One packet behind its RFC 4571 length; past 1 MiB queued on a slow
+ * connection, packets are dropped. */
 static void tcp_send(kb_transport *t, const uint8_t *pkt, size_t len)
 {
-    uint8_t hdr[KG_FRAME_HDR];
-    if (!t->tcp_up || kg_frame_header(hdr, len) != 0)
-        return;
-    uv_stream_t *s = (uv_stream_t *)&t->tcp_h;
-    size_t total = len + KG_FRAME_HDR, done = 0;
-    size_t queued = uv_stream_get_write_queue_size(s);
-    if (queued == 0) {
-        uv_buf_t b[2] = {uv_buf_init((char *)hdr, KG_FRAME_HDR),
-                         uv_buf_init((char *)pkt, (unsigned)len)};
-        int n = uv_try_write(s, b, 2);
-        if (n < 0 && n != UV_EAGAIN)
-            return;
-        done = n > 0 ? (size_t)n : 0;
-        if (done == total)
-            return;
-    } else if (queued > (1u << 20)) {
-        return;
-    }
-    tcp_wreq *w = malloc(sizeof(*w) + total - done);
-    if (!w)
-        return;
-    uint8_t all[KG_FRAME_HDR + 2048];
-    if (total > sizeof(all)) {
-        free(w);
-        return;
-    }
-    memcpy(all, hdr, KG_FRAME_HDR);
-    memcpy(all + KG_FRAME_HDR, pkt, len);
-    memcpy(w->data, all + done, total - done);
-    w->req.data = w;
-    uv_buf_t b = uv_buf_init((char *)w->data, (unsigned)(total - done));
-    if (uv_write(&w->req, s, &b, 1, on_tcp_written) < 0)
-        free(w);
+    if (t->tcp_up)
+        kc_frame_send((uv_stream_t *)&t->tcp_h, pkt, len, 1u << 20);
 }
 
 static void send_raw(kb_transport *t, const uint8_t *pkt, size_t len)

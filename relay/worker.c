@@ -451,34 +451,50 @@ static void handle_dtls(kg_worker *w, wtransport *t, const uint8_t *pkt,
     }
 }
 
-static void handle_stun(kg_worker *w, wtransport *t, const uint8_t *pkt,
-                        size_t len, const struct sockaddr *from, kg_time now)
+/* A STUN message from a UDP address or a TCP connection, for transport
+ * *tp (NULL: not yet known: only a Binding request whose USERNAME names
+ * one of our transports may go further, and nothing is allocated before
+ * its MESSAGE-INTEGRITY checks out; *tp is then set). Returns the length
+ * of the response in w->tx (0: none), or -1 when the message was
+ * dropped (counted). */
+static ssize_t stun_in(kg_worker *w, wtransport **tp, const uint8_t *pkt,
+                       size_t len, const struct sockaddr *from, kg_time now,
+                       bool *selected)
 {
     kg_stun_msg msg;
     if (kg_stun_parse(pkt, len, &msg) != 0) {
         w->st.malformed++;
-        return;
+        return -1;
     }
+    wtransport *t = *tp;
     if (!t) {
-        /* Unknown address: only a Binding request whose USERNAME names
-         * one of our transports may go further; nothing is allocated
-         * before its MESSAGE-INTEGRITY checks out. */
         char ufrag[KG_ICE_UFRAG_LEN + 1];
         if (msg.type != KG_STUN_BINDING_REQUEST ||
             kg_ice_username_local(&msg, ufrag, sizeof(ufrag)) != 0 ||
             !(t = kg_map_get(&w->by_ufrag, ufrag, strlen(ufrag)))) {
             w->st.unknown_source++;
-            return;
+            return -1;
         }
     }
-    bool selected = false;
+    *selected = false;
     ssize_t n = kg_peer_on_stun(&t->peer, pkt, len, &msg, from, now, w->tx,
-                                sizeof(w->tx), &selected);
+                                sizeof(w->tx), selected);
     if (n < 0) {
         w->st.stun_bad++;
-        return;
+        return -1;
     }
     w->st.stun_ok++;
+    *tp = t;
+    return n;
+}
+
+static void handle_stun(kg_worker *w, wtransport *t, const uint8_t *pkt,
+                        size_t len, const struct sockaddr *from, kg_time now)
+{
+    bool selected;
+    ssize_t n = stun_in(w, &t, pkt, len, from, now, &selected);
+    if (n < 0)
+        return;
     if (selected)
         transport_set_addr(w, t, from);
     if (n > 0) {
@@ -517,30 +533,12 @@ void wk_on_packet(kg_worker *w, wtransport *t, uint8_t *pkt, size_t len,
 void wk_handle_stun_tcp(kg_worker *w, wtcp *c, const uint8_t *pkt,
                         size_t len, kg_time now)
 {
-    kg_stun_msg msg;
-    if (kg_stun_parse(pkt, len, &msg) != 0) {
-        w->st.malformed++;
-        return;
-    }
     wtransport *t = c->t;
-    if (!t) {
-        char ufrag[KG_ICE_UFRAG_LEN + 1];
-        if (msg.type != KG_STUN_BINDING_REQUEST ||
-            kg_ice_username_local(&msg, ufrag, sizeof(ufrag)) != 0 ||
-            !(t = kg_map_get(&w->by_ufrag, ufrag, strlen(ufrag)))) {
-            w->st.unknown_source++;
-            return;
-        }
-    }
-    bool selected = false;
-    ssize_t n = kg_peer_on_stun(&t->peer, pkt, len, &msg,
-                                (const struct sockaddr *)&c->peer, now, w->tx,
-                                sizeof(w->tx), &selected);
-    if (n < 0) {
-        w->st.stun_bad++;
+    bool selected;
+    ssize_t n = stun_in(w, &t, pkt, len, (const struct sockaddr *)&c->peer,
+                        now, &selected);
+    if (n < 0)
         return;
-    }
-    w->st.stun_ok++;
     if (!c->t)
         wk_tcp_authenticate(w, c, t);
     if (selected)

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tools/frame_send.h"
 #include "tools/client.h"
 
 /* One receive buffer for the loop: every datagram is consumed before the
@@ -37,68 +38,21 @@ static bool same_addr(const struct sockaddr *a, const struct sockaddr_storage *b
            memcmp(&x->sin6_addr, &y->sin6_addr, 16) == 0;
 }
 
-/* A write the socket did not take at once: its bytes, in order. */
-typedef struct tcp_wreq {
-    uv_write_t req;
-    kc_transport *t;
-    size_t len;
-    uint8_t data[];
-} tcp_wreq;
-
 /* What our own queue may hold for a slow connection before packets are
  * dropped, as a full UDP socket would drop them. */
 #define TCP_QUEUE_MAX (1 << 20)
 
-static void on_tcp_written(uv_write_t *req, int status)
-{
-    (void)status;
-    free(req->data);
-}
-
 /* One packet behind its 2-byte length; never blocks. */
 static void tcp_send(kc_transport *t, const uint8_t *pkt, size_t len)
 {
-    uint8_t hdr[KG_FRAME_HDR];
-    if (!t->tcp_up || kg_frame_header(hdr, len) != 0)
+    if (!t->tcp_up)
         return;
-    uv_stream_t *s = (uv_stream_t *)&t->tcp_h;
-    size_t total = len + KG_FRAME_HDR, done = 0;
-    size_t queued = uv_stream_get_write_queue_size(s);
-    if (queued == 0) {
-        uv_buf_t b[2] = {uv_buf_init((char *)hdr, KG_FRAME_HDR),
-                         uv_buf_init((char *)pkt, (unsigned)len)};
-        int n = uv_try_write(s, b, 2);
-        if (n < 0 && n != UV_EAGAIN)
-            return;
-        done = n > 0 ? (size_t)n : 0;
-        if (done == total) {
-            t->bytes_out += len;
-            return;
-        }
-    } else if (queued > TCP_QUEUE_MAX) {
-        t->tcp_dropped++;
-        return;
-    }
-    /* The rest (all of it, or what a partial write left) in order. */
-    tcp_wreq *w = malloc(sizeof(*w) + total - done);
-    if (!w)
-        return; /* the stream is now cut mid-packet: kaigi will close it */
-    w->t = t;
-    w->len = total - done;
-    size_t off = 0;
-    if (done < KG_FRAME_HDR) {
-        memcpy(w->data, hdr + done, KG_FRAME_HDR - done);
-        off = KG_FRAME_HDR - done;
-        memcpy(w->data + off, pkt, len);
-    } else {
-        memcpy(w->data, pkt + (done - KG_FRAME_HDR), total - done);
-    }
-    w->req.data = w;
-    uv_buf_t b = uv_buf_init((char *)w->data, (unsigned)w->len);
-    if (uv_write(&w->req, s, &b, 1, on_tcp_written) < 0)
-        free(w);
-    else
+    int rc = kc_frame_send((uv_stream_t *)&t->tcp_h, pkt, len,
+                           TCP_QUEUE_MAX);
+    if (rc == 0)
         t->bytes_out += len;
+    else if (rc == KG_ERR_FULL)
+        t->tcp_dropped++;
 }
 
 static void send_raw(kc_transport *t, const uint8_t *pkt, size_t len)

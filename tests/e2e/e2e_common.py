@@ -42,6 +42,17 @@ class Checks:
     def items(self):
         return self.failed
 
+    def summary(self, log=None):
+        """Prints the tail of log (a kaigi.log) if a check failed, then the
+        closing line; returns the exit status."""
+        if self.failed and log and os.path.exists(log):
+            with open(log) as f:
+                sys.stdout.write(f"--- {os.path.basename(log)}\n"
+                                 + f.read()[-3000:])
+        print(f"{len(self.failed)} check(s) failed" if self.failed else
+              "all checks passed")
+        return 1 if self.failed else 0
+
 
 def get_stats(http_port):
     url = f"http://{HOST}:{http_port}/api/stats"

@@ -181,12 +181,7 @@ def main():
             if k.proc and k.proc.poll() is None:
                 k.proc.kill()
         office(check, args.kaigi, tmp)
-        if check.failed:
-            with open(os.path.join(tmp, "kaigi.log")) as f:
-                sys.stdout.write("--- kaigi.log\n" + f.read()[-3000:])
-    print(f"{len(check.failed)} check(s) failed" if check.failed else
-          "all checks passed")
-    return 1 if check.failed else 0
+        return check.summary(os.path.join(tmp, "kaigi.log"))
 
 
 if __name__ == "__main__":
