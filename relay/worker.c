@@ -541,7 +541,11 @@ void wk_handle_stun_tcp(kg_worker *w, wtcp *c, const uint8_t *pkt,
         return;
     if (!c->t)
         wk_tcp_authenticate(w, c, t);
-    if (selected)
+    /* A UDP path in use is never given up for TCP: its candidate has the
+     * higher priority (RFC 8445 8.1.1: of several nominated pairs, the
+     * highest wins), and a client that nominates both (Firefox did, now
+     * and then) keeps sending on UDP, which kaigi would then drop. */
+    if (selected && !(t->has_addr && !t->tcp))
         wk_tcp_select(w, c, t);
     if (n > 0 && !wk_tcp_queue(w, c, w->tx, (size_t)n))
         t->part->c.tcp_tx_dropped++;

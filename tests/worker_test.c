@@ -204,6 +204,34 @@ static int snapshot_proto(kg_worker *w)
     return proto;
 }
 
+/* Sends the client peer's next connectivity check (a nomination: the
+ * client's checks carry USE-CANDIDATE), due at its deadline, over UDP
+ * (udp >= 0) or framed on the TCP connection tcp; then runs the worker
+ * until its snapshot says want or ms pass. Returns the protocol seen. */
+static int check_via(kg_worker *w, uv_loop_t *loop, kg_client_peer *cp,
+                     int udp, int tcp, uint16_t port, int want, int ms)
+{
+    uint8_t out[2048];
+    ssize_t n = kg_client_peer_poll(cp, kg_client_peer_deadline(cp), out,
+                                    sizeof(out));
+    assert_true(n > 0);
+    if (udp >= 0) {
+        struct sockaddr_in a = loopback(port);
+        assert_int_equal(sendto(udp, out, (size_t)n, 0, (struct sockaddr *)&a,
+                                sizeof(a)),
+                         n);
+    } else {
+        send_framed(tcp, out, (size_t)n);
+    }
+    int proto = -1;
+    uint64_t end = uv_hrtime() + (uint64_t)ms * KG_MS;
+    while (uv_hrtime() < end && (proto = snapshot_proto(w)) != want) {
+        uv_run(loop, UV_RUN_NOWAIT);
+        usleep(20 * 1000);
+    }
+    return proto;
+}
+
 /* ICE-TCP on a worker thread: the listener takes the UDP port's number;
  * junk before STUN is closed; a client peer (the sans-IO one kaigi-client
  * uses) gets through ICE and DTLS over one framed TCP connection, and
@@ -293,6 +321,25 @@ static void test_thread_tcp_client_peer(void **state)
     kg_worker_get_stats(w, &st);
     assert_true(st.tcp_accepted >= 2);
     assert_true(st.tcp_bad_stream >= 1);
+
+    /* A nomination over UDP moves the transport to UDP; one over TCP
+     * after it does not take it back: UDP's candidate has the higher
+     * priority (RFC 8445 8.1.1), and a client that nominates both keeps
+     * sending on UDP (Firefox did, and its DTLS was then dropped). */
+    int udp = socket(AF_INET, SOCK_DGRAM, 0);
+    assert_true(udp >= 0);
+    assert_int_equal(check_via(w, &loop, cp, udp, -1, port, KG_PROTO_UDP,
+                               5000),
+                     KG_PROTO_UDP);
+    /* (moving to UDP closed the old connection: a new one nominates) */
+    int fd2 = tcp_connect(port);
+    assert_int_equal(check_via(w, &loop, cp, -1, fd2, port, KG_PROTO_TCP,
+                               2500),
+                     KG_PROTO_UDP);
+    kg_worker_get_stats(w, &st);
+    assert_true(st.tcp_accepted >= 3);
+    close(fd2);
+    close(udp);
 
     close(fd);
     kg_client_peer_del(cp);
