@@ -18,60 +18,14 @@
 const childProcess = require('child_process');
 const fs = require('fs');
 const https = require('https');
-const net = require('net');
-const os = require('os');
 const path = require('path');
+const {
+  HOST, CHROMIUM, LAUNCH_ARGS, check, sleep, poll, freePort, startWithMeeting,
+  joinByIdAndPin, standalone,
+} = require('./meetings.test.js');
 
-const HOST = '127.0.0.1';
-const CHROMIUM = '/usr/bin/chromium';
-const WWW = path.resolve(__dirname, '..', '..', 'signalling', 'www');
 const TOTAL_MS = 150000; // hard stop, under meson's timeout
 const STEP_MS = 30000;
-// As tests/browser/meetings.test.js launches it.
-const LAUNCH_ARGS = [
-  '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update',
-  '--disable-sync', '--use-fake-device-for-media-stream',
-  '--use-fake-ui-for-media-stream',
-];
-
-const results = { passed: 0, failed: 0 };
-function check(ok, what) {
-  if (ok) results.passed++;
-  else results.failed++;
-  console.log(`${ok ? 'ok  ' : 'FAIL'} ${what}`);
-  return ok;
-}
-
-function sleep(ms) {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-// Calls fn until it returns {ok: true, ...} or ms pass; the last answer.
-async function poll(fn, ms, every = 250) {
-  const end = Date.now() + ms;
-  let last = { ok: false, why: 'never ran' };
-  for (;;) {
-    try {
-      last = await fn();
-    } catch (e) {
-      last = { ok: false, why: String(e && e.message ? e.message : e) };
-    }
-    if (last.ok || Date.now() >= end) return last;
-    await sleep(every);
-  }
-}
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.on('error', reject);
-    s.listen(0, HOST, () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 function openssl(dir, args, input) {
   const r = childProcess.spawnSync('openssl', args, { cwd: dir, input, timeout: 60000 });
@@ -126,40 +80,18 @@ function call(origin, ca, method, url, body, auth) {
   });
 }
 
-async function run(pw, kaigiBin, tmp, children) {
+async function run(pw, [kaigiBin], tmp) {
   const pki = makeCerts(tmp);
-  const port = await freePort();
+  const port = await freePort('tcp');
   const origin = `https://localhost:${port}`;
-  const data = path.join(tmp, 'data');
-  const logPath = path.join(tmp, 'kaigi.log');
-  const log = fs.openSync(logPath, 'a');
-  const kaigi = childProcess.spawn(kaigiBin, [
-    '--listen', `${HOST}:${port}`, '--udp', `${HOST}:0`, '--data', data,
-    '--workers', '1', '--node', 'https-test', '--www', WWW,
-    '--tls-cert', pki.cert, '--tls-key', pki.key,
-  ], { stdio: ['ignore', log, log] });
-  fs.closeSync(log);
-  children.push(kaigi);
-  const exited = new Promise((resolve) => kaigi.on('exit', (code, sig) => resolve({ code, sig })));
-  const up = await poll(async () => {
-    if (kaigi.exitCode !== null) throw new Error(`kaigi exited with ${kaigi.exitCode}`);
-    const r = await call(origin, pki.ca, 'GET', '/api/stats');
-    return { ok: r.status === 200, why: `GET /api/stats: ${r.status}` };
-  }, 15000, 100);
-  if (!check(up.ok, `kaigi is up on ${origin} (${up.why || 'ready'})`)) {
-    console.log(fs.readFileSync(logPath, 'utf8'));
-    return;
-  }
-  const token = `Bearer ${fs.readFileSync(path.join(data, 'admin.token'), 'utf8').trim()}`;
-  const start = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
-  const m = await call(origin, pki.ca, 'POST', '/api/meetings', {
-    title: 'https', start, duration: 600,
-    settings: { waiting_room: false, join_before_host: true },
-  }, token);
-  const info = m.body && await call(origin, pki.ca, 'GET',
-    `/api/meetings/${m.body.id}/join-info`, undefined, `HostKey ${m.body.host_key}`);
-  if (!check(m.status === 201 && info && info.status === 200,
-    `meeting created over https (${m.status}, join-info ${info && info.status})`)) return;
+  const k = await startWithMeeting({
+    binary: kaigiBin, tmp, origin, title: 'https',
+    args: ['--listen', `${HOST}:${port}`, '--udp', `${HOST}:0`, '--node', 'https-test',
+      '--tls-cert', pki.cert, '--tls-key', pki.key],
+    call: (method, url, body, auth) => call(origin, pki.ca, method, url, body, auth),
+  });
+  if (!k) return;
+  const { m, info } = k;
 
   const browser = await pw.chromium.launch({
     executablePath: CHROMIUM, timeout: STEP_MS,
@@ -175,14 +107,7 @@ async function run(pw, kaigiBin, tmp, children) {
       `https page loads with HSTS (${resp && resp.status()}, ${headers['strict-transport-security']})`);
     check(await page.evaluate(() => window.isSecureContext),
       'the page is a secure context');
-    await page.fill('#meeting-id', m.body.id);
-    await page.fill('#pin', info.body.pin);
-    await page.fill('#name', 'Ada');
-    await page.click('#join-btn');
-    const inMeeting = await poll(async () => {
-      const s = await page.evaluate(() => document.body.dataset.screen);
-      return { ok: s === 'meeting', why: `screen ${s}` };
-    }, STEP_MS, 200);
+    const inMeeting = await joinByIdAndPin(page, m.body.id, info.body.pin, 'Ada', STEP_MS);
     if (!check(inMeeting.ok, `joined the meeting over wss (${inMeeting.why || 'meeting'})`)) return;
     const st = await poll(async () => {
       const s = await page.evaluate(() => window.kaigi.stats());
@@ -195,50 +120,10 @@ async function run(pw, kaigiBin, tmp, children) {
     check(st.cipher === 'AEAD_AES_256_GCM', `srtpCipher is AEAD_AES_256_GCM (${st.why})`);
   } finally {
     await browser.close();
-    kaigi.kill('SIGTERM');
-    const ex = await Promise.race([exited, sleep(15000).then(() => ({ code: 'still running' }))]);
+    k.proc.kill('SIGTERM');
+    const ex = await Promise.race([k.exited, sleep(15000).then(() => ({ code: 'still running' }))]);
     check(ex.code === 0, `kaigi exits cleanly on SIGTERM (${JSON.stringify(ex)})`);
   }
 }
 
-async function main() {
-  const kaigiBin = process.argv[2];
-  if (!kaigiBin) {
-    console.error('usage: node https.test.js KAIGI');
-    return 2;
-  }
-  let pw = null;
-  try {
-    pw = require('playwright-core');
-  } catch (e) {
-    pw = null;
-  }
-  const missing = !pw ? 'playwright-core (cd tests/browser && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci)'
-    : !fs.existsSync(CHROMIUM) ? `${CHROMIUM} (apt-get install chromium)` : null;
-  if (missing) {
-    const required = process.env.KAIGI_BROWSER_REQUIRED === '1';
-    console.log(`${required ? 'FAIL' : 'SKIP'} missing ${missing}`);
-    return required ? 1 : 77;
-  }
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'kaigi-https-'));
-  const children = [];
-  try {
-    await run(pw, path.resolve(kaigiBin), tmp, children);
-  } catch (e) {
-    check(false, `unexpected: ${e.stack || e}`);
-  } finally {
-    for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
-    fs.rmSync(tmp, { recursive: true, force: true });
-  }
-  console.log(`${results.passed} passed, ${results.failed} failed`);
-  return results.failed ? 1 : 0;
-}
-
-const watchdog = setTimeout(() => {
-  console.log(`FAIL the whole test took over ${TOTAL_MS / 1000} s`);
-  process.exit(1);
-}, TOTAL_MS);
-main().then((rc) => {
-  clearTimeout(watchdog);
-  process.exit(rc);
-});
+standalone({ file: 'https.test.js', names: ['KAIGI'], tmpName: 'https', totalMs: TOTAL_MS, run });

@@ -18,124 +18,34 @@
 
 const childProcess = require('child_process');
 const fs = require('fs');
-const net = require('net');
-const os = require('os');
 const path = require('path');
+const {
+  CHROMIUM, LAUNCH_ARGS, children, check, sleep, poll, freePort, callJson,
+  startWithMeeting, joinByIdAndPin, selectedPairs, standalone,
+} = require('./meetings.test.js');
 
 const HOST = '::1';
-const CHROMIUM = '/usr/bin/chromium';
-const WWW = path.resolve(__dirname, '..', '..', 'signalling', 'www');
 const TOTAL_MS = 150000; // hard stop, under meson's timeout
 const STEP_MS = 30000;
-// As tests/browser/meetings.test.js launches it.
-const LAUNCH_ARGS = [
-  '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update',
-  '--disable-sync', '--use-fake-device-for-media-stream',
-  '--use-fake-ui-for-media-stream',
-];
-const t0 = Date.now();
 
-const results = { passed: 0, failed: 0 };
-function check(ok, what) {
-  if (ok) results.passed++;
-  else results.failed++;
-  const s = ((Date.now() - t0) / 1000).toFixed(1).padStart(5);
-  console.log(`${ok ? 'ok  ' : 'FAIL'} [${s}s] ${what}`);
-  return ok;
+// The frames Chromium decoded, its cipher, and the remote address of
+// each selected candidate pair (publish and subscribe).
+async function sample(page) {
+  const st = await selectedPairs(page);
+  return { cipher: st.cipher, frames: st.frames,
+    remotes: st.pairs.map((p) => (p.remote ? p.remote.address : null)) };
 }
 
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
-// Calls fn until it returns {ok: true, ...} or ms pass; the last answer.
-async function poll(fn, ms, every = 250) {
-  const end = Date.now() + ms;
-  let last = { ok: false, why: 'never ran' };
-  for (;;) {
-    try {
-      last = await fn();
-    } catch (e) {
-      last = { ok: false, why: String(e && e.message ? e.message : e) };
-    }
-    if (last.ok || Date.now() >= end) return last;
-    await sleep(every);
-  }
-}
-
-// A free TCP port on ::1; rejects when the machine has no ::1.
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.on('error', reject);
-    s.listen(0, HOST, () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-// The frames Chromium decoded, its cipher, and the remote end of each
-// selected candidate pair (publish and subscribe).
-function sample(page) {
-  return page.evaluate(async () => {
-    const k = window.kaigi;
-    const s = await k.stats();
-    const remotes = [];
-    for (const role of ['publish', 'subscribe']) {
-      const pc = k.pcs && k.pcs[role];
-      if (!pc) continue;
-      const rep = await pc.getStats();
-      let sel = null;
-      rep.forEach((x) => {
-        if (x.type === 'transport' && x.selectedCandidatePairId) sel = x.selectedCandidatePairId;
-      });
-      const pair = sel && rep.get(sel);
-      const remote = pair && rep.get(pair.remoteCandidateId);
-      remotes.push(remote ? remote.address : null);
-    }
-    const frames = (s.inbound || []).filter((i) => i.kind === 'video')
-      .reduce((n, i) => n + (i.framesDecoded || 0), 0);
-    return { cipher: s.srtpCipher, frames, remotes };
-  });
-}
-
-async function run(pw, kaigiBin, clientBin, tmp, children) {
-  const port = await freePort();
+async function run(pw, [kaigiBin, clientBin], tmp) {
+  const port = await freePort('tcp', HOST);
   const origin = `http://[${HOST}]:${port}`;
-  const data = path.join(tmp, 'data');
-  const logPath = path.join(tmp, 'kaigi.log');
-  const log = fs.openSync(logPath, 'a');
-  const kaigi = childProcess.spawn(kaigiBin, [
-    '--listen', `[${HOST}]:${port}`, '--udp', `[${HOST}]:0`, '--data', data,
-    '--workers', '1', '--node', 'ipv6-test', '--www', WWW,
-  ], { stdio: ['ignore', log, log] });
-  fs.closeSync(log);
-  children.push(kaigi);
-  const exited = new Promise((resolve) => kaigi.on('exit', (code, sig) => resolve({ code, sig })));
-  const showLog = () => console.log(fs.readFileSync(logPath, 'utf8').slice(-4000));
-  const up = await poll(async () => {
-    if (kaigi.exitCode !== null) throw new Error(`kaigi exited with ${kaigi.exitCode}`);
-    const r = await fetch(`${origin}/api/stats`);
-    return { ok: r.status === 200, why: `GET /api/stats: ${r.status}` };
-  }, 15000, 100);
-  if (!check(up.ok, `kaigi is up on ${origin} (${up.why || 'ready'})`)) return showLog();
-  const token = fs.readFileSync(path.join(data, 'admin.token'), 'utf8').trim();
-  const api = async (method, url, body, auth = `Bearer ${token}`) => {
-    const r = await fetch(origin + url, {
-      method, signal: AbortSignal.timeout(5000),
-      headers: { 'Content-Type': 'application/json', Authorization: auth },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    return { status: r.status, body: await r.json().catch(() => null) };
-  };
-  const m = await api('POST', '/api/meetings', {
-    title: 'ipv6', start: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
-    duration: 600, settings: { waiting_room: false, join_before_host: true },
+  const k = await startWithMeeting({
+    binary: kaigiBin, tmp, origin, title: 'ipv6',
+    args: ['--listen', `[${HOST}]:${port}`, '--udp', `[${HOST}]:0`, '--node', 'ipv6-test'],
+    call: (method, url, body, auth) => callJson(origin, method, url, body, auth),
   });
-  const info = m.body && await api('GET', `/api/meetings/${m.body.id}/join-info`,
-    undefined, `HostKey ${m.body.host_key}`);
-  if (!check(m.status === 201 && info && info.status === 200,
-    `meeting created over ${origin} (${m.status}, join-info ${info && info.status})`)) return;
+  if (!k) return;
+  const { m, info, api, showLog } = k;
 
   const browser = await pw.chromium.launch({
     executablePath: CHROMIUM, timeout: STEP_MS, args: LAUNCH_ARGS,
@@ -147,14 +57,7 @@ async function run(pw, kaigiBin, clientBin, tmp, children) {
     const resp = await page.goto(`${origin}/`);
     check(resp && resp.status() === 200, `${origin}/ loads (${resp && resp.status()})`);
     check(await page.evaluate(() => window.isSecureContext), 'the page is a secure context');
-    await page.fill('#meeting-id', m.body.id);
-    await page.fill('#pin', info.body.pin);
-    await page.fill('#name', 'Ada');
-    await page.click('#join-btn');
-    const inMeeting = await poll(async () => {
-      const s = await page.evaluate(() => document.body.dataset.screen);
-      return { ok: s === 'meeting', why: `screen ${s}` };
-    }, STEP_MS, 200);
+    const inMeeting = await joinByIdAndPin(page, m.body.id, info.body.pin, 'Ada', STEP_MS);
     if (!check(inMeeting.ok, `joined by ID and PIN (${inMeeting.why || 'meeting'})`)) return showLog();
 
     // The second participant: kaigi-client, signalling and media on ::1.
@@ -197,56 +100,14 @@ async function run(pw, kaigiBin, clientBin, tmp, children) {
     check(seen.ok, `kaigi's room stats: Chromium's transports connected (${seen.why})`);
   } finally {
     await browser.close();
-    kaigi.kill('SIGTERM');
-    const ex = await Promise.race([exited, sleep(15000).then(() => ({ code: 'still running' }))]);
+    k.proc.kill('SIGTERM');
+    const ex = await Promise.race([k.exited, sleep(15000).then(() => ({ code: 'still running' }))]);
     check(ex.code === 0, `kaigi exits cleanly on SIGTERM (${JSON.stringify(ex)})`);
   }
 }
 
-async function main() {
-  const [kaigiBin, clientBin] = process.argv.slice(2);
-  if (!kaigiBin || !clientBin) {
-    console.error('usage: node ipv6.test.js KAIGI KAIGI_CLIENT');
-    return 2;
-  }
-  let pw = null;
-  try {
-    pw = require('playwright-core');
-  } catch (e) {
-    pw = null;
-  }
-  const missing = !pw ? 'playwright-core (cd tests/browser && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci)'
-    : !fs.existsSync(CHROMIUM) ? `${CHROMIUM} (apt-get install chromium)` : null;
-  if (missing) {
-    const required = process.env.KAIGI_BROWSER_REQUIRED === '1';
-    console.log(`${required ? 'FAIL' : 'SKIP'} missing ${missing}`);
-    return required ? 1 : 77;
-  }
-  try {
-    await freePort();
-  } catch (e) {
-    console.log(`SKIP this machine has no ${HOST} (${e.code || e.message})`);
-    return 77;
-  }
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'kaigi-ipv6-'));
-  const children = [];
-  try {
-    await run(pw, path.resolve(kaigiBin), path.resolve(clientBin), tmp, children);
-  } catch (e) {
-    check(false, `unexpected: ${e.stack || e}`);
-  } finally {
-    for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
-    fs.rmSync(tmp, { recursive: true, force: true });
-  }
-  console.log(`${results.passed} passed, ${results.failed} failed`);
-  return results.failed ? 1 : 0;
-}
-
-const watchdog = setTimeout(() => {
-  console.log(`FAIL the whole test took over ${TOTAL_MS / 1000} s`);
-  process.exit(1);
-}, TOTAL_MS);
-main().then((rc) => {
-  clearTimeout(watchdog);
-  process.exit(rc);
+standalone({
+  file: 'ipv6.test.js', names: ['KAIGI', 'KAIGI_CLIENT'], tmpName: 'ipv6', totalMs: TOTAL_MS, run,
+  skip: () => freePort('tcp', HOST).then(() => null,
+    (e) => `this machine has no ${HOST} (${e.code || e.message})`),
 });

@@ -93,19 +93,20 @@ async function poll(fn, ms, every = 250) {
   }
 }
 
-function freePort(kind) {
+// A free port on host (HOST unless given); rejects when host is not here.
+function freePort(kind, host = HOST) {
   return new Promise((resolve, reject) => {
     if (kind === 'udp') {
       const s = dgram.createSocket('udp4');
       s.on('error', reject);
-      s.bind(0, HOST, () => {
+      s.bind(0, host, () => {
         const { port } = s.address();
         s.close(() => resolve(port));
       });
     } else {
       const s = net.createServer();
       s.on('error', reject);
-      s.listen(0, HOST, () => {
+      s.listen(0, host, () => {
         const { port } = s.address();
         s.close(() => resolve(port));
       });
@@ -127,6 +128,65 @@ function tail(file, bytes = 4000) {
 }
 
 /* --- kaigi ------------------------------------------------------------ */
+
+// One JSON request to kaigi at origin over fetch (5 s at most); auth, when
+// given, is the Authorization header. Returns {status, body}.
+async function callJson(origin, method, url, body, auth) {
+  const headers = { 'Content-Type': 'application/json' };
+  if (auth) headers.Authorization = auth;
+  const r = await fetch(origin + url, {
+    method, headers, body: body === undefined ? undefined : JSON.stringify(body),
+    signal: AbortSignal.timeout(5000),
+  });
+  const text = await r.text();
+  let json = null;
+  try {
+    json = text.trim() ? JSON.parse(text) : null;
+  } catch (e) {
+    json = { unparsed: text };
+  }
+  return { status: r.status, body: json };
+}
+
+// For the short standalone tests (https.test.js, ipv6.test.js): kaigi
+// started with args (--listen, --udp, --node, ...) on tmp/data, logging
+// to tmp/kaigi.log, up at origin (GET /api/stats 200 within 15 s), and a
+// meeting open now for 10 minutes, waiting room off, join before host on.
+// call(method, url, body, auth) makes one JSON request to that origin.
+// Returns {proc, exited, logPath, showLog, api, m, info}, with api
+// authorized as admin by default, or null after a failed check.
+async function startWithMeeting({ binary, tmp, origin, args, call, title }) {
+  const data = path.join(tmp, 'data');
+  const logPath = path.join(tmp, 'kaigi.log');
+  const log = fs.openSync(logPath, 'a');
+  const proc = childProcess.spawn(binary, [
+    ...args, '--data', data, '--workers', '1', '--www', WWW,
+  ], { stdio: ['ignore', log, log] });
+  fs.closeSync(log);
+  children.push(proc);
+  const exited = new Promise((resolve) => proc.on('exit', (code, sig) => resolve({ code, sig })));
+  const showLog = () => console.log(tail(logPath));
+  const up = await poll(async () => {
+    if (proc.exitCode !== null) throw new Error(`kaigi exited with ${proc.exitCode}`);
+    const r = await call('GET', '/api/stats');
+    return { ok: r.status === 200, why: `GET /api/stats: ${r.status}` };
+  }, 15000, 100);
+  if (!check(up.ok, `kaigi is up on ${origin} (${up.why || 'ready'})`)) {
+    showLog();
+    return null;
+  }
+  const token = fs.readFileSync(path.join(data, 'admin.token'), 'utf8').trim();
+  const api = (method, url, body, auth = `Bearer ${token}`) => call(method, url, body, auth);
+  const m = await api('POST', '/api/meetings', {
+    title, start: rfc3339(Date.now()), duration: 600,
+    settings: { waiting_room: false, join_before_host: true },
+  });
+  const info = m.body && await api('GET', `/api/meetings/${m.body.id}/join-info`,
+    undefined, `HostKey ${m.body.host_key}`);
+  if (!check(m.status === 201 && info && info.status === 200,
+    `meeting created over ${origin} (${m.status}, join-info ${info && info.status})`)) return null;
+  return { proc, exited, logPath, showLog, api, m, info };
+}
 
 class Kaigi {
   constructor(binary, tmp) {
@@ -180,20 +240,7 @@ class Kaigi {
   }
 
   async call(method, url, body, auth = `Bearer ${this.token}`) {
-    const headers = { 'Content-Type': 'application/json' };
-    if (auth) headers.Authorization = auth;
-    const r = await fetch(this.origin + url, {
-      method, headers, body: body === undefined ? undefined : JSON.stringify(body),
-      signal: AbortSignal.timeout(5000),
-    });
-    const text = await r.text();
-    let json = null;
-    try {
-      json = text.trim() ? JSON.parse(text) : null;
-    } catch (e) {
-      json = { unparsed: text };
-    }
-    return { status: r.status, body: json };
+    return callJson(this.origin, method, url, body, auth);
   }
 
   // A meeting open now for 10 minutes with the waiting room on; returns
@@ -301,6 +348,48 @@ async function joinAsHost(p, m) {
     await p.page.goto(m.hostLink);
     await p.page.fill('#name', p.name);
     await p.page.click('#join-btn');
+  });
+}
+
+// For the standalone tests: on a bare Playwright page already at /, joins
+// meeting id with pin as name; polls (every 200 ms, ms at most) until the
+// page shows the meeting screen; returns the last {ok, why}.
+async function joinByIdAndPin(page, id, pin, name, ms) {
+  await page.fill('#meeting-id', id);
+  await page.fill('#pin', pin);
+  await page.fill('#name', name);
+  await page.click('#join-btn');
+  return poll(async () => {
+    const s = await page.evaluate(() => document.body.dataset.screen);
+    return { ok: s === 'meeting', why: `screen ${s}` };
+  }, ms, 200);
+}
+
+// For the standalone tests: the video frames a bare Playwright page
+// decoded, its SRTP cipher, and the selected candidate pair of each of
+// window.kaigi's peer connections (publish, subscribe) as {role, local,
+// remote}, each end {protocol, address, port} or null.
+function selectedPairs(page) {
+  return page.evaluate(async () => {
+    const k = window.kaigi;
+    const s = await k.stats();
+    const end = (c) => (c ? { protocol: c.protocol, address: c.address, port: c.port } : null);
+    const pairs = [];
+    for (const role of ['publish', 'subscribe']) {
+      const pc = k.pcs && k.pcs[role];
+      if (!pc) continue;
+      const rep = await pc.getStats();
+      let sel = null;
+      rep.forEach((x) => {
+        if (x.type === 'transport' && x.selectedCandidatePairId) sel = x.selectedCandidatePairId;
+      });
+      const pair = sel && rep.get(sel);
+      pairs.push({ role, local: end(pair && rep.get(pair.localCandidateId)),
+        remote: end(pair && rep.get(pair.remoteCandidateId)) });
+    }
+    const frames = (s.inbound || []).filter((i) => i.kind === 'video')
+      .reduce((n, i) => n + (i.framesDecoded || 0), 0);
+    return { cipher: s.srtpCipher, frames, pairs };
   });
 }
 
@@ -1111,6 +1200,59 @@ function loadPlaywright() {
   }
 }
 
+// What a Chromium test lacks, with how to get it; null when nothing.
+function missingChromium(pw) {
+  return !pw ? 'playwright-core (cd tests/browser && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci)'
+    : !fs.existsSync(CHROMIUM) ? `${CHROMIUM} (apt-get install chromium)` : null;
+}
+
+// Runs a short standalone Chromium test (https.test.js, ipv6.test.js)
+// under a watchdog of totalMs: usage (2) when an argument in names is
+// missing; 77 when playwright-core or Chromium is missing (1 with
+// KAIGI_BROWSER_REQUIRED=1) or skip() gives a reason; otherwise
+// run(pw, binaries, tmp) in a fresh temporary directory, then every
+// child killed, the directory removed, the summary, exit 1 on a failure.
+function standalone({ file, names, tmpName, totalMs, skip, run }) {
+  const watchdog = setTimeout(() => {
+    console.log(`FAIL the whole test took over ${totalMs / 1000} s`);
+    process.exit(1);
+  }, totalMs);
+  const main = async () => {
+    const bins = process.argv.slice(2, 2 + names.length);
+    if (bins.length < names.length || !bins.every(Boolean)) {
+      console.error(`usage: node ${file} ${names.join(' ')}`);
+      return 2;
+    }
+    const pw = loadPlaywright();
+    const missing = missingChromium(pw);
+    if (missing) {
+      const required = process.env.KAIGI_BROWSER_REQUIRED === '1';
+      console.log(`${required ? 'FAIL' : 'SKIP'} missing ${missing}`);
+      return required ? 1 : 77;
+    }
+    const why = skip ? await skip() : null;
+    if (why) {
+      console.log(`SKIP ${why}`);
+      return 77;
+    }
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), `kaigi-${tmpName}-`));
+    try {
+      await run(pw, bins.map((b) => path.resolve(b)), tmp);
+    } catch (e) {
+      check(false, `unexpected: ${e.stack || e}`);
+    } finally {
+      for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+      fs.rmSync(tmp, { recursive: true, force: true });
+    }
+    console.log(`${results.passed} passed, ${results.failed} failed`);
+    return results.failed ? 1 : 0;
+  };
+  main().then((rc) => {
+    clearTimeout(watchdog);
+    process.exit(rc);
+  });
+}
+
 async function cleanup() {
   while (cleanups.length) {
     const fn = cleanups.pop();
@@ -1130,8 +1272,7 @@ async function main() {
   }
   const required = process.env.KAIGI_BROWSER_REQUIRED === '1';
   const pw = loadPlaywright();
-  const missing = !pw ? 'playwright-core (cd tests/browser && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci)'
-    : !fs.existsSync(CHROMIUM) ? `${CHROMIUM} (apt-get install chromium)` : null;
+  const missing = missingChromium(pw);
   if (missing && required) {
     check(false, `missing ${missing}`);
     return 1;
@@ -1190,14 +1331,17 @@ async function main() {
   return results.failed ? 1 : 0;
 }
 
-// tests/browser/firefox.test.js shares these helpers (and this file's
-// results, cleanups and children); required by it, this file runs nothing.
+// tests/browser/firefox.test.js, https.test.js, ipv6.test.js and
+// tcp.test.js share these helpers (and this file's
+// results, cleanups and children); required by them, this file runs nothing.
 module.exports = {
   HOST, CHROMIUM, LAUNCH_ARGS, STEP_MS, MEDIA_MS, results, cleanups, children,
   Abort, check, must, need, sleep, poll, elapsed, tail, cleanup, Kaigi,
   openPage, screen, waitScreen, act, joinWithPin, joinAsHost, kaigiState,
   checkNoMedia, isGcm256, videoFrames, audioPackets, checkEncryptionLabel,
   hostListItem, admit, participantId, shot, loadPlaywright,
+  ROOT, WWW, freePort, rfc3339, callJson, startWithMeeting, missingChromium, standalone,
+  joinByIdAndPin, selectedPairs,
   setArtifacts: (dir) => { artifacts = dir; },
 };
 if (require.main !== module) return;

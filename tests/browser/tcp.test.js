@@ -21,45 +21,19 @@
 
 const childProcess = require('child_process');
 const fs = require('fs');
-const net = require('net');
 const os = require('os');
 const path = require('path');
+const {
+  CHROMIUM, LAUNCH_ARGS, ROOT, results, cleanups, check, poll, freePort, cleanup,
+  loadPlaywright, missingChromium, callJson, rfc3339, selectedPairs,
+} = require('./meetings.test.js');
 
-const CHROMIUM = '/usr/bin/chromium';
-const ROOT = path.resolve(__dirname, '..', '..');
 const NS = `kgtcp${process.pid}`;
 const VETH_ROOT = `kgtr${process.pid}`.slice(0, 15);
 const VETH_NS = `kgtn${process.pid}`.slice(0, 15);
 const KAIGI_IP = '10.213.77.1';
 const BROWSER_IP = '10.213.77.2';
 const TOTAL_MS = 150000;
-const t0 = Date.now();
-const results = { passed: 0, failed: 0 };
-const cleanups = [];
-
-function check(ok, what) {
-  if (ok) results.passed++;
-  else results.failed++;
-  const s = ((Date.now() - t0) / 1000).toFixed(1).padStart(5);
-  console.log(`${ok ? 'ok  ' : 'FAIL'} [${s}s] ${what}`);
-  return ok;
-}
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-async function poll(fn, ms, every = 300) {
-  const end = Math.min(Date.now() + ms, t0 + TOTAL_MS);
-  let last = { ok: false, why: 'never ran' };
-  for (;;) {
-    try {
-      last = await fn();
-    } catch (e) {
-      last = { ok: false, why: String(e && e.message ? e.message : e) };
-    }
-    if (last.ok || Date.now() >= end) return last;
-    await sleep(every);
-  }
-}
 
 function sh(cmd, args) {
   return childProcess.execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
@@ -70,17 +44,6 @@ function which(p) {
     if (fs.existsSync(path.join(dir, p))) return path.join(dir, p);
   }
   return null;
-}
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.on('error', reject);
-    s.listen(0, KAIGI_IP, () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 // The namespace, the veth pair and the UDP block. Returns null or why not.
@@ -120,19 +83,13 @@ async function main() {
     console.error('usage: node tcp.test.js KAIGI KAIGI_CLIENT');
     return 2;
   }
-  let pw = null;
-  try {
-    pw = require('playwright-core');
-  } catch (e) {
-    pw = null;
-  }
+  const pw = loadPlaywright();
   const ip = which('ip');
   const nft = which('nft');
-  const missing = !pw ? 'playwright-core (cd tests/browser && npm ci)'
-    : !fs.existsSync(CHROMIUM) ? CHROMIUM
-      : !ip ? 'ip (apt-get install iproute2)'
+  const missing = missingChromium(pw)
+    || (!ip ? 'ip (apt-get install iproute2)'
         : !nft ? 'nft (apt-get install nftables)'
-          : process.getuid() !== 0 ? 'root (network namespaces)' : null;
+          : process.getuid() !== 0 ? 'root (network namespaces)' : null);
   if (missing) {
     console.log(`SKIP missing ${missing}`);
     return 77;
@@ -149,7 +106,7 @@ async function main() {
   cleanups.push(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
   // kaigi on the root side of the veth pair, UDP and TCP on one port.
-  const http = await freePort();
+  const http = await freePort('tcp', KAIGI_IP);
   const origin = `http://${KAIGI_IP}:${http}`;
   const logPath = path.join(tmp, 'kaigi.log');
   const log = fs.openSync(logPath, 'w');
@@ -169,15 +126,10 @@ async function main() {
   }, 10000, 100);
   if (!check(up.ok, `kaigi is up on ${origin} (${up.why || ''})`)) return 1;
   const token = fs.readFileSync(path.join(tmp, 'data', 'admin.token'), 'utf8').trim();
-  const api = async (method, url, body, auth = `Bearer ${token}`) => {
-    const r = await fetch(origin + url, {
-      method, headers: { 'Content-Type': 'application/json', Authorization: auth },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    return { status: r.status, body: await r.json().catch(() => null) };
-  };
+  const api = (method, url, body, auth = `Bearer ${token}`) =>
+    callJson(origin, method, url, body, auth);
   const c = await api('POST', '/api/meetings', {
-    title: 'TCP', start: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
+    title: 'TCP', start: rfc3339(Date.now()),
     duration: 600, settings: { waiting_room: false },
   });
   if (!check(c.status === 201, `meeting created (${c.status})`)) return 1;
@@ -192,10 +144,7 @@ async function main() {
   fs.chmodSync(wrapper, 0o755);
   const browser = await pw.chromium.launch({
     executablePath: wrapper, timeout: 30000,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update',
-      '--disable-sync', '--use-fake-device-for-media-stream',
-      '--use-fake-ui-for-media-stream',
+    args: [...LAUNCH_ARGS,
       // (playwright gives each launch a fresh --user-data-dir of its own)
       `--unsafely-treat-insecure-origin-as-secure=${origin}`],
   }).catch((e) => {
@@ -230,28 +179,10 @@ async function main() {
   cleanups.push(() => { if (bot.exitCode === null) bot.kill('SIGKILL'); });
 
   const media = await poll(async () => {
-    const st = await page.evaluate(async () => {
-      const k = window.kaigi;
-      const s = await k.stats();
-      const pairs = [];
-      for (const role of ['publish', 'subscribe']) {
-        const pc = k.pcs && k.pcs[role];
-        if (!pc) continue;
-        const rep = await pc.getStats();
-        let sel = null;
-        rep.forEach((x) => {
-          if (x.type === 'transport' && x.selectedCandidatePairId) sel = x.selectedCandidatePairId;
-        });
-        const pair = sel && rep.get(sel);
-        const local = pair && rep.get(pair.localCandidateId);
-        const remote = pair && rep.get(pair.remoteCandidateId);
-        pairs.push({ role, local: local && `${local.protocol} ${local.address}`,
-          remote: remote && `${remote.protocol} ${remote.address}:${remote.port}` });
-      }
-      const frames = (s.inbound || []).filter((i) => i.kind === 'video')
-        .reduce((n, i) => n + (i.framesDecoded || 0), 0);
-      return { cipher: s.srtpCipher, frames, pairs };
-    });
+    const got = await selectedPairs(page);
+    const st = { cipher: got.cipher, frames: got.frames, pairs: got.pairs.map((p) => ({
+      role: p.role, local: p.local && `${p.local.protocol} ${p.local.address}`,
+      remote: p.remote && `${p.remote.protocol} ${p.remote.address}:${p.remote.port}` })) };
     return { ok: st.cipher === 'AEAD_AES_256_GCM' && st.frames > 30 &&
       st.pairs.length === 2 && st.pairs.every((p) => /^tcp /.test(p.local || '')),
     why: JSON.stringify(st), st };
@@ -274,16 +205,6 @@ async function main() {
   const code = await new Promise((r) => kaigi.on('exit', (c2) => r(c2)));
   check(code === 0, `kaigi exits cleanly (${code})`);
   return results.failed ? 1 : 0;
-}
-
-async function cleanup() {
-  while (cleanups.length) {
-    try {
-      await cleanups.pop()();
-    } catch (e) {
-      // on the way out
-    }
-  }
 }
 
 const hard = setTimeout(() => {
