@@ -35,6 +35,7 @@ typedef struct conn {
     bool rx_overflow;
     char *http_body; /* HTTP response body waiting for WRITEABLE */
     size_t http_len;
+    bool http_close; /* close the connection once that is written */
     /* a POST/PUT waiting for its body */
     enum kg_http_method method;
     char path[128];
@@ -201,6 +202,10 @@ static int http_respond(struct lws *wsi, conn *c, unsigned status,
                                     (const unsigned char *)hsts,
                                     (int)strlen(hsts), &p, end))
         return 1;
+    /* One response per request: a second one would overwrite (and leak)
+     * the first and answer the connection's next request out of turn. */
+    if (c->http_body)
+        return 1;
     if (lws_finalize_write_http_header(wsi, start, &p, end))
         return 1;
     c->http_body = malloc(LWS_PRE + len + 1);
@@ -252,7 +257,9 @@ static int api_request(struct lws *wsi, conn *c, kg_server *s)
     kg_api_resp resp = {0};
     kg_api_meetings(kg_sfu_api(s->sfu), &req, &resp);
     memset(c->auth, 0, sizeof(c->auth));
-    /* A keep-alive connection reuses c for its next request. */
+    /* Answered: a body completion still to come is not a second request.
+     * A keep-alive connection reuses c for its next request. */
+    c->path[0] = '\0';
     free(c->req_body);
     c->req_body = NULL;
     c->req_len = 0;
@@ -287,6 +294,46 @@ static int stats_request(struct lws *wsi, conn *c, kg_server *s,
     kg_stats_rooms(s->sfu, &req, &resp);
     memset(c->auth, 0, sizeof(c->auth));
     return respond_json(wsi, c, resp.status, resp.body);
+}
+
+/* The request's body, from its headers: its Content-Length (0: none),
+ * or -1 when it has one of no stated length (chunked, or a POST/PUT
+ * without Content-Length), or -2 for a malformed length. */
+static long body_length(struct lws *wsi, enum kg_http_method m)
+{
+    char v[32];
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0)
+        return -1;
+    int n = lws_hdr_copy(wsi, v, sizeof(v), WSI_TOKEN_HTTP_CONTENT_LENGTH);
+    if (n <= 0)
+        return m == KG_HTTP_POST || m == KG_HTTP_PUT ? -1 : 0;
+    char *end;
+    long len = strtol(v, &end, 10);
+    return *end || end == v || len < 0 ? -2 : len;
+}
+
+/* An /api/meetings request: answered once, when its whole body is in
+ * (at LWS_CALLBACK_HTTP_BODY_COMPLETION) or now if it has none; 411 and
+ * 400 (then the connection closes: the rest of the stream cannot be
+ * told from the next request) for a body kaigi cannot delimit. */
+static int api_or_wait(struct lws *wsi, conn *c, kg_server *s)
+{
+    long len = body_length(wsi, c->method);
+    if (len < 0) {
+        c->path[0] = '\0';
+        c->http_close = true;
+        return respond_json(
+            wsi, c, len == -1 ? 411 : 400,
+            json_pack("{s:s, s:s}", "error",
+                      len == -1 ? "length_required" : "bad_request",
+                      "message",
+                      len == -1 ? "a body needs a Content-Length (no chunked "
+                                  "encoding)"
+                                : "malformed Content-Length"));
+    }
+    if (len > 0)
+        return 0; /* answered at LWS_CALLBACK_HTTP_BODY_COMPLETION */
+    return api_request(wsi, c, s);
 }
 
 static int http_request(struct lws *wsi, conn *c, kg_server *s,
@@ -333,9 +380,7 @@ static int http_request(struct lws *wsi, conn *c, kg_server *s,
         if (lws_hdr_copy(wsi, c->auth, sizeof(c->auth),
                          WSI_TOKEN_HTTP_AUTHORIZATION) < 0)
             c->auth[0] = '\0';
-        if (c->method == KG_HTTP_POST || c->method == KG_HTTP_PUT)
-            return 0; /* answered at LWS_CALLBACK_HTTP_BODY_COMPLETION */
-        return api_request(wsi, c, s);
+        return api_or_wait(wsi, c, s);
     }
     return respond_json(wsi, c, 404,
                         json_pack("{s:s, s:s}", "error", "not_found",
@@ -366,7 +411,7 @@ static int http_writeable(struct lws *wsi, conn *c)
                       c->http_len, LWS_WRITE_HTTP_FINAL);
     free(c->http_body);
     c->http_body = NULL;
-    if (n < 0)
+    if (n < 0 || c->http_close)
         return -1;
     return lws_http_transaction_completed(wsi) ? -1 : 0;
 }
