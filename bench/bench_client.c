@@ -159,6 +159,13 @@ static void on_recv(uv_udp_t *udp, ssize_t nread, const uv_buf_t *buf,
     on_packet(t, (uint8_t *)buf->base, (size_t)nread, addr);
 }
 
+static bool tcp_packet(void *arg, uint8_t *pkt, size_t n)
+{
+    kb_transport *t = arg;
+    on_packet(t, pkt, n, (const struct sockaddr *)&t->remote);
+    return t->peer != NULL;
+}
+
 static void on_tcp_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
     kb_transport *t = s->data;
@@ -168,23 +175,13 @@ static void on_tcp_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         kb_client_fail(t->c, "TCP: %s", uv_strerror((int)nread));
         return;
     }
-    uint8_t *in = (uint8_t *)buf->base;
-    size_t left = (size_t)nread;
-    while (left > 0 && t->peer) {
-        size_t used, n;
-        uint8_t *pkt;
-        int rc = kg_framer_feed(&t->rx, in, left, &used, &pkt, &n);
-        in += used;
-        left -= used;
-        if (rc < 0) {
-            uv_read_stop(s);
-            t->tcp_up = false;
-            kb_client_fail(t->c, "TCP framing: %s", kg_strerror(rc));
-            return;
-        }
-        if (rc == 0)
-            break;
-        on_packet(t, pkt, n, (const struct sockaddr *)&t->remote);
+    int rc = t->peer ? kc_frame_recv(&t->rx, (uint8_t *)buf->base,
+                                     (size_t)nread, tcp_packet, t)
+                     : 0;
+    if (rc < 0) {
+        uv_read_stop(s);
+        t->tcp_up = false;
+        kb_client_fail(t->c, "TCP framing: %s", kg_strerror(rc));
     }
 }
 

@@ -147,6 +147,13 @@ static void on_recv(uv_udp_t *udp, ssize_t nread, const uv_buf_t *buf,
     deliver(t, (uint8_t *)buf->base, (size_t)nread);
 }
 
+static bool tcp_packet(void *arg, uint8_t *pkt, size_t n)
+{
+    kc_transport *t = arg;
+    deliver(t, pkt, n);
+    return t->peer != NULL;
+}
+
 static void on_tcp_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
     kc_transport *t = s->data;
@@ -157,24 +164,14 @@ static void on_tcp_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         t->tcp_up = false;
         return;
     }
-    uint8_t *in = (uint8_t *)buf->base;
-    size_t left = (size_t)nread;
-    while (left > 0 && t->peer) {
-        size_t used, n;
-        uint8_t *pkt;
-        int rc = kg_framer_feed(&t->rx, in, left, &used, &pkt, &n);
-        in += used;
-        left -= used;
-        if (rc < 0) {
-            fprintf(stderr, "kaigi-client: %s transport: bad framing: %s\n",
-                    t->label, kg_strerror(rc));
-            uv_read_stop(s);
-            t->tcp_up = false;
-            return;
-        }
-        if (rc == 0)
-            break;
-        deliver(t, pkt, n);
+    int rc = t->peer ? kc_frame_recv(&t->rx, (uint8_t *)buf->base,
+                                     (size_t)nread, tcp_packet, t)
+                     : 0;
+    if (rc < 0) {
+        fprintf(stderr, "kaigi-client: %s transport: bad framing: %s\n",
+                t->label, kg_strerror(rc));
+        uv_read_stop(s);
+        t->tcp_up = false;
     }
 }
 

@@ -4,7 +4,6 @@
 #include <string.h>
 
 #include "codec/err.h"
-#include "relay/framing.h"
 
 /* A write the socket did not take at once: its bytes, in order. */
 typedef struct wreq {
@@ -48,6 +47,23 @@ int kc_frame_send(uv_stream_t *s, const uint8_t *pkt, size_t len,
     if (uv_write(&w->req, s, &b, 1, on_written) < 0) {
         free(w);
         return KG_ERR_IO;
+    }
+    return 0;
+}
+
+int kc_frame_recv(kg_framer *f, uint8_t *in, size_t len,
+                  bool (*fn)(void *arg, uint8_t *pkt, size_t n), void *arg)
+{
+    while (len > 0) {
+        size_t used, n;
+        uint8_t *pkt;
+        int rc = kg_framer_feed(f, in, len, &used, &pkt, &n);
+        in += used;
+        len -= used;
+        if (rc < 0)
+            return rc;
+        if (rc == 0 || !fn(arg, pkt, n))
+            break;
     }
     return 0;
 }
